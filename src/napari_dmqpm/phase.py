@@ -175,6 +175,16 @@ def _design_matrix(rows: np.ndarray, cols: np.ndarray, order: int) -> np.ndarray
     return np.stack(terms, axis=-1)
 
 
+def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least squares through the normal equations.
+
+    At most 6 terms on [0, 1] coordinates, so well conditioned, and much faster than
+    LAPACK's SVD solver with its thread start-up.
+    """
+    gram = design.T @ design
+    return np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)), design.T @ values)
+
+
 def _background_level(residual: np.ndarray) -> tuple[float, float]:
     """Mode and lower-side spread of the residuals: the background peak.
 
@@ -258,7 +268,7 @@ def remove_background(
         raise ValueError("too few background pixels to fit a background surface")
     coef = np.zeros(design.shape[1])
     for _ in range(max(n_iter, 1)):
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        coef = _least_squares(design[keep], values[keep])
         residual = values - design @ coef
         mode, spread = _background_level(residual[keep])
         coef[0] += mode

@@ -1,0 +1,141 @@
+"""Screenshots of a real napari window for the docs: docs/images/napari_*.png.
+
+Each scene opens napari, loads sample data or a file through the napari-dmqpm reader, turns
+the scale bar on and saves the whole window (``viewer.screenshot(canvas_only=False)``), so the
+pictures show what a user sees. Scenes that need ``../shared/data/real`` are skipped, with a
+message, where it is absent.
+
+Needs a display; without one it re-runs itself under Xvfb (``xvfb-run``). Qt's offscreen
+platform cannot be used: napari crashes there when it draws.
+
+    python scripts/make_screenshots.py [--out docs/images] [--only confluent timelapse ...]
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+PLUGIN = "napari-dmqpm"
+WINDOW_SIZE = (1500, 900)
+
+
+def _rerun_under_xvfb() -> None:
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    xvfb_run = shutil.which("xvfb-run")
+    if xvfb_run is None:
+        sys.exit("no display and no xvfb-run: install Xvfb (see the Makefile's xvfb target)")
+    screen = f"-screen 0 {WINDOW_SIZE[0] + 100}x{WINDOW_SIZE[1] + 100}x24"
+    os.execv(xvfb_run, [xvfb_run, "-a", "-s", screen, sys.executable, *sys.argv])
+
+
+def _sample_confluent(viewer) -> None:
+    _, phase, _ = viewer.open_sample(PLUGIN, "confluent")
+    viewer.layers.selection.active = phase
+
+
+def _sample_sparse_truth(viewer) -> None:
+    *_, truth = viewer.open_sample(PLUGIN, "sparse")
+    truth.visible = True
+    truth.contour = 2
+    viewer.layers.selection.active = truth
+
+
+def _angles(viewer) -> float:
+    angles, phase, _ = viewer.open_sample(PLUGIN, "confluent")
+    phase.visible = False
+    viewer.layers.selection.active = angles
+    viewer.dims.set_current_step(0, 1)  # the 45° image
+    return 3.0  # zoom in: close enough to see the fringes
+
+
+def _timelapse(viewer) -> None:
+    _, phase, truth = viewer.open_sample(PLUGIN, "timelapse")
+    truth.visible = True
+    truth.contour = 1
+    viewer.layers.selection.active = phase
+    viewer.dims.set_current_step(viewer.dims.axis_labels.index("t"), 5)
+
+
+def _real_qphase(viewer) -> None:
+    viewer.open(str(REAL_DATA / "vicar_qphase_iit/raw/data/qpi15.tif"), plugin=PLUGIN)
+
+
+def _real_imx250mzr(viewer) -> None:
+    # an everyday scene, not an interferogram: the angle images are what is worth seeing
+    path = REAL_DATA / "polanalyser_imx250mzr/raw/fruits_IMX250MZR.png"
+    angles, phase = viewer.open(str(path), plugin=PLUGIN)
+    phase.visible = False
+    viewer.layers.selection.active = angles
+
+
+# file name -> (scene, needs the real data)
+SCENES: dict[str, tuple[Callable, bool]] = {
+    "napari_sample_confluent.png": (_sample_confluent, False),
+    "napari_sample_sparse_ground_truth.png": (_sample_sparse_truth, False),
+    "napari_angles.png": (_angles, False),
+    "napari_timelapse.png": (_timelapse, False),
+    "napari_real_qphase.png": (_real_qphase, True),
+    "napari_real_imx250mzr.png": (_real_imx250mzr, True),
+}
+
+
+def _shoot(scene: Callable, path: Path) -> None:
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(title="napari-dmqpm", show=True)
+    try:
+        viewer.window.resize(*WINDOW_SIZE)
+        zoom = scene(viewer) or 1.0
+        viewer.canvas.overlays.scale_bar.visible = True
+        viewer.canvas.overlays.scale_bar.font_size = 12
+        viewer.reset_view()
+        viewer.scene.camera.zoom *= zoom
+        for _ in range(5):
+            QApplication.processEvents()
+        viewer.screenshot(str(path), canvas_only=False)
+    finally:
+        viewer.close()
+    _shrink(path)
+
+
+def _shrink(path: Path) -> None:
+    """Re-save as a 256-colour PNG: half the size, no visible change for these pictures."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        path, optimize=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
+    parser.add_argument("--only", nargs="*", help="substrings of the scene file names to make")
+    args = parser.parse_args(argv)
+    _rerun_under_xvfb()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, (scene, needs_real) in SCENES.items():
+        if args.only and not any(part in name for part in args.only):
+            continue
+        if needs_real and not REAL_DATA.is_dir():
+            print(f"skipped {name}: {REAL_DATA} is absent")
+            continue
+        _shoot(scene, args.out / name)
+        print(f"wrote {args.out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""napari reader: ssQPM stacks, angle stacks, raw polarization mosaics and phase maps.
+
+Follows the npe2 reader contract: :func:`get_reader` is cheap (file name, the first bytes and
+the header through :func:`napari_dmqpm.io.inspect_file`), returns None for files that are not
+TIFF or PNG images and never raises; the function it returns does the reading and raises a
+:class:`~napari_dmqpm.io.FormatError` naming the file and the problem when the file is damaged
+or is none of the formats of ``docs/formats.md``. napari shows that message to the user.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from napari_dmqpm._napari._layers import LayerDataTuple, acquisition_to_layer_data
+
+__all__ = ["READABLE_SUFFIXES", "get_reader", "layer_name", "read_paths"]
+
+#: File name suffixes the reader claims (compared case-insensitively).
+READABLE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
+
+# The first bytes of the files we read: classic and big TIFF, both byte orders, and PNG.
+_SIGNATURES: tuple[bytes, ...] = (
+    b"II*\x00",
+    b"MM\x00*",
+    b"II+\x00",
+    b"MM\x00+",
+    b"\x89PNG\r\n\x1a\n",
+)
+
+ReaderFunction = Callable[[Any], list[LayerDataTuple]]
+
+
+def _as_paths(path: Any) -> list[Path] | None:
+    """``path`` as a non-empty list of Paths, or None when it is neither a path nor a list."""
+    if isinstance(path, str | os.PathLike):
+        return [Path(path)]
+    if isinstance(path, Sequence) and path and all(isinstance(p, str | os.PathLike) for p in path):
+        return [Path(p) for p in path]
+    return None
+
+
+def _looks_like_image(path: Path) -> bool:
+    """True when ``path`` is an existing file with our suffix and a TIFF or PNG signature."""
+    if path.suffix.lower() not in READABLE_SUFFIXES or not path.is_file():
+        return False
+    with path.open("rb") as stream:
+        head = stream.read(8)
+    return any(head.startswith(signature) for signature in _SIGNATURES)
+
+
+def get_reader(path: str | list[str]) -> ReaderFunction | None:
+    """Return the reader function when napari-dmqpm can open ``path``, otherwise None.
+
+    Cheap and safe: looks at the suffix (``.tif``, ``.tiff``, ``.png``), the first bytes
+    and the image header; reads no pixels. Never raises.
+
+    Parameters
+    ----------
+    path : str or list of str
+        One path, or several (napari's stack mode); every one must qualify.
+
+    Returns
+    -------
+    callable or None
+        :func:`read_paths` (taking ``path`` and returning a list of layer data tuples), or
+        None for a foreign file: another suffix, a missing file, or bytes that are not a
+        TIFF or PNG image. A TIFF or PNG that is damaged or in no supported layout still
+        gets the reader, whose error message then says what is wrong with it.
+    """
+    try:
+        paths = _as_paths(path)
+        if paths is None or not all(_looks_like_image(p) for p in paths):
+            return None
+        _check_headers(paths)
+    except Exception:  # noqa: BLE001 - the npe2 contract: get_reader never raises
+        return None
+    return read_paths
+
+
+def _check_headers(paths: list[Path]) -> None:
+    """Read each header (no pixels).
+
+    A :class:`FormatError` (a damaged file, an unsupported layout) is left for
+    :func:`read_paths` to report with the full message; any other exception propagates, and
+    :func:`get_reader` then declines the file.
+    """
+    from napari_dmqpm.io import FormatError, inspect_file
+
+    for one in paths:
+        try:
+            inspect_file(one)
+        except FormatError:
+            pass  # read_paths raises it again with the full message
+
+
+def read_paths(path: str | list[str]) -> list[LayerDataTuple]:
+    """Read one or more ssQPM files into layer data (the function :func:`get_reader` returns).
+
+    Parameters
+    ----------
+    path : str or list of str
+        File path(s).
+
+    Returns
+    -------
+    list of (ndarray, dict, str)
+        For each file, an angles Image layer ``"<stem> angles"`` (when the file has
+        intensities) and a phase Image layer ``"<stem> phase"``; see
+        :func:`napari_dmqpm._napari._layers.acquisition_to_layer_data`.
+
+    Raises
+    ------
+    FormatError
+        When a file cannot be read; the message names the file and the problem.
+    """
+    paths = _as_paths(path)
+    if paths is None:
+        raise TypeError(f"path must be a path or a list of paths; got path={path!r}")
+    layers: list[LayerDataTuple] = []
+    for one in paths:
+        layers.extend(_read_one(one))
+    return layers
+
+
+def _read_one(path: Path) -> list[LayerDataTuple]:
+    """Read one file, turning data warnings into napari notifications."""
+    from napari_dmqpm.io import DataWarning, FormatError, read_acquisition
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            acquisition = read_acquisition(path)
+        except FormatError:
+            raise
+        except (OSError, ValueError, TypeError, MemoryError) as error:
+            raise FormatError(
+                f"{path}: could not be read as an ssQPM file ({type(error).__name__}: {error})"
+            ) from error
+    for record in caught:
+        if issubclass(record.category, DataWarning):
+            _notify_warning(_with_file_name(str(record.message), path))
+        else:
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    return acquisition_to_layer_data(acquisition, name=layer_name(path))
+
+
+def layer_name(path: str | os.PathLike) -> str:
+    """The prefix of the layer names of a file: its name without ``.tif``/``.ome.tif`` etc.
+
+    Examples
+    --------
+    >>> layer_name("/data/cells_01.ome.tiff"), layer_name("frame.PNG")
+    ('cells_01', 'frame')
+    """
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif", *READABLE_SUFFIXES):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem or name
+
+
+def _with_file_name(message: str, path: Path) -> str:
+    return message if path.name in message else f"{path.name}: {message}"
+
+
+def _notify_warning(message: str) -> None:
+    """Show ``message`` as a napari warning notification (a Python warning without napari)."""
+    try:
+        from napari.utils.notifications import show_warning
+    except ImportError:  # pragma: no cover - napari is installed wherever the reader runs
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return
+    show_warning(message)

@@ -1,0 +1,32 @@
+"""The code style is part of the test suite: ruff (with pydocstyle and the banned-api rule)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _ruff() -> list[str]:
+    local = Path(sys.executable).with_name("ruff")
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("ruff")
+    if found is None:
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    return [found]
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source checkout")
+def test_ruff_check_passes():
+    done = subprocess.run(
+        [*_ruff(), "check", "src", "benchmarks", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
