@@ -186,20 +186,25 @@ def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _background_level(residual: np.ndarray) -> tuple[float, float]:
-    """Mode and lower-side spread of the residuals: the background peak.
+    """Centre and lower-side spread of the background peak of the residuals.
 
-    Cells only add phase, so the background is the lowest sharp peak of the histogram;
-    its spread is measured on the side below the peak, where no cell pixels fall.
+    Cells only add phase, so the background is the LOWEST significant peak of the
+    histogram (at least a quarter as high as the highest: in a confluent field a cell
+    plateau may be the highest one). Its spread is measured on the side below the peak,
+    where no cell pixels fall, and is never narrower than one histogram bin.
     """
     low, high = np.percentile(residual, [0.5, 99.5])
     if not high > low:
         return float(low), 0.0
     counts, edges = np.histogram(residual, bins=256, range=(low, high))
     smooth = np.convolve(counts, np.ones(5) / 5, mode="same")
-    mode = 0.5 * (edges[np.argmax(smooth)] + edges[np.argmax(smooth) + 1])
+    inner = smooth[1:-1]
+    peaks = np.flatnonzero((inner >= smooth[:-2]) & (inner > smooth[2:])) + 1
+    peaks = peaks[smooth[peaks] >= 0.25 * smooth.max()]
+    top = int(peaks[0]) if peaks.size else int(np.argmax(smooth))
+    mode = 0.5 * (edges[top] + edges[top + 1])
     below = residual[residual <= mode] - mode
     spread = float(np.sqrt(np.mean(below**2))) if below.size else 0.0
-    # never narrower than one bin: a noise-free background must not shrink to a line
     return float(mode), max(spread, float(edges[1] - edges[0]))
 
 
@@ -261,27 +266,42 @@ def remove_background(
     scale_r, scale_c = max(n_rows - 1, 1), max(n_cols - 1, 1)
     design = _design_matrix(grid_r.ravel() / scale_r, grid_c.ravel() / scale_c, order)
     values = phase[::step, ::step].ravel().astype(np.float64)
-    keep = np.isfinite(values)
+    valid = np.isfinite(values)
     if mask is not None:
-        keep &= np.asarray(mask, dtype=bool)[::step, ::step].ravel()
+        valid &= np.asarray(mask, dtype=bool)[::step, ::step].ravel()
+    keep = valid
     if keep.sum() < design.shape[1]:
         raise ValueError("too few background pixels to fit a background surface")
-    coef = np.zeros(design.shape[1])
+    coef = _fit_lower_envelope(design, values, keep)
     for _ in range(max(n_iter, 1)):
-        coef = _least_squares(design[keep], values[keep])
         residual = values - design @ coef
-        mode, spread = _background_level(residual[keep])
-        coef[0] += mode
-        inside = np.abs(residual - mode) <= threshold * spread
-        new_keep = inside & np.isfinite(values)
-        if mask is not None:
-            new_keep &= np.asarray(mask, dtype=bool)[::step, ::step].ravel()
+        mode, spread = _background_level(residual[valid])
+        new_keep = valid & (np.abs(residual - mode) <= threshold * spread)
         if new_keep.sum() < design.shape[1]:
             break
         keep = new_keep
+        coef = _least_squares(design[keep], values[keep])
     full_r, full_c = np.ogrid[0:n_rows, 0:n_cols]
     fitted = _evaluate_surface(coef, full_r / scale_r, full_c / scale_c, order)
     return (phase - fitted).astype(np.float32)
+
+
+def _fit_lower_envelope(design: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """A first surface through the lowest residuals: cells only add phase.
+
+    Refits on ever lower quantiles of the residuals, so that in a confluent field the start
+    already lies on the background and not on the cell plateaus.
+    """
+    keep = valid
+    coef = _least_squares(design[keep], values[keep])
+    for quantile in (50, 30, 20, 10, 10):
+        residual = values - design @ coef
+        lower = valid & (residual <= np.percentile(residual[valid], quantile))
+        if lower.sum() < 2 * design.shape[1]:
+            break
+        keep = lower
+        coef = _least_squares(design[keep], values[keep])
+    return coef
 
 
 def _evaluate_surface(
@@ -330,10 +350,11 @@ def retrieve_phase(
     --------
     >>> import numpy as np
     >>> rows, cols = np.mgrid[:64, :64]
-    >>> truth = 4.0 * np.exp(-((rows - 32) ** 2 + (cols - 32) ** 2) / 72)  # a cell, 4 rad high
+    >>> dist2 = ((rows - 32) ** 2 + (cols - 32) ** 2) / 15**2
+    >>> truth = 4.0 * np.clip(1 - dist2, 0, None) ** 2  # a cell, 4 rad high
     >>> tilt = 0.3 * cols  # the reference wavefront: several fringes across the field
     >>> result = retrieve_phase(synthesize_angles(truth + tilt), background="plane")
-    >>> float(np.abs(result.phase - truth).max()) < 1e-3
+    >>> float(np.abs(result.phase - truth).max()) < 1e-2  # noise free: a few mrad of fit bias
     True
     """
     wrapped = wrapped_phase(angles, sign=sign)
