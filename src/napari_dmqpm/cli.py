@@ -14,6 +14,50 @@ from pathlib import Path
 from napari_dmqpm import __version__
 
 _KINDS = ("ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map")
+_PHASE_UNITS = ("rad", "opd_um", "opd_nm", "pg_per_um2")
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """Options that change how an input file is interpreted (docs/formats.md)."""
+    group = parser.add_argument_group("how to read the input (see docs/formats.md)")
+    group.add_argument("--kind", choices=_KINDS, help="override the format detection")
+    group.add_argument(
+        "--phase-unit", choices=_PHASE_UNITS, default="rad", help="unit of a phase-only map"
+    )
+    group.add_argument("--wavelength-um", type=float, help="wavelength in µm (else the file's)")
+    group.add_argument(
+        "--alpha",
+        type=float,
+        default=0.18,
+        metavar="UM3_PER_PG",
+        help="specific refractive increment for pg/µm² maps (default 0.18 µm³/pg)",
+    )
+    group.add_argument(
+        "--demosaic-method",
+        choices=("superpixel", "interpolate"),
+        default="superpixel",
+        help="how a raw polarization mosaic is split into the four angles",
+    )
+    group.add_argument(
+        "--mosaic-origin",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=("ROW", "COL"),
+        help="where the first full 2x2 super-pixel starts (0 or 1 each; default 0 0)",
+    )
+
+
+def _reader_kwargs(args: argparse.Namespace) -> dict:
+    """The keyword arguments of io.read_acquisition / io.describe_file from the options."""
+    return {
+        "kind": args.kind,
+        "phase_unit": args.phase_unit,
+        "wavelength_um": args.wavelength_um,
+        "alpha_um3_per_pg": args.alpha,
+        "demosaic_method": args.demosaic_method,
+        "mosaic_origin": tuple(args.mosaic_origin),
+    }
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -22,7 +66,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for index, path in enumerate(args.files):
         if index:
             print()
-        print(describe_file(path, kind=args.kind))
+        print(describe_file(path, **_reader_kwargs(args)))
     return 0
 
 
@@ -36,6 +80,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         density=args.density,
         shape=tuple(args.size) if args.size else None,
         n_frames=args.frames,
+        overwrite=args.overwrite,
     )
     print(f"wrote {len(written)} files to {args.out}")
     for path in written:
@@ -53,7 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="say what kind of file this is and how it will be read")
     info.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    info.add_argument("--kind", choices=_KINDS, help="override format detection")
+    _add_reader_options(info)
     info.set_defaults(run=_cmd_info)
 
     simulate = commands.add_parser(
@@ -69,6 +114,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="field size")
     simulate.add_argument("--frames", type=int, default=1, help="time points per field")
+    simulate.add_argument(
+        "--overwrite", action="store_true", help="replace files of an earlier run in --out"
+    )
     simulate.set_defaults(run=_cmd_simulate)
     return parser
 

@@ -23,6 +23,15 @@ class FormatError(ValueError):
     """
 
 
+class DataWarning(UserWarning):
+    """The data were readable but had to be repaired (e.g. NaN or Inf pixels replaced).
+
+    The message says what was changed and how many pixels it touched. Silence it with
+    ``warnings.simplefilter("ignore", DataWarning)``; turn it into an error with
+    ``"error"``.
+    """
+
+
 @dataclass(frozen=True, kw_only=True)
 class Acquisition:
     """One ssQPM recording: polarized intensities (optional) and phase, with a time axis.

@@ -1,0 +1,135 @@
+"""Benchmark: read a 2448 x 2048 raw polarization frame and retrieve its phase.
+
+Times ``read_acquisition`` on a synthetic 12-bit uint16 mosaic written to a temporary TIFF
+(uncompressed and LZW) and on a real IMX250MZR PNG when ../shared/data/real is present,
+with the stages apart (decode, demosaic, wrapped phase, unwrapping, background). Median of
+5 runs after one warm-up. Prints a markdown section (see run_all.py). Target: <= 1.5 s.
+
+Usage: ``python benchmarks/bench_read_raw.py``
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_dmqpm import phase
+from napari_dmqpm.io import demosaic, read_acquisition
+from napari_dmqpm.io.detect import inspect_file
+from napari_dmqpm.io.read import read_pixels
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_PNG = ROOT.parent / "shared/data/real/polanalyser_imx250mzr/raw/polarizer_IMX250MZR.png"
+N_RUNS = 5
+TARGET_S = 1.5
+
+
+def synthetic_mosaic(rng: np.random.Generator) -> np.ndarray:
+    """A 2048 x 2448 12-bit mosaic of cells under a tilted reference, with shot noise."""
+    rows, cols = np.mgrid[:1024, :1224].astype(np.float32)
+    truth = np.zeros_like(rows)
+    for _ in range(40):
+        r0, c0, radius = rng.uniform(0, 1024), rng.uniform(0, 1224), rng.uniform(15, 40)
+        truth += 3.0 * np.exp(-((rows - r0) ** 2 + (cols - c0) ** 2) / (2 * radius**2))
+    angles = phase.synthesize_angles(truth + 0.15 * cols, mean=1800.0, visibility=0.7)
+    raw = np.zeros((2048, 2448), dtype=np.float32)
+    raw[1::2, 1::2], raw[0::2, 1::2] = angles[0], angles[1]
+    raw[0::2, 0::2], raw[1::2, 0::2] = angles[2], angles[3]
+    return np.clip(rng.poisson(raw), 0, 4095).astype(np.uint16)
+
+
+def median_time(
+    function: Callable[[], object], clock: Callable[[], float] = time.perf_counter
+) -> float:
+    function()  # warm-up: imports, caches
+    times = []
+    for _ in range(N_RUNS):
+        start = clock()
+        function()
+        times.append(clock() - start)
+    return statistics.median(times)
+
+
+def stage_times(path: Path) -> dict[str, float]:
+    """Median seconds of each stage of reading ``path`` and of the whole."""
+    info = inspect_file(path)
+    raw = read_pixels(info)
+    angles = demosaic(raw)
+    wrapped = phase.wrapped_phase(angles)
+    unwrapped = phase.unwrap(wrapped)
+    return {
+        "inspect": median_time(lambda: inspect_file(path)),
+        "decode": median_time(lambda: read_pixels(info)),
+        "demosaic": median_time(lambda: demosaic(raw)),
+        "wrapped + modulation": median_time(
+            lambda: (phase.wrapped_phase(angles), phase.modulation(angles))
+        ),
+        "unwrap": median_time(lambda: phase.unwrap(wrapped)),
+        "background": median_time(lambda: phase.remove_background(unwrapped)),
+        "retrieve_phase": median_time(lambda: phase.retrieve_phase(angles)),
+        "read_acquisition (total)": median_time(lambda: read_acquisition(path)),
+        "read_acquisition, CPU time of this process": median_time(
+            lambda: read_acquisition(path), clock=time.process_time
+        ),
+    }
+
+
+def machine() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from run_all import machine_description
+
+        return machine_description()
+    except ImportError:
+        import platform
+
+        return f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    rng = np.random.default_rng(0)
+    mosaic = synthetic_mosaic(rng)
+    cases: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / "raw_12bit.tif"
+        tifffile.imwrite(plain, mosaic)
+        cases["synthetic uint16 TIFF"] = stage_times(plain)
+        lzw = Path(folder) / "raw_12bit_lzw.tif"
+        tifffile.imwrite(lzw, mosaic, compression="lzw")
+        cases["synthetic uint16 TIFF, LZW"] = stage_times(lzw)
+        if REAL_PNG.is_file():
+            cases["real IMX250MZR PNG (uint8)"] = stage_times(REAL_PNG)
+    stages = list(next(iter(cases.values())))
+    print("## Reading a raw frame (bench_read_raw)\n")
+    print(
+        f"A 2448 x 2048 raw mosaic -> superpixel demosaic (4 x 1024 x 1224) -> four-step "
+        f"phase retrieval (unwrapped, plane background). Median of {N_RUNS} runs, seconds. "
+        f"Target: total <= {TARGET_S} s.\n"
+    )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Machine: {machine()}; load average {load:.1f} when the run ended\n")
+    print("| stage | " + " | ".join(cases) + " |")
+    print("|---|" + "---:|" * len(cases))
+    for stage in stages:
+        row = " | ".join(f"{cases[case][stage]:.3f}" for case in cases)
+        print(f"| {stage} | {row} |")
+    worst = max(case["read_acquisition (total)"] for case in cases.values())
+    verdict = "meets" if worst <= TARGET_S else "MISSES"
+    print(
+        f"\nSlowest total {worst:.2f} s (wall clock): {verdict} the {TARGET_S} s target. "
+        "Other processes on the machine inflate wall-clock times; the CPU-time row does "
+        "not count them."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""``dmqpm info FILE``: what kind of file this is and what the reader will make of it."""
+
+from __future__ import annotations
+
+import os
+
+from napari_dmqpm.io.detect import FileInfo, inspect_file
+from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS
+from napari_dmqpm.io.units import PHASE_UNITS, radians_per_unit
+
+__all__ = ["describe_file"]
+
+
+def _frame_shape(info: FileInfo) -> tuple[int, int]:
+    shape = info.shape[:-1] if info.axes.endswith("S") else info.shape
+    return int(shape[-2]), int(shape[-1])
+
+
+def _mosaic_shape(frame: tuple[int, int], origin: tuple[int, int], method: str) -> tuple[int, int]:
+    rows, cols = (frame[0] - origin[0]) // 2, (frame[1] - origin[1]) // 2
+    return (rows, cols) if method == "superpixel" else (2 * rows, 2 * cols)
+
+
+def _size_line(info: FileInfo) -> str:
+    if info.pixel_size_um is None:
+        return "not stated (layers get scale 1; pass pixel_size_um=... to set it)"
+    return f"{info.pixel_size_um:.6g} µm ({info.pixel_size_source})"
+
+
+def _unit_words(info: FileInfo, options: dict) -> str:
+    unit = options["phase_unit"]
+    if unit == "rad":
+        return "radians"
+    wavelength = options["wavelength_um"] or info.wavelength_um
+    if wavelength is None:
+        return f"{unit}: cannot be read without wavelength_um (the file states none)"
+    factor = radians_per_unit(
+        unit, wavelength_um=wavelength, alpha_um3_per_pg=options["alpha_um3_per_pg"]
+    )
+    return f"{unit} x {factor:.4g} -> radians at {wavelength:g} µm"
+
+
+def _reader_line(info: FileInfo, options: dict) -> str:
+    method, origin = options["demosaic_method"], options["mosaic_origin"]
+    rows, cols = _frame_shape(info)
+    steps = ""
+    if info.kind == "raw-mosaic":
+        rows, cols = _mosaic_shape((rows, cols), origin, method)
+        steps = f"{method} demosaic (origin {tuple(origin)}) -> "
+        if method == "superpixel" and info.pixel_size_um is not None:
+            steps += f"pixel size {2 * info.pixel_size_um:.6g} µm, "
+    lead = (info.n_frames,) if info.is_timelapse else ()
+    phase_shape = (*lead, rows, cols)
+    if info.kind == "phase-map":
+        return f"phase Image {phase_shape} ({_unit_words(info, options)}); no angle images"
+    angles = f"angles Image {(4, *phase_shape)}"
+    if info.kind == "ssqpm-stack":
+        unit = _unit_words(info, options)
+        return f"{angles} + phase Image {phase_shape} read from channel 4 ({unit})"
+    return f"{steps}{angles} + phase Image {phase_shape} retrieved by four-step"
+
+
+def describe_file(
+    path: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    demosaic_method: str = "superpixel",
+    mosaic_origin: tuple[int, int] = (0, 0),
+    phase_unit: str = "rad",
+    wavelength_um: float | None = None,
+    alpha_um3_per_pg: float = 0.18,
+) -> str:
+    """A few lines saying what a file is and what :func:`read_acquisition` will make of it.
+
+    Reads the header only. This is what ``dmqpm info FILE`` prints.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    kind : str, optional
+        Override the detection, as in :func:`inspect_file`.
+    demosaic_method : {"superpixel", "interpolate"}, optional
+        For raw mosaics: the demosaicing the reader will use (changes the output shape).
+    mosaic_origin : (int, int), optional
+        For raw mosaics: where the first full super-pixel starts.
+    phase_unit : {"rad", "opd_um", "opd_nm", "pg_per_um2"}, optional
+        For stored phases: the unit the values will be converted from.
+    wavelength_um, alpha_um3_per_pg : float, optional
+        As in :func:`read_acquisition`, for the unit conversion.
+
+    Returns
+    -------
+    str
+        Several lines: file format and compression, stored shape, dtype and axes, pixel
+        size and wavelength with their sources, the kind with the rule that fired, and
+        the napari layers the reader will return (angle axis leading).
+
+    Raises
+    ------
+    FormatError
+        As :func:`inspect_file`.
+    """
+    if demosaic_method not in DEMOSAIC_METHODS:
+        raise ValueError(
+            f"demosaic_method must be one of {DEMOSAIC_METHODS}; got {demosaic_method!r}"
+        )
+    if phase_unit not in PHASE_UNITS:
+        raise ValueError(f"phase_unit must be one of {PHASE_UNITS}; got {phase_unit!r}")
+    info = inspect_file(path, kind=kind)
+    options = {
+        "demosaic_method": demosaic_method,
+        "mosaic_origin": tuple(mosaic_origin),
+        "phase_unit": phase_unit,
+        "wavelength_um": wavelength_um,
+        "alpha_um3_per_pg": alpha_um3_per_pg,
+    }
+    frames = f"{info.n_frames} frame{'s' if info.n_frames != 1 else ''}"
+    frames += " (time-lapse)" if info.is_timelapse else ""
+    if wavelength_um is not None:
+        wavelength = f"{wavelength_um:.6g} µm (given; overrides the file)"
+    elif info.wavelength_um is not None:
+        wavelength = f"{info.wavelength_um:.6g} µm ({info.wavelength_source})"
+    else:
+        wavelength = "not stated"
+    lines = [
+        f"{info.path}",
+        f"  file:        {info.file_format}, compression {info.compression}",
+        f"  stored:      shape {info.shape}, {info.dtype}, axes {info.axes}; {frames}",
+        f"  pixel size:  {_size_line(info)}",
+        f"  wavelength:  {wavelength}",
+        f"  kind:        {info.kind}  [{info.reason}]",
+        f"  reader:      {_reader_line(info, options)}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""Read any file of docs/formats.md into an :class:`Acquisition`."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from napari_dmqpm.io._layout import arrange
+from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, FormatError
+from napari_dmqpm.io.arrays import assemble, check_retrieval_options
+from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
+from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
+from napari_dmqpm.io.units import radians_per_unit
+
+__all__ = ["read_acquisition"]
+
+#: Refuse to allocate more than this for one file (a corrupt header can claim terabytes).
+MAX_BYTES = 16 * 2**30
+
+
+def _read_tiff(info: FileInfo) -> np.ndarray:
+    import tifffile
+
+    with tifffile_errors(), tifffile.TiffFile(info.path) as tif:
+        data = tif.series[0].asarray()
+    return data
+
+
+def _read_pillow(info: FileInfo) -> np.ndarray:
+    image = open_pillow(info.path)
+    with image:
+        image.load()
+        data = np.asarray(image)
+    return data.astype(data.dtype.newbyteorder("="), copy=False)
+
+
+def read_pixels(info: FileInfo) -> np.ndarray:
+    """The stored array of an inspected file, every decoding failure a FormatError."""
+    n_bytes = math.prod(info.shape) * np.dtype(info.dtype).itemsize
+    if n_bytes > MAX_BYTES:
+        raise FormatError(
+            f"{info.path}: the header claims {n_bytes / 2**30:.1f} GiB of pixels "
+            f"(shape {info.shape}); refusing more than {MAX_BYTES / 2**30:.0f} GiB"
+        )
+    try:
+        data = _read_tiff(info) if is_tiff(info.path) else _read_pillow(info)
+    except FormatError:
+        raise
+    except Exception as error:  # decoders raise many types for truncated or corrupt data
+        raise FormatError(
+            f"{info.path}: cannot decode the pixel data, the file is truncated or corrupt "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    if tuple(data.shape) != info.shape:
+        raise FormatError(
+            f"{info.path}: the pixel data have shape {data.shape}, the header says {info.shape}"
+        )
+    return data
+
+
+def _check_options(
+    demosaic_method: str, mosaic_origin: Any, sign: int, background: str | None
+) -> None:
+    if demosaic_method not in DEMOSAIC_METHODS:
+        raise ValueError(
+            f"demosaic_method must be one of {DEMOSAIC_METHODS}; got {demosaic_method!r}"
+        )
+    if len(tuple(mosaic_origin)) != 2 or any(o not in (0, 1) for o in mosaic_origin):
+        raise ValueError(f"mosaic_origin must be (0 or 1, 0 or 1); got {mosaic_origin!r}")
+    check_retrieval_options(sign=sign, background=background)
+
+
+def _metadata(info: FileInfo) -> dict[str, Any]:
+    return {
+        "file_format": info.file_format,
+        "compression": info.compression,
+        "stored_shape": list(info.shape),
+        "stored_dtype": info.dtype,
+        "stored_axes": info.axes,
+        "detection": info.reason,
+        "pixel_size_source": info.pixel_size_source,
+        "wavelength_source": info.wavelength_source,
+        "angles_deg": list(ANGLES_DEG),
+    }
+
+
+def read_acquisition(
+    path: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    mosaic_origin: tuple[int, int] = (0, 0),
+    demosaic_method: str = "superpixel",
+    phase_unit: str = "rad",
+    wavelength_um: float | None = None,
+    alpha_um3_per_pg: float = 0.18,
+    sign: int = 1,
+    background: str | None = "plane",
+    pixel_size_um: float | None = None,
+) -> Acquisition:
+    """Read an ssQPM stack, an angles stack, a raw mosaic or a phase map.
+
+    Parameters
+    ----------
+    path : str or path-like
+        TIFF (plain, ImageJ, OME; uncompressed, LZW, deflate, zstd, ...) or PNG.
+    kind : {"ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map"}, optional
+        Skip detection (see docs/formats.md for the rules).
+    mosaic_origin : (int, int), optional
+        Raw mosaics: ``(row, col)``, each 0 or 1, where the first full super-pixel starts.
+    demosaic_method : {"superpixel", "interpolate"}, optional
+        Raw mosaics: halve the resolution (default; the pixel size doubles) or
+        interpolate each angle bilinearly at full resolution.
+    phase_unit : {"rad", "opd_um", "opd_nm", "pg_per_um2"}, optional
+        Unit of a stored phase (phase maps, channel 4 of ssQPM stacks); converted to radians.
+    wavelength_um : float, optional
+        Illumination wavelength in µm; overrides the file's. Needed for non-"rad" units.
+    alpha_um3_per_pg : float, optional
+        Specific refraction increment in µm³/pg for "pg_per_um2" (default 0.18).
+    sign : {1, -1}, optional
+        Phase retrieval sign (angles stacks and raw mosaics).
+    background : {"plane", "quadratic", "offset"} or None, optional
+        Background surface removed after retrieval. Stored phases are kept as they are.
+    pixel_size_um : float, optional
+        Pixel size of the stored image in µm, overriding the file's (superpixel
+        demosaicing still doubles it).
+
+    Returns
+    -------
+    Acquisition
+        ``phase`` (T, M, N) float32 radians; ``angles`` (T, 4, M, N) float32 or None;
+        ``modulation`` where the phase was retrieved; pixel size and wavelength in µm;
+        ``metadata`` with the detection rule, units and sources.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    FormatError
+        Empty, truncated, corrupt or unsupported file, or a ``kind`` the shape cannot hold.
+    ValueError
+        An option out of range, or a non-"rad" ``phase_unit`` without any wavelength.
+
+    Warns
+    -----
+    DataWarning
+        NaN/Inf pixels replaced: by 0 in the phase, by the plane median in intensities.
+    """
+    _check_options(demosaic_method, mosaic_origin, sign, background)
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"pixel_size_um must be a positive number; got {pixel_size_um!r}")
+    info = inspect_file(path, kind=kind)
+    wavelength = wavelength_um if wavelength_um is not None else info.wavelength_um
+    stores_phase = info.kind in ("phase-map", "ssqpm-stack")
+    radians = radians_per_unit(
+        phase_unit if stores_phase else "rad",
+        wavelength_um=wavelength,
+        alpha_um3_per_pg=alpha_um3_per_pg,
+    )
+    stack = arrange(read_pixels(info), info.layout, info.axes)
+    metadata = _metadata(info)
+    if stores_phase:
+        metadata.update(phase_unit=phase_unit, radians_per_unit=radians)
+        if phase_unit == "pg_per_um2":
+            metadata["alpha_um3_per_pg"] = alpha_um3_per_pg
+        parts = _stored_phase_parts(info, stack, radians=radians, phase_unit=phase_unit)
+    else:
+        metadata["retrieval"] = {"sign": sign, "background": background}
+        if info.kind == "raw-mosaic":
+            metadata["demosaic"] = {"method": demosaic_method, "origin": list(mosaic_origin)}
+            stack = _demosaic(info, stack, method=demosaic_method, origin=tuple(mosaic_origin))
+        parts = assemble(
+            angles=stack, phase=None, where=str(info.path), sign=sign, background=background
+        )
+        if info.kind == "raw-mosaic":
+            parts["phase_source"] += f", after {demosaic_method} demosaicing"
+    size = pixel_size_um if pixel_size_um is not None else info.pixel_size_um
+    if size is not None and info.kind == "raw-mosaic" and demosaic_method == "superpixel":
+        size *= 2  # one output pixel per 2x2 super-pixel
+    return Acquisition(
+        kind=info.kind,
+        pixel_size_um=size,
+        wavelength_um=wavelength,
+        is_timelapse=info.is_timelapse,
+        source=str(info.path),
+        metadata=metadata,
+        **parts,
+    )
+
+
+def _stored_phase_parts(
+    info: FileInfo, stack: np.ndarray, *, radians: float, phase_unit: str
+) -> dict[str, Any]:
+    """Phase maps (one channel) and ssQPM stacks (phase in channel 4): nothing to retrieve."""
+    unit = "radians" if phase_unit == "rad" else f"{phase_unit}, x{radians:.4g} to radians"
+    where = str(info.path)
+    if info.kind == "phase-map":
+        parts = assemble(angles=None, phase=stack[:, 0], where=where, radians=radians)
+        parts["phase_source"] = f"read from the phase map ({unit})"
+    else:
+        parts = assemble(angles=stack[:, :4], phase=stack[:, 4], where=where, radians=radians)
+        parts["phase_source"] = f"read from channel 4 ({unit})"
+    return parts
+
+
+def _demosaic(
+    info: FileInfo, stack: np.ndarray, *, method: str, origin: tuple[int, int]
+) -> np.ndarray:
+    """(T, 1, M, N) mosaics -> (T, 4, M', N') angles; a too small mosaic is a FormatError."""
+    try:
+        return demosaic(stack[:, 0], origin=origin, method=method)
+    except ValueError as error:  # the options were checked: this is about the data
+        raise FormatError(f"{info.path}: {error}") from error

@@ -1,0 +1,232 @@
+"""Writers: instance labels that ImageJ/Fiji open at the right scale, and canonical ssQPM stacks.
+
+Every write is atomic: the TIFF goes to a temporary file in the destination folder, is
+flushed and fsync'ed, then moved into place. An existing file is never written over
+unless ``overwrite=True``, and a failed write leaves nothing under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_dmqpm.io.acquisition import Acquisition
+
+__all__ = ["STACK_CHANNELS", "write_labels", "write_stack"]
+
+#: Channel names of the canonical ssQPM stack, in order.
+STACK_CHANNELS: tuple[str, ...] = ("I0", "I45", "I90", "I135", "phase")
+
+
+def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _place(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temporary file to ``path``; never replaces unless ``overwrite``."""
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # atomic, and fails if path appeared meanwhile
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+        os.replace(temporary, path)
+        return
+    temporary.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -> Path:
+    """Call ``write(binary_file)`` on a temporary file, then move it to ``path``."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        with open(temporary, "wb") as handle:  # by name: tifffile wants handle.name
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _place(temporary, path, overwrite)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def _resolution(pixel_size_um: float | None) -> dict[str, Any]:
+    if pixel_size_um is None:
+        return {}
+    if not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"pixel_size_um must be a positive number; got {pixel_size_um!r}")
+    return {"resolution": (1.0 / pixel_size_um, 1.0 / pixel_size_um)}
+
+
+def _labels_array(labels: Any) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise ValueError(
+            f"labels must have shape (M, N) or (T, M, N); got labels.shape={labels.shape}"
+        )
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+        raise ValueError(f"labels must hold integers; got labels.dtype={labels.dtype}")
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(f"labels must be >= 0 (0 = background); got minimum {int(labels.min())}")
+    maximum = int(labels.max()) if labels.size else 0
+    if maximum > np.iinfo(np.uint32).max:
+        raise ValueError(f"labels above 2**32 - 1 cannot be stored; got maximum {maximum}")
+    return labels.astype(np.uint16 if maximum <= np.iinfo(np.uint16).max else np.uint32)
+
+
+def _imagej_description(labels: np.ndarray, unit: bool) -> str:
+    """The ImageJ header ImageJ itself would write for a (T)YX stack."""
+    lines = ["ImageJ=1.11a"]
+    if labels.ndim == 3:
+        lines += [f"images={labels.shape[0]}", f"frames={labels.shape[0]}", "hyperstack=true"]
+    if unit:
+        lines.append("unit=um")
+    return "\n".join(lines) + "\n"
+
+
+def write_labels(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    *,
+    pixel_size_um: float | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write instance labels as a TIFF that ImageJ/Fiji opens with the pixel size.
+
+    uint16 when the largest label fits (ImageJ's 16-bit hyperstack, with
+    ``unit=um`` and the resolution in pixels per µm, so Fiji shows the size in µm);
+    uint32 otherwise. ImageJ's hyperstack format cannot hold uint32, so those are
+    written as a plain TIFF that carries the same ImageJ header lines (``unit=um``, the
+    number of frames) and resolution tags: Fiji opens it as a 32-bit image, calibrated
+    in µm, and every TIFF reader gets the exact uint32 labels.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; its folder must exist.
+    labels : ndarray of shape (M, N) or (T, M, N), integer or bool
+        0 is background. Not modified.
+    pixel_size_um : float, optional
+        Pixel size in µm.
+    overwrite : bool, optional
+        Replace an existing file (default: raise FileExistsError).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    ValueError
+        Labels of the wrong shape, dtype or sign.
+    """
+    import tifffile
+
+    target = _check_target(path, overwrite)
+    data = _labels_array(labels)
+    resolution = _resolution(pixel_size_um)
+
+    def write(handle: Any) -> None:
+        if data.dtype == np.uint16:
+            axes = "TYX" if data.ndim == 3 else "YX"
+            metadata = {"axes": axes, **({"unit": "um"} if resolution else {})}
+            tifffile.imwrite(handle, data, imagej=True, metadata=metadata, **resolution)
+        else:
+            description = _imagej_description(data, unit=bool(resolution))
+            tifffile.imwrite(handle, data, description=description, metadata=None, **resolution)
+
+    return atomic_write(target, write, overwrite=overwrite)
+
+
+def write_stack(
+    path: str | os.PathLike, acquisition: Acquisition, *, overwrite: bool = False
+) -> Path:
+    """Write the canonical ssQPM stack: an ImageJ hyperstack of I0, I45, I90, I135, phase.
+
+    float32, axes CYX (one frame) or TCYX (``acquisition.is_timelapse`` with T > 1),
+    channel labels ``STACK_CHANNELS``, pixel size as ImageJ calibration in µm, and
+    ``wavelength_um=`` in the ImageJ header when known. :func:`read_acquisition` reads
+    it back as an "ssqpm-stack" with the same arrays, pixel size and wavelength.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination (``.tif``); its folder must exist.
+    acquisition : Acquisition
+        Needs ``angles``; a phase-only acquisition has no canonical stack.
+    overwrite : bool, optional
+        Replace an existing file (default: raise FileExistsError).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import tifffile
+
+    if acquisition.angles is None:
+        raise ValueError(
+            f"write_stack needs the angle images; acquisition.kind={acquisition.kind!r} "
+            "holds a phase only (write it with tifffile.imwrite as a float32 phase map)"
+        )
+    target = _check_target(path, overwrite)
+    data = np.concatenate(
+        [acquisition.angles, acquisition.phase[:, np.newaxis]], axis=1, dtype=np.float32
+    )
+    if data.shape[0] == 1:
+        data, axes = data[0], "CYX"
+    else:
+        axes = "TCYX"
+    metadata: dict[str, Any] = {"axes": axes, "Labels": list(STACK_CHANNELS) * acquisition.n_frames}
+    if acquisition.pixel_size_um is not None:
+        metadata["unit"] = "um"
+    if acquisition.wavelength_um is not None:
+        metadata["wavelength_um"] = float(acquisition.wavelength_um)
+    metadata["phase_unit"] = "rad"
+    resolution = _resolution(acquisition.pixel_size_um)
+
+    def write(handle: Any) -> None:
+        tifffile.imwrite(handle, data, imagej=True, metadata=metadata, **resolution)
+
+    return atomic_write(target, write, overwrite=overwrite)
