@@ -1,0 +1,273 @@
+"""Checkpoints as folders: ``config.json``, ``model.safetensors``, ``SHA256SUMS``, ``README.md``.
+
+``config.json`` holds::
+
+    {"format": "napari-dmqpm-checkpoint", "format_version": 1,
+     "model": {...ModelConfig.to_dict(), normalization included...},
+     "postprocessing": {...free-form thresholds...}, "training": {...metadata...},
+     "sha256": "<sha256 of model.safetensors>", ...any other JSON keys from ``extra``...}
+
+Weights are safetensors, so loading never executes pickled code, and the file's sha256 is
+checked before it is parsed. Saving is atomic: the folder is written under a temporary name
+next to its destination and renamed into place, so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+
+from .config import ModelConfig
+from .device import resolve_device
+from .network import DMQPMNet
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+SUMS_FILE = "SHA256SUMS"
+CARD_FILE = "README.md"
+FORMAT = "napari-dmqpm-checkpoint"
+FORMAT_VERSION = 1
+_RESERVED = ("format", "format_version", "model", "sha256")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, incomplete, corrupt, or does not match its config."""
+
+
+def save_checkpoint(
+    folder: str | Path,
+    model: DMQPMNet,
+    *,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    model_card: str | None = None,
+) -> Path:
+    """Write ``model`` as a checkpoint folder, atomically.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Destination folder; its parent is created if needed.
+    model : DMQPMNet
+        The network; its ``config`` and ``state_dict`` are saved (tensors moved to the CPU).
+    extra : dict, optional
+        JSON-serialisable keys added to ``config.json``, typically ``postprocessing`` and
+        ``training``; the keys ``format``, ``format_version``, ``model`` and ``sha256`` are
+        reserved.
+    overwrite : bool
+        Replace an existing folder (atomically). Without it an existing folder is an error.
+    model_card : str, optional
+        Markdown written to ``README.md``.
+
+    Returns
+    -------
+    Path
+        The checkpoint folder.
+    """
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise FileExistsError(
+            f"checkpoint folder {folder} exists; pass overwrite=True to replace it"
+        )
+    if not isinstance(model, DMQPMNet):
+        raise TypeError(f"model must be a DMQPMNet; got {type(model).__name__}")
+    extra = dict(extra or {})
+    clashes = sorted(set(extra) & set(_RESERVED))
+    if clashes:
+        raise ValueError(f"extra must not set the reserved keys {clashes}")
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"extra must be JSON-serialisable: {err}") from err
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        safetensors.torch.save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        digest = _sha256((staging / WEIGHTS_FILE).read_bytes())
+        content = {"format": FORMAT, "format_version": FORMAT_VERSION}
+        content.update({"model": model.config.to_dict(), "postprocessing": {}, "training": {}})
+        content.update(extra, sha256=digest)
+        (staging / CONFIG_FILE).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        (staging / SUMS_FILE).write_text(f"{digest}  {WEIGHTS_FILE}\n", encoding="utf-8")
+        if model_card is not None:
+            (staging / CARD_FILE).write_text(model_card, encoding="utf-8")
+        _move_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint folder, without touching the weights.
+
+    Raises
+    ------
+    CheckpointError
+        When the folder or its ``config.json`` is missing, or it is not a checkpoint config.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist or is not a folder")
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {folder} is missing {CONFIG_FILE}")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{CONFIG_FILE} in {folder} is not valid JSON: {err}") from err
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise CheckpointError(f"{CONFIG_FILE} in {folder} is not a {FORMAT} config")
+    version = content.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{CONFIG_FILE} in {folder} has format_version={version!r}; this napari-dmqpm "
+            f"reads versions <= {FORMAT_VERSION} (upgrade the package)"
+        )
+    return content
+
+
+def load_checkpoint(
+    folder: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    expected_sha256: str | None = None,
+) -> tuple[DMQPMNet, dict[str, Any]]:
+    """Load a checkpoint folder, verifying its hash; never executes pickled code.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by :func:`save_checkpoint`.
+    device : str or torch.device
+        Where to put the model (see :func:`~napari_dmqpm.model.device.resolve_device`).
+    expected_sha256 : str, optional
+        Hex sha256 of ``model.safetensors`` (e.g. from a registry). Every hash recorded in
+        ``config.json`` and ``SHA256SUMS`` is checked too; at least one must exist.
+
+    Returns
+    -------
+    model : DMQPMNet
+        In eval mode on ``device``.
+    config : dict
+        The parsed ``config.json`` (model config, postprocessing, training metadata).
+
+    Raises
+    ------
+    CheckpointError
+        For a missing folder or file, a hash mismatch, a corrupt or truncated weights file, or
+        a config that does not match the weights; the message names the folder.
+    """
+    folder = Path(folder)
+    content = read_checkpoint_config(folder)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"checkpoint {folder} is missing {WEIGHTS_FILE}")
+    data = weights_path.read_bytes()
+    _verify_sha256(folder, _sha256(data), expected_sha256, content)
+    try:
+        state = safetensors.torch.load(data)
+    except Exception as err:  # safetensors raises its own SafetensorError, or others on junk
+        raise CheckpointError(
+            f"{WEIGHTS_FILE} in {folder} is corrupt or truncated ({type(err).__name__}: {err})"
+        ) from err
+    try:
+        config = ModelConfig.from_dict(content.get("model"))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{CONFIG_FILE} in {folder} has an invalid model config: {err}"
+        ) from err
+    model = DMQPMNet(config)
+    _check_state_matches(folder, model, state)
+    model.load_state_dict(state, strict=True)
+    return model.to(resolve_device(device)).eval(), content
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _recorded_hashes(folder: Path, content: dict[str, Any]) -> list[tuple[str, str]]:
+    recorded = []
+    if content.get("sha256") is not None:
+        recorded.append((f"{CONFIG_FILE} 'sha256'", str(content["sha256"]).lower()))
+    sums = folder / SUMS_FILE
+    if sums.is_file():
+        for line in sums.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].lstrip("*") == WEIGHTS_FILE:
+                recorded.append((SUMS_FILE, parts[0].lower()))
+    return recorded
+
+
+def _verify_sha256(
+    folder: Path, digest: str, expected: str | None, content: dict[str, Any]
+) -> None:
+    checks = _recorded_hashes(folder, content)
+    if expected is not None:
+        if not isinstance(expected, str) or not _SHA256.match(expected.lower()):
+            raise ValueError(
+                f"expected_sha256 must be 64 hex digits; got expected_sha256={expected!r}"
+            )
+        checks.insert(0, ("expected_sha256", expected.lower()))
+    if not checks:
+        raise CheckpointError(
+            f"no sha256 is recorded for {WEIGHTS_FILE} in {folder} ({CONFIG_FILE} 'sha256' or "
+            f"{SUMS_FILE}); pass expected_sha256 to load it"
+        )
+    for source, value in checks:
+        if value != digest:
+            raise CheckpointError(
+                f"{WEIGHTS_FILE} in {folder} has sha256 {digest} but {source} says {value}: "
+                "the file is corrupt, truncated or was replaced"
+            )
+
+
+def _check_state_matches(folder: Path, model: torch.nn.Module, state: dict) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{len(found)} {what} (e.g. {', '.join(found[:3])})"
+        for what, found in (
+            ("missing tensors", missing),
+            ("unexpected tensors", unexpected),
+            ("shape mismatches", wrong),
+        )
+        if found
+    ]
+    if problems:
+        raise CheckpointError(
+            f"{CONFIG_FILE} in {folder} does not match {WEIGHTS_FILE}: " + "; ".join(problems)
+        )
+
+
+def _move_into_place(staging: Path, folder: Path) -> None:
+    """Rename ``staging`` to ``folder``; an existing ``folder`` is swapped out, then deleted."""
+    if not folder.exists():
+        staging.rename(folder)
+        return
+    backup = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+    folder.rename(backup)
+    try:
+        staging.rename(folder)
+    except BaseException:
+        backup.rename(folder)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
