@@ -16,7 +16,8 @@ M, N = 32, 40
 def cell_phase(shape=(M, N), height=3.0):
     rows, cols = np.mgrid[: shape[0], : shape[1]]
     r0, c0 = shape[0] / 2, shape[1] / 2
-    return height * np.exp(-((rows - r0) ** 2 + (cols - c0) ** 2) / (2 * (shape[0] / 6) ** 2))
+    dist2 = ((rows - r0) ** 2 + (cols - c0) ** 2) / (shape[0] / 3) ** 2
+    return height * np.clip(1 - dist2, 0, None) ** 2  # a cell on a flat background
 
 
 def tilt(shape=(M, N)):

@@ -1,0 +1,98 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from napari_dmqpm.inference import (
+    TABLE_COLUMNS,
+    concat_tables,
+    empty_table,
+    measure_cells,
+    write_table_csv,
+)
+
+
+@pytest.fixture
+def disk(helpers):
+    labels = np.zeros((64, 80), np.uint32)
+    mask = helpers.disc(labels.shape, (30, 41), 12)
+    labels[mask] = 7
+    phase = np.where(mask, 1.5, 0.0)  # a flat disk of 1.5 rad
+    return labels, phase, int(mask.sum())
+
+
+def test_a_flat_disk_measured_by_hand(disk):
+    labels, phase, n_pixels = disk
+    table = measure_cells(labels, phase, pixel_size_um=0.5, wavelength_um=0.65, frame=3)
+    assert list(table) == list(TABLE_COLUMNS)
+    assert table["label"].tolist() == [7] and table["frame"].tolist() == [3]
+    assert table["area_px"][0] == n_pixels
+    area_um2 = n_pixels * 0.25
+    assert table["area_um2"][0] == pytest.approx(area_um2)
+    assert table["mean_phase_rad"][0] == pytest.approx(1.5)
+    assert table["integrated_phase_rad_px"][0] == pytest.approx(1.5 * n_pixels)
+    assert table["integrated_phase_rad_um2"][0] == pytest.approx(1.5 * area_um2)
+    # m = lambda / (2 pi alpha) * integral(phi dA) = 0.65 / (2 pi 0.18) * 1.5 * area_um2
+    expected = 0.65 / (2 * math.pi * 0.18) * 1.5 * area_um2
+    assert table["dry_mass_pg"][0] == pytest.approx(expected)
+    # by hand: 441 px * 0.25 um2 = 110.25 um2; * 1.5 rad = 165.375 rad um2;
+    # 0.65 um / (2 pi * 0.18 um3/pg) = 0.574726 um-2 pg; product 95.045 pg
+    assert n_pixels == 441 and table["dry_mass_pg"][0] == pytest.approx(95.045, abs=1e-3)
+    assert table["centroid_row"][0] == pytest.approx(30.0)
+    assert table["centroid_col"][0] == pytest.approx(41.0)
+    assert table["centroid_y_um"][0] == pytest.approx(15.0)
+    assert table["centroid_x_um"][0] == pytest.approx(20.5)
+    assert table["alpha_um3_per_pg"][0] == 0.18 and table["wavelength_um"][0] == 0.65
+
+
+def test_unknown_pixel_size_or_wavelength_gives_nan(disk):
+    labels, phase, n_pixels = disk
+    table = measure_cells(labels, phase)
+    assert table["area_px"][0] == n_pixels
+    assert table["integrated_phase_rad_px"][0] == pytest.approx(1.5 * n_pixels)
+    for name in ("area_um2", "integrated_phase_rad_um2", "dry_mass_pg", "centroid_y_um"):
+        assert math.isnan(table[name][0])
+    table = measure_cells(labels, phase, pixel_size_um=0.5)
+    assert not math.isnan(table["area_um2"][0]) and math.isnan(table["dry_mass_pg"][0])
+
+
+def test_several_cells_come_in_label_order_and_alpha_scales_mass(disk):
+    labels, phase, _ = disk
+    labels = labels.copy()
+    labels[0:5, 0:4] = 2
+    table = measure_cells(labels, phase, pixel_size_um=1.0, wavelength_um=0.5)
+    assert table["label"].tolist() == [2, 7] and table["area_px"].tolist()[0] == 20
+    half = measure_cells(labels, phase, pixel_size_um=1.0, wavelength_um=0.5, alpha_um3_per_pg=0.09)
+    np.testing.assert_allclose(half["dry_mass_pg"], 2 * table["dry_mass_pg"])
+
+
+def test_no_cells_gives_every_column_and_no_rows():
+    table = measure_cells(np.zeros((5, 5), np.int32), np.zeros((5, 5)))
+    assert list(table) == list(TABLE_COLUMNS) and all(len(c) == 0 for c in table.values())
+    assert concat_tables([]).keys() == empty_table().keys()
+
+
+def test_bad_input_is_refused(disk):
+    labels, phase, _ = disk
+    with pytest.raises(ValueError, match="shape"):
+        measure_cells(labels, phase[:10])
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        measure_cells(labels, phase, pixel_size_um=-1.0)
+
+
+def test_csv_round_trip_and_no_overwrite(disk, tmp_path):
+    labels, phase, _ = disk
+    tables = [measure_cells(labels, phase, pixel_size_um=0.5, frame=t) for t in range(2)]
+    table = concat_tables(tables)
+    path = write_table_csv(tmp_path / "cells.csv", table)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and [r["frame"] for r in rows] == ["0", "1"]
+    assert float(rows[0]["area_um2"]) == pytest.approx(table["area_um2"][0], rel=1e-12)
+    assert rows[0]["dry_mass_pg"] == ""  # NaN (no wavelength) is an empty field
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_table_csv(path, table)
+    write_table_csv(path, tables[0], overwrite=True)
+    assert len(path.read_text().splitlines()) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["cells.csv"]

@@ -1,0 +1,215 @@
+"""Parameters of inference: how the network is run, and how its output becomes labels.
+
+Both configs are frozen, keyword-only dataclasses that round-trip through JSON
+(``InferenceConfig.from_dict(c.to_dict()) == c``) and check their values in ``__post_init__``.
+:class:`InferenceConfig` is chosen by the user (tile size, TTA, device, cell diameter);
+:class:`PostprocessConfig` is tuned on validation data and travels with the weights: it is read
+from the ``postprocessing`` dict of a checkpoint's ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+AMP_CHOICES = ("auto", "off", "bfloat16", "float16")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+SEED_SOURCES = ("auto", "interior", "distance", "mean")
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {name}={value!r}")
+
+
+def _check_number(name: str, value: Any, low: float, high: float, *, open_high=False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and low <= value and (value < high if open_high else value <= high)
+    if not ok:
+        bracket = ")" if open_high else "]"
+        raise ValueError(
+            f"{name} must be a number in [{low}, {high}{bracket}; got {name}={value!r}"
+        )
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False; got {name}={value!r}")
+
+
+def _from_dict(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} data must be a dict; got {type(data).__name__}")
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceConfig:
+    """How the network is run over an image.
+
+    Parameters
+    ----------
+    tile_size : int
+        Side of the square tiles in pixels (at the model's scale, after any resampling). Must
+        be a multiple of the model's ``required_divisor`` (checked at prediction time). An
+        image smaller than a tile is padded by reflection to the next multiple of the divisor.
+    overlap : float
+        Fraction of a tile shared with its neighbour, in [0, 1); 0.5 is nnU-Net's default.
+    batch_size : int
+        Tiles per forward pass. On CUDA a batch that runs out of memory is split in halves.
+    tta : bool
+        Test-time augmentation: average over the identity and the three mirror flips
+        (rows, columns, both); 4x the compute.
+    device : {"auto", "cpu", "cuda", "mps"} or "cuda:<index>"
+        Where to load a model given by name or path (``auto``: CUDA, then MPS, then CPU). A
+        model object passed in is used on its own device.
+    diameter_px : float or None
+        Typical cell diameter in the input, in pixels. The input is resampled so cells have
+        the diameter the model was trained at; None means no resampling (unless
+        ``use_pixel_size`` applies).
+    use_pixel_size : bool
+        When ``diameter_px`` is None, the input's pixel size is known and the checkpoint
+        states the pixel size it was trained at (``pixel_size_um``), resample by their ratio.
+    amp : {"auto", "off", "bfloat16", "float16"}
+        Mixed precision on CUDA (``auto``: bfloat16 where native, else float16; full precision
+        on CPU and MPS).
+    channels_last : bool
+        Use the channels-last memory format on CUDA (faster convolutions on tensor cores).
+
+    Examples
+    --------
+    >>> config = InferenceConfig(tile_size=256, tta=True)
+    >>> InferenceConfig.from_dict(config.to_dict()) == config
+    True
+    """
+
+    tile_size: int = 512
+    overlap: float = 0.5
+    batch_size: int = 4
+    tta: bool = False
+    device: str = "auto"
+    diameter_px: float | None = None
+    use_pixel_size: bool = True
+    amp: str = "auto"
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("tile_size", self.tile_size, 16)
+        _check_number("overlap", self.overlap, 0.0, 1.0, open_high=True)
+        _check_int("batch_size", self.batch_size, 1)
+        for name in ("tta", "use_pixel_size", "channels_last"):
+            _check_bool(name, getattr(self, name))
+        device = self.device.strip().lower() if isinstance(self.device, str) else None
+        kind, _, index = (device or "").partition(":")
+        if kind not in DEVICE_CHOICES or (index and (kind != "cuda" or not index.isdigit())):
+            raise ValueError(
+                f"device must be one of {DEVICE_CHOICES} or 'cuda:<index>'; got {self.device!r}"
+            )
+        if self.diameter_px is not None:
+            _check_number("diameter_px", self.diameter_px, 1.0, 10_000.0)
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"amp must be one of {AMP_CHOICES}; got amp={self.amp!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; inverse of :meth:`from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:
+        """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+        return _from_dict(cls, data)
+
+    def replace(self, **changes: Any) -> InferenceConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostprocessConfig:
+    """How per-pixel probabilities become one label per cell (a seeded watershed).
+
+    Pixel quantities are at the model's trained scale: when the input was resampled by a
+    factor ``s`` (model pixels per input pixel), lengths are divided by ``s`` and areas by
+    ``s**2`` before use (see :func:`~napari_dmqpm.inference.probabilities_to_labels`).
+
+    Parameters
+    ----------
+    foreground_threshold : float
+        A pixel is a cell pixel when ``1 - p(background)`` exceeds this, in (0, 1).
+    seed_source : {"auto", "interior", "distance", "mean"}
+        The seed score: the interior probability, the predicted normalized distance (1 at
+        each cell's centre), or their mean. ``auto`` is ``mean`` when the model has a
+        distance head and ``interior`` otherwise.
+    seed_threshold : float
+        Seeds are connected regions where the (smoothed) seed score exceeds this, in (0, 1).
+    seed_h : float
+        h-maxima height in [0, 1): when > 0, the seeds are the regional maxima of the seed
+        score, inside the thresholded regions, whose dynamic is at least ``seed_h``; this
+        separates cells whose seed regions touch but whose score dips by ``seed_h`` between
+        them. 0 uses the thresholded regions themselves.
+    smooth_sigma_px : float
+        Gaussian smoothing of the seed score before seeding, in pixels (0: none).
+    min_seed_area_px : int
+        Seed regions smaller than this are dropped.
+    min_cell_area_px : int
+        Cells smaller than this are removed (set to background).
+    fill_holes : bool
+        Fill background regions enclosed by a single cell with that cell (gaps enclosed by
+        several cells, as in confluent layers, are kept).
+    keep_unseeded : bool
+        A foreground region that no seed reaches becomes a cell of its own (if large enough)
+        instead of background.
+
+    Examples
+    --------
+    >>> config = PostprocessConfig(seed_threshold=0.6)
+    >>> PostprocessConfig.from_dict(config.to_dict()) == config
+    True
+    """
+
+    foreground_threshold: float = 0.5
+    seed_source: str = "auto"
+    seed_threshold: float = 0.5
+    seed_h: float = 0.1
+    smooth_sigma_px: float = 1.0
+    min_seed_area_px: int = 4
+    min_cell_area_px: int = 30
+    fill_holes: bool = True
+    keep_unseeded: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("foreground_threshold", "seed_threshold"):
+            _check_number(name, getattr(self, name), 0.0, 1.0, open_high=True)
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be in (0, 1); got {name}={getattr(self, name)!r}")
+        if self.seed_source not in SEED_SOURCES:
+            raise ValueError(
+                f"seed_source must be one of {SEED_SOURCES}; got seed_source={self.seed_source!r}"
+            )
+        _check_number("seed_h", self.seed_h, 0.0, 1.0, open_high=True)
+        _check_number("smooth_sigma_px", self.smooth_sigma_px, 0.0, 100.0)
+        _check_int("min_seed_area_px", self.min_seed_area_px, 0)
+        _check_int("min_cell_area_px", self.min_cell_area_px, 0)
+        _check_bool("fill_holes", self.fill_holes)
+        _check_bool("keep_unseeded", self.keep_unseeded)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; inverse of :meth:`from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PostprocessConfig:
+        """Build a config from a dict (e.g. a checkpoint's ``postprocessing``).
+
+        Missing keys take their defaults; unknown keys raise ``ValueError``.
+        """
+        return _from_dict(cls, data)
+
+    def replace(self, **changes: Any) -> PostprocessConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,348 @@
+"""Per-pixel probabilities for one frame: model inputs, resampling, tiled prediction, heads.
+
+The network normalizes its inputs itself (the statistics travel in its config), so callers
+pass raw intensities and phase in radians. When the cells in the input are not the size the
+model was trained at, the frame is resampled bilinearly to the trained scale first and the
+probabilities are resampled back, so they always come at the input's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_dmqpm.model import DMQPMNet, autocast_dtype
+from napari_dmqpm.model.registry import LoadedModel
+
+from .config import InferenceConfig
+from .tiling import ProgressCallback, StopCallback, plan_tiles, predict_tiled
+
+#: Allowed resampling factors (model pixels per input pixel).
+SCALE_RANGE = (1.0 / 16.0, 16.0)
+
+
+@dataclass(frozen=True)
+class Probabilities:
+    """The network's per-pixel output for one frame, at the input's size.
+
+    Attributes
+    ----------
+    classes : ndarray of shape (K, M, N), float32
+        Class probabilities summing to 1 over ``K`` (softmax), named by ``class_names``;
+        usually background, cell interior and cell boundary.
+    class_names : tuple of str
+        The meaning of each channel of ``classes``.
+    distance : ndarray of shape (M, N), float32, or None
+        Predicted normalized distance to the cell border (1 at each cell's centre, 0 outside)
+        for models with a distance head.
+    scale : float
+        Model pixels per input pixel used for the prediction (1: no resampling);
+        post-processing converts its pixel parameters with it.
+    """
+
+    classes: np.ndarray
+    class_names: tuple[str, ...]
+    distance: np.ndarray | None = None
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.classes.ndim != 3 or self.classes.shape[0] != len(self.class_names):
+            raise ValueError(
+                f"classes must have shape (K={len(self.class_names)}, M, N) for class_names="
+                f"{self.class_names}; got classes.shape={self.classes.shape}"
+            )
+        if self.distance is not None and self.distance.shape != self.shape:
+            raise ValueError(
+                f"distance must have shape {self.shape}; got distance.shape={self.distance.shape}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(M, N)``."""
+        return (int(self.classes.shape[1]), int(self.classes.shape[2]))
+
+    def channel(self, name: str) -> np.ndarray:
+        """The probability map of the class called ``name``."""
+        if name not in self.class_names:
+            raise KeyError(f"no class {name!r}; the classes are {self.class_names}")
+        return self.classes[self.class_names.index(name)]
+
+    @property
+    def foreground(self) -> np.ndarray:
+        """P(cell) = 1 - P(background), shape (M, N)."""
+        if "background" in self.class_names:
+            return 1.0 - self.channel("background")
+        return self.channel("foreground")
+
+    @property
+    def interior(self) -> np.ndarray:
+        """P(cell interior), shape (M, N); the foreground where there is no interior class."""
+        return self.channel("interior") if "interior" in self.class_names else self.foreground
+
+    def stacked(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """All maps as one (C, M, N) float32 array (classes, then distance) with their names."""
+        if self.distance is None:
+            return self.classes, self.class_names
+        return np.concatenate([self.classes, self.distance[None]]), (*self.class_names, "distance")
+
+
+def _network(model: DMQPMNet | LoadedModel) -> DMQPMNet:
+    network = model.network if isinstance(model, LoadedModel) else model
+    if not isinstance(network, torch.nn.Module) or not hasattr(network, "config"):
+        raise TypeError(f"model must be a DMQPMNet or a LoadedModel; got {type(model).__name__}")
+    return network
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the class and distance outputs sit in the logits, and how to activate them."""
+
+    classes: slice
+    classes_kind: str
+    class_names: tuple[str, ...]
+    distance: int | None
+    distance_kind: str
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.class_names) + (self.distance is not None)
+
+
+def _layout(network: DMQPMNet) -> _Layout:
+    heads, start, where = network.config.heads, 0, {}
+    for head in heads:
+        where[head.name] = (slice(start, start + len(head.channels)), head)
+        start += len(head.channels)
+    candidates = [h for h in heads if h.name == "classes" and h.kind == "softmax"]
+    candidates += [h for h in heads if h.kind == "softmax"]
+    candidates += [h for h in heads if h.kind == "sigmoid" and h.channels == ("foreground",)]
+    if not candidates:
+        raise ValueError(
+            "the model needs a softmax head (or a sigmoid 'foreground' head); got heads "
+            f"{[(h.name, h.kind, h.channels) for h in heads]}"
+        )
+    classes = candidates[0]
+    distance = where.get("distance")
+    if distance is not None and len(distance[1].channels) != 1:
+        raise ValueError(f"a distance head must have one channel; got {distance[1].channels}")
+    return _Layout(
+        classes=where[classes.name][0],
+        classes_kind=classes.kind,
+        class_names=classes.channels if classes.kind == "softmax" else ("background", "foreground"),
+        distance=None if distance is None else distance[0].start,
+        distance_kind="" if distance is None else distance[1].kind,
+    )
+
+
+def _make_forward(network: DMQPMNet, layout: _Layout):
+    def forward(angles: torch.Tensor | None, phase: torch.Tensor | None) -> torch.Tensor:
+        output = network(angles, phase)
+        if isinstance(output, (list, tuple)):
+            output = output[0]
+        output = output.float()
+        logits = output[:, layout.classes]
+        if layout.classes_kind == "softmax":
+            parts = [torch.softmax(logits, dim=1)]
+        else:
+            foreground = torch.sigmoid(logits)
+            parts = [1.0 - foreground, foreground]
+        if layout.distance is not None:
+            values = output[:, layout.distance : layout.distance + 1]
+            parts.append(torch.sigmoid(values) if layout.distance_kind == "sigmoid" else values)
+        return torch.cat(parts, dim=1)
+
+    return forward
+
+
+def resolve_scale(
+    model: DMQPMNet | LoadedModel, *, config: InferenceConfig, pixel_size_um: float | None = None
+) -> float:
+    """Resampling factor (model pixels per input pixel) for ``config`` and this model.
+
+    ``config.diameter_px`` gives ``cell_diameter_px / diameter_px`` (the model's trained
+    diameter); else, with ``config.use_pixel_size``, a known ``pixel_size_um`` and a checkpoint
+    that states its ``pixel_size_um``, their ratio; else 1.
+
+    Raises
+    ------
+    ValueError
+        ``diameter_px`` was given but the model states no trained cell diameter, or the factor
+        is outside ``SCALE_RANGE``.
+    """
+    info = model.info if isinstance(model, LoadedModel) else None
+    scale = 1.0
+    if config.diameter_px is not None:
+        if info is None or info.cell_diameter_px is None:
+            name = "this model" if info is None else f"model {info.name!r}"
+            raise ValueError(
+                f"diameter_px={config.diameter_px} needs the cell diameter the model was trained "
+                f"at, but {name} does not state one (config.json 'cell_diameter_px'); load it "
+                "through the registry, or leave diameter_px unset"
+            )
+        scale = info.cell_diameter_px / config.diameter_px
+    elif config.use_pixel_size and pixel_size_um and info is not None and info.pixel_size_um:
+        scale = pixel_size_um / info.pixel_size_um
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        raise ValueError(
+            f"resampling by {scale:.3g} (model pixels per input pixel) is outside {SCALE_RANGE}; "
+            f"check diameter_px={config.diameter_px} and pixel_size_um={pixel_size_um}"
+        )
+    return float(scale)
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resampling of a (C, M, N) array to (C, *shape), antialiased when shrinking.
+
+    Returns a float32 array (the input itself, as float32, when the shape already matches).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if tuple(image.shape[1:]) == tuple(shape):
+        return image
+    shrink = shape[0] < image.shape[1] or shape[1] < image.shape[2]
+    tensor = torch.from_numpy(np.ascontiguousarray(image))[None]
+    with torch.inference_mode():
+        out = F.interpolate(
+            tensor, size=tuple(shape), mode="bilinear", align_corners=False, antialias=shrink
+        )
+    return out[0].numpy()
+
+
+def _model_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
+    return tuple(max(1, int(round(n * scale))) for n in shape)  # type: ignore[return-value]
+
+
+def count_tiles(
+    model: DMQPMNet | LoadedModel,
+    shape: tuple[int, int],
+    *,
+    config: InferenceConfig,
+    pixel_size_um: float | None = None,
+) -> int:
+    """Tiles one frame of ``shape`` takes (the ``total`` its progress callback reports)."""
+    network = _network(model)
+    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    plan = plan_tiles(
+        _model_shape(shape, scale),
+        tile_size=config.tile_size,
+        overlap=config.overlap,
+        divisor=network.required_divisor,
+    )
+    return plan.n_tiles
+
+
+def _check_input(name: str, array: np.ndarray | None, shape: tuple[int, ...]) -> None:
+    if array is None:
+        return
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {name}.shape={array.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise ValueError(
+            f"{name} has {bad} NaN or infinite pixels; replace them first (the readers of "
+            "napari_dmqpm.io do, with a DataWarning)"
+        )
+
+
+def model_inputs(
+    network: DMQPMNet, angles: np.ndarray | None, phase: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The ``(angles (4, M, N), phase (1, M, N))`` the network takes, None for unused ones.
+
+    Raises
+    ------
+    ValueError
+        When the network needs an input that is None (e.g. a DM-QPMNet given a phase map
+        only), with the shapes of what was given.
+    """
+    needs = network.config.inputs
+    for name, value in (("angles", angles), ("phase", phase)):
+        if needs in ("both", name) and value is None:
+            what = "the four angle images" if name == "angles" else "a phase map"
+            raise ValueError(
+                f"this model (inputs={needs!r}) needs {what}, but {name} is None; use a model "
+                "that fits the input (a phase-only model for phase maps)"
+            )
+    return (
+        np.asarray(angles) if needs in ("both", "angles") else None,
+        np.asarray(phase)[None] if needs in ("both", "phase") else None,
+    )
+
+
+def predict_probabilities(
+    model: DMQPMNet | LoadedModel,
+    *,
+    angles: np.ndarray | None = None,
+    phase: np.ndarray | None = None,
+    config: InferenceConfig | None = None,
+    pixel_size_um: float | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Probabilities:
+    """Class probabilities (and distance) of one frame, at the frame's size.
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        Used on its own device (``config.device`` only applies when loading by name). A
+        :class:`~napari_dmqpm.model.registry.LoadedModel` also knows its trained cell diameter
+        and pixel size, which resampling needs.
+    angles : ndarray of shape (4, M, N), optional
+        Raw intensities at 0, 45, 90, 135 degrees; needed when the model takes angles.
+    phase : ndarray of shape (M, N), optional
+        Phase in radians; needed when the model takes phase.
+    config : InferenceConfig, optional
+        Tiling, TTA, mixed precision and resampling (defaults when None).
+    pixel_size_um : float, optional
+        The frame's pixel size, for resampling by pixel size (see :func:`resolve_scale`).
+    progress, should_stop : callable, optional
+        See :func:`~napari_dmqpm.inference.tiling.predict_tiled` (counted in tiles).
+
+    Returns
+    -------
+    Probabilities
+        Float32 maps of shape (M, N); inputs are not modified.
+
+    Raises
+    ------
+    ValueError
+        A missing input the model needs, mismatched shapes, NaN/Inf pixels, a tile size that
+        is not a multiple of the model's divisor, or an impossible resampling.
+    Cancelled
+        When ``should_stop()`` returned True.
+    """
+    config = config or InferenceConfig()
+    network = _network(model)
+    angles_in, phase_in = model_inputs(network, angles, phase)
+    shape = (phase_in if angles_in is None else angles_in).shape[1:]
+    _check_input("angles", angles_in, (4, *shape))
+    _check_input("phase", None if phase_in is None else phase_in[0], tuple(shape))
+    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    target = _model_shape(shape, scale)
+    device = next(network.parameters()).device
+    if config.amp == "off" or device.type != "cuda":
+        amp = None
+    else:
+        amp = autocast_dtype(device) if config.amp == "auto" else getattr(torch, config.amp)
+    layout = _layout(network)
+    blended = predict_tiled(
+        _make_forward(network, layout),
+        [None if a is None else resize(a, target) for a in (angles_in, phase_in)],
+        n_outputs=layout.n_outputs,
+        tile_size=config.tile_size,
+        overlap=config.overlap,
+        divisor=network.required_divisor,
+        batch_size=config.batch_size,
+        tta=config.tta,
+        device=device,
+        amp_dtype=amp,
+        channels_last=config.channels_last,
+        progress=progress,
+        should_stop=should_stop,
+    )
+    blended = resize(blended, tuple(shape))
+    n_classes = len(layout.class_names)
+    distance = None if layout.distance is None else np.clip(blended[n_classes], 0.0, 1.0)
+    return Probabilities(blended[:n_classes], layout.class_names, distance, scale)
