@@ -88,6 +88,61 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _TerminalProgress:
+    """A one-line progress display on stderr for ``progress(done, total)`` callbacks."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = int(100 * done / max(total, 1))
+        if percent != self.shown and sys.stderr.isatty():
+            print(f"\r  {self.label}: {percent:3d} %", end="", file=sys.stderr, flush=True)
+        self.shown = percent
+
+    def close(self) -> None:
+        if self.shown >= 0 and sys.stderr.isatty():
+            print(file=sys.stderr)
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from napari_dmqpm.inference import InferenceConfig, segment_file
+
+    config = InferenceConfig(
+        device=args.device, diameter_px=args.diameter, tta=args.tta, batch_size=args.batch_size
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.inputs:
+        progress = _TerminalProgress(path.name)
+        try:
+            result = segment_file(
+                path,
+                out_dir=args.out,
+                model=args.model,
+                config=config,
+                read_options=_reader_kwargs(args),
+                alpha_um3_per_pg=args.alpha,
+                overwrite=args.overwrite,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        print(
+            f"{path}: {result.n_cells} cells in {result.n_frames} frame(s) with "
+            f"{result.model} -> {result.labels_path}, {result.table_path}"
+        )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from napari_dmqpm.training.metrics import evaluate_folders, format_report
+
+    report = evaluate_folders(args.pred, args.truth, iou_threshold=args.iou)
+    print(format_report(report, per_image=not args.summary))
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmqpm",
@@ -118,12 +173,51 @@ def _build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace files of an earlier run in --out"
     )
     simulate.set_defaults(run=_cmd_simulate)
+
+    segment = commands.add_parser(
+        "segment", help="segment files into <stem>_labels.tif and <stem>_cells.csv"
+    )
+    segment.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    segment.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    segment.add_argument(
+        "--model",
+        help="model name (see docs) or checkpoint folder; default: the shipped model that "
+        "fits the input (DM-QPMNet for stacks and raw frames, the phase model for phase maps)",
+    )
+    segment.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="default auto"
+    )
+    segment.add_argument(
+        "--diameter", type=float, metavar="PX", help="typical cell diameter in pixels"
+    )
+    segment.add_argument("--tta", action="store_true", help="mirror test-time augmentation")
+    segment.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_reader_options(segment)
+    segment.set_defaults(run=_cmd_segment)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score predicted label TIFFs against ground truth (Dice, IoU, F1)"
+    )
+    evaluate.add_argument("--pred", type=Path, required=True, help="folder of *_labels.tif")
+    evaluate.add_argument("--truth", type=Path, required=True, help="folder of *_labels.tif")
+    evaluate.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
+    evaluate.add_argument("--summary", action="store_true", help="only the mean ± sd rows")
+    evaluate.set_defaults(run=_cmd_evaluate)
     return parser
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
     """Errors that are the user's input, reported as one line instead of a traceback."""
-    return (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError)
+    return (
+        ValueError,
+        RuntimeError,  # an unavailable device, out of device memory
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

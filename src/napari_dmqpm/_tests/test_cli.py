@@ -94,3 +94,90 @@ def test_version_and_help(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert "napari-dmqpm" in capsys.readouterr().out
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """A tiny untrained DM-QPMNet saved as a checkpoint folder (no shipped weights needed)."""
+    import torch
+
+    from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        features=(4, 8, 16), strides=(1, 2, 2), fusion_stage=1, n_heads=2, heads=(THREE_CLASS,)
+    )
+    folder = tmp_path / "tiny"
+    save_checkpoint(folder, DMQPMNet(config).eval())
+    return folder
+
+
+def test_segment_writes_labels_and_table_per_input(tmp_path, tiny_checkpoint, capsys):
+    data = tmp_path / "data"
+    main(["simulate", "--out", str(data), "--n", "2", "--size", "40", "48", "--frames", "2"])
+    out = tmp_path / "out" / "nested"  # created on demand
+    inputs = [str(data / "sim_0000.tif"), str(data / "sim_0001.tif")]
+    assert main(["segment", *inputs, "--out", str(out), "--model", str(tiny_checkpoint)]) == 0
+    assert capsys.readouterr().out.count("cells in 2 frame(s)") == 2
+    labels = tifffile.imread(out / "sim_0001_labels.tif")
+    assert labels.shape == (2, 40, 48) and labels.dtype in (np.uint16, np.uint32)
+    header = (out / "sim_0001_cells.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,label,area_px,area_um2") and "dry_mass_pg" in header
+
+
+def test_segment_never_overwrites_and_names_the_model_mismatch(tmp_path, tiny_checkpoint, capsys):
+    data = tmp_path / "data"
+    main(["simulate", "--out", str(data), "--n", "1", "--size", "32", "32"])
+    args = [
+        "segment",
+        str(data / "sim_0000.tif"),
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_checkpoint),
+    ]
+    assert main(args) == 0
+    before = (tmp_path / "out" / "sim_0000_labels.tif").read_bytes()
+    assert main(args) == 2
+    assert "sim_0000" in capsys.readouterr().err
+    assert (tmp_path / "out" / "sim_0000_labels.tif").read_bytes() == before
+
+    phase_map = tmp_path / "phase.tif"
+    tifffile.imwrite(phase_map, np.zeros((32, 32), np.float32))
+    assert (
+        main(
+            [
+                "segment",
+                str(phase_map),
+                "--out",
+                str(tmp_path / "o2"),
+                "--model",
+                str(tiny_checkpoint),
+            ]
+        )
+        == 2
+    )
+    assert "needs the four angle images" in capsys.readouterr().err
+    assert not any((tmp_path / "o2").iterdir())
+
+
+def test_evaluate_reports_perfect_scores_for_identical_folders(tmp_path, capsys):
+    main(
+        [
+            "simulate",
+            "--out",
+            str(tmp_path / "a"),
+            "--n",
+            "2",
+            "--size",
+            "48",
+            "48",
+            "--density",
+            "dense",
+        ]
+    )
+    capsys.readouterr()
+    truth = tmp_path / "a"
+    assert main(["evaluate", "--pred", str(truth), "--truth", str(truth), "--summary"]) == 0
+    text = capsys.readouterr().out
+    assert "1.000" in text and "|" in text
