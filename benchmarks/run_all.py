@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["bench_read_raw", "bench_attention", "bench_inference"]
+ORDER = ["bench_read_raw", "bench_sample_data", "bench_attention", "bench_inference"]
 
 
 def machine_description() -> str:
