@@ -1,0 +1,61 @@
+"""TrainConfig: defaults are nnU-Net's, JSON round trip, errors name the field."""
+
+import json
+
+import pytest
+
+from napari_dmqpm.model import ModelConfig
+from napari_dmqpm.training.augment import AugmentConfig
+from napari_dmqpm.training.config import SimulatorData, TrainConfig
+from napari_dmqpm.training.targets import TargetConfig
+
+
+def test_defaults_are_the_nnunet_optimiser():
+    config = TrainConfig()
+    assert (config.learning_rate, config.momentum, config.weight_decay) == (1e-2, 0.99, 3e-5)
+    assert config.poly_exponent == 0.9 and config.foreground_fraction == 0.33
+    assert config.total_iterations == config.epochs * config.iterations_per_epoch
+
+
+def test_json_round_trip(tmp_path):
+    config = TrainConfig(
+        model=ModelConfig(fusion="concat", features=(4, 8, 16, 32, 32)),
+        simulator=SimulatorData(densities=("dense", "confluent"), overrides={"debris_count": 1}),
+        folders=("a", "b"),
+        read_options={"phase_unit": "pg_per_um2", "wavelength_um": 0.65},
+        patch_size=128,
+        minutes=5.5,
+        augment=AugmentConfig(p_noise=0.3),
+        targets=TargetConfig(boundary_width=1),
+    )
+    text = json.dumps(config.to_dict())
+    assert TrainConfig.from_dict(json.loads(text)) == config
+    assert TrainConfig.load(config.save(tmp_path / "c.json")) == config
+    assert config.patch_size == (128, 128)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"minutes": -1.0}, "minutes"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"device": "tpu"}, "device"),
+        ({"patch_size": (8, 8)}, "patch_size"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"model": ModelConfig(), "base_checkpoint": "x"}, "not both"),
+    ],
+)
+def test_invalid_values_are_named(changes, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**changes)
+
+
+def test_simulator_data_validation_and_unknown_keys():
+    with pytest.raises(ValueError, match="densities"):
+        SimulatorData(densities=("crowded",))
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        SimulatorData(pixel_size_um=(0.9, 0.4))
+    with pytest.raises(ValueError, match="unknown TrainConfig keys"):
+        TrainConfig.from_dict({"lr": 0.1})

@@ -1,0 +1,177 @@
+"""The training loop: runs, checkpoints, resumes exactly, stops, keeps a budget, fine-tunes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_dmqpm.model import DMQPMNet, ModelConfig, load_checkpoint, save_checkpoint
+from napari_dmqpm.training.config import SimulatorData, TrainConfig
+from napari_dmqpm.training.finetune import export_model, finetune
+from napari_dmqpm.training.loop import iter_training, poly_lr
+
+TINY = ModelConfig(features=(4, 8, 16, 32, 32), n_heads=2)
+SIM = SimulatorData(field_shape=(96, 96), fields_per_epoch=2, n_val_fields=1, val_shape=(64, 64))
+
+
+def _config(folder, **changes) -> TrainConfig:
+    values = dict(
+        model=TINY,
+        simulator=SIM,
+        patch_size=(64, 64),
+        batch_size=2,
+        epochs=2,
+        iterations_per_epoch=2,
+        checkpoint_dir=str(folder),
+        device="cpu",
+        seed=3,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("straight")
+    reports = list(iter_training(_config(folder)))
+    return folder, reports
+
+
+def _weights(folder):
+    model, _ = load_checkpoint(folder / "last" / "model")
+    return model.state_dict()
+
+
+def test_two_epochs_train_and_write_checkpoints(straight_run):
+    folder, reports = straight_run
+    assert [r.epoch for r in reports] == [1, 2]
+    assert all(math.isfinite(r.train_loss) and math.isfinite(r.val_dice) for r in reports)
+    assert reports[-1].stop_reason == "epochs" and reports[-1].iteration == 4
+    assert 0.0 <= reports[-1].val_dice <= 1.0 and 0.0 <= reports[-1].val_f1 <= 1.0
+    model, content = load_checkpoint(folder / "best")
+    assert content["training"]["best_epoch"] == reports[-1].best_epoch
+    norm = model.config.normalization
+    assert norm.angle_mean != (0.0, 0.0, 0.0, 0.0) and norm.phase_std != 1.0  # estimated
+    card = (folder / "best" / "README.md").read_text()
+    assert content["sha256"] in card and "cpu" in card
+    assert TrainConfig.load(folder / "train_config.json") == _config(folder)
+    history = json.loads((folder / "last" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(straight_run, tmp_path):
+    folder, _ = straight_run
+    first = iter_training(_config(tmp_path))
+    assert next(first).epoch == 1
+    first.close()  # interrupted after epoch 1
+    resumed = list(iter_training(_config(tmp_path)))
+    assert [r.epoch for r in resumed] == [2]
+    straight, split = _weights(folder), _weights(tmp_path)
+    assert all(torch.equal(straight[k], split[k]) for k in straight)
+    assert list(iter_training(_config(tmp_path))) == []  # finished: nothing left to do
+
+
+def test_should_stop_stops_at_once_and_keeps_best(tmp_path):
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 2  # two iterations of epoch 1, then stop during epoch 2
+
+    reports = list(iter_training(_config(tmp_path, epochs=5), should_stop=should_stop))
+    assert [r.epoch for r in reports] == [1]
+    assert (tmp_path / "best" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "last" / "history.json").read_text())[-1]["epoch"] == 1
+
+
+def test_time_budget_ends_the_run_with_a_report(tmp_path):
+    reports = list(iter_training(_config(tmp_path, epochs=50, minutes=1e-4)))
+    assert len(reports) == 1 and reports[0].stop_reason == "budget"
+    assert reports[0].iteration == 1 and math.isfinite(reports[0].val_dice)
+
+
+def test_poly_schedule():
+    config = TrainConfig(epochs=10, iterations_per_epoch=10)
+    assert poly_lr(config, 0, 0.0) == pytest.approx(1e-2)
+    assert poly_lr(config, 50, 0.0) == pytest.approx(1e-2 * 0.5**0.9)
+    assert poly_lr(config, 100, 0.0) == 0.0
+    budget = config.replace(minutes=1.0)
+    assert poly_lr(budget, 10, 45.0) == pytest.approx(1e-2 * 0.25**0.9)
+
+
+def test_finetune_on_one_image_with_a_held_out_strip(tmp_path):
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
+    torch.manual_seed(0)
+    base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
+    save_checkpoint(tmp_path / "base", base, extra={"postprocessing": {"seed_threshold": 0.6}})
+    seen = []
+    result = finetune(
+        field.phase,
+        field.labels,
+        base=tmp_path / "base",
+        out=tmp_path / "tuned",
+        minutes=None,
+        epochs=2,
+        iterations_per_epoch=2,
+        patch_size=64,
+        device="cpu",
+        progress=seen.append,
+    )
+    assert [r.epoch for r in seen] == [0, 1, 2]
+    assert math.isfinite(result.dice_before) and result.dice_after >= result.dice_before
+    tuned, content = load_checkpoint(result.model_dir)
+    assert content["postprocessing"] == {
+        "seed_threshold": 0.6
+    }  # thresholds travel with the weights
+    assert tuned.config.normalization == base.config.normalization
+    data = content["training"]["data"]
+    assert data["n_val_images"] == 1 and data["val_images"] == ["finetune-0-val"]
+    exported = export_model(tmp_path / "tuned", tmp_path / "models" / "mine")
+    assert load_checkpoint(exported)[1]["sha256"] == content["sha256"]
+    with pytest.raises(FileExistsError):
+        export_model(tmp_path / "tuned", exported)
+    with pytest.raises(ValueError, match="needs angles|takes angle images"):
+        angles_model = DMQPMNet(
+            ModelConfig(inputs="angles", fusion="early", features=(4, 8), strides=(1, 2))
+        )
+        save_checkpoint(tmp_path / "angles", angles_model)
+        finetune(
+            field.phase,
+            field.labels,
+            base=tmp_path / "angles",
+            out=tmp_path / "x",
+            minutes=None,
+            epochs=1,
+            device="cpu",
+        )
+    assert np.isfinite(field.phase).all()
+
+
+def test_phase_only_model_trains_on_a_folder_of_phase_maps(tmp_path):
+    import tifffile
+
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(2):
+        field = simulate_field(SimulationConfig(shape=(96, 96), density="medium"), rng=index)
+        tifffile.imwrite(data / f"img{index}.tif", field.phase)
+        tifffile.imwrite(data / f"img{index}_labels.tif", field.labels.astype(np.uint16))
+    config = _config(
+        tmp_path / "run",
+        model=ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)),
+        simulator=None,
+        folders=(str(data),),
+        epochs=1,
+        iterations_per_epoch=1,
+    )
+    (report,) = iter_training(config)
+    assert math.isfinite(report.train_loss) and report.fraction_done == 1.0
+    content = load_checkpoint(tmp_path / "run" / "best")[1]
+    assert content["training"]["data"]["val_images"] == ["img0-val", "img1-val"]
+    assert content["training"]["cell_diameter_px"] > 5

@@ -1,0 +1,173 @@
+"""Augmented training patches as a torch ``IterableDataset``, seeded by (seed, epoch, worker).
+
+Each item is a dict of arrays: ``angles`` (4, P, Q) float32 when the samples have them,
+``phase`` (1, P, Q) float32, ``classes`` (P, Q) int64 and, when asked, ``distance`` (P, Q)
+float32. Patches are centred on a random pixel, except the last third of every batch (nnU-Net's
+``oversample_foreground_percent = 0.33``), which is centred on a random cell pixel. The targets are
+computed from the augmented labels, so boundaries keep their width after scaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import IterableDataset, get_worker_info
+
+from napari_dmqpm.training.augment import AugmentConfig, augment_patch
+from napari_dmqpm.training.data import Sample, simulate_samples
+from napari_dmqpm.training.targets import TargetConfig, make_targets
+
+_MAX_FOREGROUND_POINTS = 20_000
+
+
+def _foreground_points(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    points = np.flatnonzero(labels)
+    if points.size > _MAX_FOREGROUND_POINTS:
+        points = rng.choice(points, _MAX_FOREGROUND_POINTS, replace=False)
+    return points
+
+
+def is_foreground_slot(index: int, *, batch_size: int, fraction: float) -> bool:
+    """nnU-Net's rule: the last ``fraction`` of each batch is centred on foreground.
+
+    Examples
+    --------
+    >>> [is_foreground_slot(i, batch_size=3, fraction=0.33) for i in range(3)]
+    [False, False, True]
+    """
+    return index % batch_size >= round(batch_size * (1.0 - fraction))
+
+
+class PatchDataset(IterableDataset):
+    """A finite stream of augmented patches for one epoch.
+
+    Parameters
+    ----------
+    samples : sequence of Sample, or callable ``(n_workers, worker, rng) -> list of Sample``
+        The images, or a factory that makes this worker's images (the simulator).
+    n_patches : int
+        Patches in the epoch, over all workers.
+    patch_shape : (int, int)
+        ``(P, Q)``.
+    batch_size : int
+        For the foreground-oversampling slots.
+    seed, epoch : int
+        The stream depends only on ``(seed, epoch, worker)``.
+    augment : AugmentConfig
+    targets : TargetConfig
+        ``targets.distance`` decides whether items carry ``distance``.
+    foreground_fraction : float
+        nnU-Net's ``oversample_foreground_percent``.
+    channel_scale : sequence of float, optional
+        Typical standard deviation per channel (angles then phase) for the noise level.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample] | Callable[[int, int, np.random.Generator], list[Sample]],
+        *,
+        n_patches: int,
+        patch_shape: tuple[int, int],
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        augment: AugmentConfig | None = None,
+        targets: TargetConfig | None = None,
+        foreground_fraction: float = 0.33,
+        channel_scale: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.samples = samples if callable(samples) else list(samples)
+        if not callable(samples) and not self.samples:
+            raise ValueError("PatchDataset needs at least one training sample; got none")
+        self.n_patches = int(n_patches)
+        self.patch_shape = tuple(int(v) for v in patch_shape)
+        self.batch_size = int(batch_size)
+        self.seed, self.epoch = int(seed), int(epoch)
+        self.augment = augment or AugmentConfig()
+        self.targets = targets or TargetConfig()
+        self.foreground_fraction = float(foreground_fraction)
+        self.channel_scale = None if channel_scale is None else list(channel_scale)
+
+    def __len__(self) -> int:
+        return self.n_patches
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        info = get_worker_info()
+        n_workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
+        rng = np.random.default_rng([self.seed, self.epoch, worker])
+        samples = self.samples(n_workers, worker, rng) if callable(self.samples) else self.samples
+        if not samples:
+            return
+        points = [_foreground_points(s.labels, rng) for s in samples]
+        for index in range(worker, self.n_patches, n_workers):
+            which = int(rng.integers(len(samples)))
+            foreground = is_foreground_slot(
+                index, batch_size=self.batch_size, fraction=self.foreground_fraction
+            )
+            yield self.patch(samples[which], points[which], foreground=foreground, rng=rng)
+
+    def patch(
+        self,
+        sample: Sample,
+        points: np.ndarray,
+        *,
+        foreground: bool,
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """One augmented patch and its targets from ``sample``."""
+        rows, cols = sample.shape
+        if foreground and points.size:
+            center = np.unravel_index(int(points[rng.integers(points.size)]), (rows, cols))
+        else:
+            center = (rng.uniform(0, rows - 1), rng.uniform(0, cols - 1))
+        channels = (
+            [sample.phase[None]] if sample.angles is None else [sample.angles, sample.phase[None]]
+        )
+        image = np.concatenate(channels, axis=0)
+        groups = [[0]] if sample.angles is None else [[0, 1, 2, 3], [4]]
+        scale = self.channel_scale
+        if scale is not None and len(scale) != len(image):
+            scale = scale[-len(image) :]
+        image_patch, labels_patch = augment_patch(
+            image,
+            sample.labels,
+            center=(float(center[0]), float(center[1])),
+            patch_shape=self.patch_shape,
+            config=self.augment,
+            rng=rng,
+            channel_groups=groups,
+            channel_scale=scale,
+        )
+        targets = make_targets(labels_patch, config=self.targets)
+        item = {"phase": image_patch[-1:], "classes": targets.classes.astype(np.int64)}
+        if sample.angles is not None:
+            item["angles"] = image_patch[:4]
+        if targets.distance is not None:
+            item["distance"] = targets.distance
+        return item
+
+
+class SimulatorFactory:
+    """A ``PatchDataset`` sample source: each worker simulates its share of ``n_fields``.
+
+    A class rather than a closure, so DataLoader workers started with "spawn" can pickle it.
+
+    Parameters
+    ----------
+    spec : SimulatorData
+        What to simulate.
+    n_fields : int
+        Fields per epoch over all workers.
+    fixed : sequence of Sample
+        Fixed images (folders, arrays) added to every worker's simulated ones.
+    """
+
+    def __init__(self, spec, *, n_fields: int, fixed: Sequence[Sample] = ()) -> None:
+        self.spec, self.n_fields, self.fixed = spec, int(n_fields), list(fixed)
+
+    def __call__(self, n_workers: int, worker: int, rng: np.random.Generator) -> list[Sample]:
+        """Simulate the images of worker ``worker`` for one epoch, drawn with ``rng``."""
+        share = len(range(worker, self.n_fields, n_workers))
+        return simulate_samples(self.spec, n=max(share, 1), rng=rng) + self.fixed

@@ -1,0 +1,143 @@
+"""The resumable state of a run in ``<checkpoint_dir>/last/``, written atomically every epoch.
+
+``last/`` holds ``model/`` (a checkpoint folder, see :mod:`napari_dmqpm.model.checkpoint`),
+``state.pt`` (optimizer, grad scaler, counters and torch RNG states: tensors and plain numbers
+only, read back with ``torch.load(weights_only=True)``) and ``history.json`` (the epoch reports).
+The folder is staged under a temporary name and swapped in, so a crash leaves either the
+previous ``last/`` or the new one (or ``last.old/``, which :func:`find_last` also accepts).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from napari_dmqpm.model.checkpoint import load_checkpoint, save_checkpoint
+
+LAST, BEST = "last", "best"
+_OLD = "last.old"
+
+
+@dataclass
+class RunState:
+    """Counters of a run besides the weights and the optimizer.
+
+    Attributes
+    ----------
+    epoch : int
+        Last completed epoch (0 before training).
+    iteration : int
+        Optimizer steps done.
+    elapsed : float
+        Seconds spent training and validating, summed over resumes.
+    best_val_dice : float
+        Best validation foreground Dice so far (-1 before any validation).
+    best_epoch : int
+        Epoch of ``best_val_dice`` (-1 before any).
+    history : list of dict
+        One ``EpochReport.to_dict()`` per yielded report.
+    """
+
+    epoch: int = 0
+    iteration: int = 0
+    elapsed: float = 0.0
+    best_val_dice: float = -1.0
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def find_last(folder: str | Path) -> Path | None:
+    """``<folder>/last`` if complete, else a ``last.old`` left by a crash, else None."""
+    for name in (LAST, _OLD):
+        candidate = Path(folder) / name
+        if (candidate / "state.pt").is_file() and (candidate / "model").is_dir():
+            return candidate
+    return None
+
+
+def save_last(
+    folder: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: RunState,
+    *,
+    scaler: torch.amp.GradScaler | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``<folder>/last`` atomically (stage, swap, delete the old one)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".last.", suffix=".tmp", dir=folder))
+    try:
+        save_checkpoint(staging / "model", model, extra=extra)
+        payload = {
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else {},
+            "epoch": state.epoch,
+            "iteration": state.iteration,
+            "elapsed": state.elapsed,
+            "best_val_dice": state.best_val_dice,
+            "best_epoch": state.best_epoch,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        torch.save(payload, staging / "state.pt")
+        (staging / "history.json").write_text(json.dumps(state.history, indent=1) + "\n")
+        _swap_in(staging, folder / LAST, folder / _OLD)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder / LAST
+
+
+def _swap_in(staging: Path, target: Path, old: Path) -> None:
+    if old.exists() and target.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_last(
+    last: str | Path, *, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any], RunState, dict[str, Any]]:
+    """Read a ``last/`` folder.
+
+    Returns
+    -------
+    model : DMQPMNet
+        On ``device`` (eval mode).
+    payload : dict
+        ``state.pt``: ``optimizer`` and ``scaler`` state dicts and the RNG states.
+    state : RunState
+    content : dict
+        The model checkpoint's ``config.json``.
+    """
+    last = Path(last)
+    model, content = load_checkpoint(last / "model", device=device)
+    payload = torch.load(last / "state.pt", map_location="cpu", weights_only=True)
+    history_path = last / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    state = RunState(
+        epoch=int(payload["epoch"]),
+        iteration=int(payload["iteration"]),
+        elapsed=float(payload["elapsed"]),
+        best_val_dice=float(payload["best_val_dice"]),
+        best_epoch=int(payload["best_epoch"]),
+        history=list(history),
+    )
+    return model, payload, state, content
+
+
+def restore_rng(payload: dict[str, Any]) -> None:
+    """Put back the torch RNG states saved by :func:`save_last`."""
+    torch.set_rng_state(payload["torch_rng"])
+    if payload.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
