@@ -143,6 +143,92 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from napari_dmqpm.training import TrainConfig, iter_training, write_model_card
+
+    saved = args.out / "train_config.json"
+    if args.config is not None:
+        config = TrainConfig.load(args.config)
+    elif saved.is_file():
+        config = TrainConfig.load(saved)  # resume the run in --out with its own settings
+    else:
+        config = TrainConfig()
+    changes = {"minutes": args.minutes, "epochs": args.epochs, "device": args.device}
+    config = config.replace(
+        checkpoint_dir=str(args.out), **{k: v for k, v in changes.items() if v is not None}
+    )
+    print(f"training into {args.out} (resumes from {args.out / 'last'} when present)")
+    for report in iter_training(config):
+        print(report.format(), flush=True)
+    if (args.out / "best").is_dir():
+        write_model_card(args.out / "best", title=args.out.name)
+    print(f"best checkpoint: {args.out / 'best'}")
+    return 0
+
+
+def _read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
+    """Phase (and angle) frames of each --image with the matching --labels, as lists."""
+    import tifffile
+
+    from napari_dmqpm.io import read_acquisition
+
+    if len(args.image) != len(args.labels):
+        raise ValueError(
+            f"give one --labels file per --image; got {len(args.image)} images and "
+            f"{len(args.labels)} label files"
+        )
+    data: dict[str, list] = {"phase": [], "labels": [], "angles": []}
+    for image_path, labels_path in zip(args.image, args.labels, strict=True):
+        acquisition = read_acquisition(image_path, **_reader_kwargs(args))
+        labels = tifffile.imread(labels_path)
+        if labels.shape[-2:] != acquisition.frame_shape:
+            raise ValueError(
+                f"{labels_path}: labels of shape {labels.shape} do not match the frames "
+                f"{acquisition.frame_shape} of {image_path}"
+            )
+        if needs_angles and acquisition.angles is None:
+            raise ValueError(f"the base model needs angle images; {image_path} has phase only")
+        data["phase"].append(acquisition.phase[0] if labels.ndim == 2 else acquisition.phase)
+        data["labels"].append(labels)
+        if needs_angles:
+            angles = acquisition.angles
+            data["angles"].append(angles[0] if labels.ndim == 2 else angles)
+    return data
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from napari_dmqpm.inference import resolve_model
+    from napari_dmqpm.model.registry import default_model_for, user_model_path
+    from napari_dmqpm.training import export_model
+    from napari_dmqpm.training.finetune import finetune
+
+    if args.name is not None:
+        user_model_path(args.name)  # check the name before any work
+    base = args.model or default_model_for("phase-map")
+    network = resolve_model(base, kind="phase-map", device="cpu")
+    network = getattr(network, "network", network)
+    data = _read_finetune_data(args, needs_angles=network.config.inputs != "phase")
+    result = finetune(
+        data["phase"],
+        data["labels"],
+        angles=data["angles"] or None,
+        base=base,
+        out=args.out,
+        minutes=3.0 if args.minutes is None and args.epochs is None else args.minutes,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        device=args.device,
+        progress=lambda report: print(report.format(), flush=True),
+    )
+    print(
+        f"validation Dice {result.dice_before:.3f} -> {result.dice_after:.3f}, "
+        f"F1@0.5 {result.f1_before:.3f} -> {result.f1_after:.3f}; model: {result.model_dir}"
+    )
+    if args.name is not None:
+        print(f"installed as '{args.name}': {export_model(args.out, user_model_path(args.name))}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmqpm",
@@ -204,6 +290,36 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
     evaluate.add_argument("--summary", action="store_true", help="only the mean ± sd rows")
     evaluate.set_defaults(run=_cmd_evaluate)
+
+    train = commands.add_parser(
+        "train", help="train a model (nnU-Net recipe) on the simulator and/or folders; resumable"
+    )
+    train.add_argument("--out", type=Path, required=True, help="run folder (last/, best/)")
+    train.add_argument(
+        "--config",
+        type=Path,
+        help="TrainConfig JSON (model variant, data, budget; docs/training.md)",
+    )
+    train.add_argument("--minutes", type=float, help="wall-time budget of the whole run")
+    train.add_argument("--epochs", type=int, help="number of epochs")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    train.set_defaults(run=_cmd_train)
+
+    tune = commands.add_parser(
+        "finetune", help="fine-tune a model on corrected labels of your own images"
+    )
+    tune.add_argument("--image", type=Path, nargs="+", required=True, metavar="FILE")
+    tune.add_argument("--labels", type=Path, nargs="+", required=True, metavar="FILE")
+    tune.add_argument("--out", type=Path, required=True, help="run folder; the model is out/best")
+    tune.add_argument("--model", help="base model name or folder (default: the phase model)")
+    budget = tune.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=None, help="time budget (default 3)")
+    budget.add_argument("--epochs", type=int, help="number of epochs instead of a time budget")
+    tune.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    tune.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    tune.add_argument("--name", help="also install the result as a user model of this name")
+    _add_reader_options(tune)
+    tune.set_defaults(run=_cmd_finetune)
     return parser
 
 

@@ -181,3 +181,82 @@ def test_evaluate_reports_perfect_scores_for_identical_folders(tmp_path, capsys)
     assert main(["evaluate", "--pred", str(truth), "--truth", str(truth), "--summary"]) == 0
     text = capsys.readouterr().out
     assert "1.000" in text and "|" in text
+
+
+def _tiny_phase_checkpoint(folder):
+    import torch
+
+    from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        inputs="phase", fusion="early", features=(4, 8, 16), strides=(1, 2, 2), heads=(THREE_CLASS,)
+    )
+    save_checkpoint(folder, DMQPMNet(config).eval())
+    return folder
+
+
+def test_finetune_on_one_corrected_image_and_install_it(tmp_path, monkeypatch, capsys):
+    from napari_dmqpm.model.registry import MODELS_ENV, clear_model_cache, list_models
+
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path / "user_models"))
+    clear_model_cache()
+    base = _tiny_phase_checkpoint(tmp_path / "base")
+    main(
+        [
+            "simulate",
+            "--out",
+            str(tmp_path / "d"),
+            "--n",
+            "1",
+            "--size",
+            "96",
+            "96",
+            "--density",
+            "dense",
+        ]
+    )
+    capsys.readouterr()
+    args = [
+        "finetune",
+        "--image",
+        str(tmp_path / "d" / "sim_0000.tif"),
+        "--labels",
+        str(tmp_path / "d" / "sim_0000_labels.tif"),
+        "--out",
+        str(tmp_path / "run"),
+        "--model",
+        str(base),
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--name",
+        "my-cells",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "validation Dice" in out and "installed as 'my-cells'" in out
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+    assert "my-cells" in [info.name for info in list_models()]
+
+
+def test_finetune_rejects_labels_of_another_size_before_training(tmp_path, capsys):
+    base = _tiny_phase_checkpoint(tmp_path / "base")
+    main(["simulate", "--out", str(tmp_path / "d"), "--n", "1", "--size", "32", "32"])
+    labels = tmp_path / "wrong_labels.tif"
+    tifffile.imwrite(labels, np.zeros((16, 16), np.uint16))
+    args = [
+        "finetune",
+        "--image",
+        str(tmp_path / "d" / "sim_0000.tif"),
+        "--labels",
+        str(labels),
+        "--out",
+        str(tmp_path / "run"),
+        "--model",
+        str(base),
+    ]
+    assert main(args) == 2
+    assert "do not match the frames" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
