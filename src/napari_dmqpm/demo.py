@@ -11,7 +11,11 @@ later issues extend, e.g. with segmentation):
 2. write each as a canonical ssQPM stack and its ground truth as a label TIFF
    (:func:`napari_dmqpm.io.write_stack`, :func:`napari_dmqpm.io.write_labels`);
 3. read every stack back through the napari reader of the plugin and check the layers;
-4. draw an overview figure (the four angle images, the phase and the labels of each sample).
+4. segment every stack with the shipped DM-QPMNet (``dmqpm segment``'s core function), which
+   writes ``<stem>_labels.tif`` and ``<stem>_cells.csv`` into ``segmentation/``, and score
+   the labels against the simulator's ground truth (Dice, F1 at IoU 0.5);
+5. draw an overview figure (the four angle images, the phase, the ground truth and the
+   predicted labels of each sample).
 
 Every run writes into a new folder ``DIR/run-YYYYmmdd-HHMMSS``: nothing is ever written over.
 """
@@ -47,6 +51,8 @@ class DemoSample:
         The canonical stack and the label TIFF.
     layers : list of (ndarray, dict, str)
         What the napari reader made of ``stack_path``.
+    predicted : ndarray or None
+        The labels DM-QPMNet predicted (None when no model is installed).
     """
 
     key: str
@@ -54,6 +60,7 @@ class DemoSample:
     stack_path: Path
     labels_path: Path
     layers: list
+    predicted: np.ndarray | None = None
 
 
 def new_run_folder(out: str | Path, *, now: dt.datetime | None = None) -> Path:
@@ -114,8 +121,35 @@ def _read_back(path: Path, simulated: Any) -> list:
     return layers
 
 
+def _segment_and_score(stack_path: Path, simulated: Any, folder: Path) -> np.ndarray | None:
+    """Step 4: segment a stack with the shipped model; print its scores; return the labels."""
+    import tifffile
+
+    from napari_dmqpm.inference import InferenceConfig, segment_file
+    from napari_dmqpm.model.registry import ModelNotFoundError
+    from napari_dmqpm.training.metrics import score_image
+
+    folder.mkdir(exist_ok=True)
+    try:
+        result = segment_file(stack_path, out_dir=folder, config=InferenceConfig(device="auto"))
+    except ModelNotFoundError as error:
+        print(f"  segmentation skipped: {error}")
+        return None
+    predicted = tifffile.imread(result.labels_path)
+    truth = simulated.labels
+    shape = truth.shape[-2:]
+    pairs = zip(predicted.reshape(-1, *shape), truth.reshape(-1, *shape), strict=True)
+    scores = [score_image(pred, true) for pred, true in pairs]
+    print(
+        f"  {result.labels_path.name}, {result.table_path.name}: {result.n_cells} cells by "
+        f"{result.model}; vs ground truth Dice {np.mean([s.dice for s in scores]):.3f}, "
+        f"F1@0.5 {np.mean([s.f1 for s in scores]):.3f}"
+    )
+    return predicted
+
+
 def _write_overview(samples: Sequence[DemoSample], path: Path) -> Path | None:
-    """Step 4: four angle images, phase and labels of each sample (first frame), as a PNG."""
+    """Step 5: angle images, phase, truth and predicted labels of each sample, as a PNG."""
     try:
         import matplotlib
 
@@ -125,13 +159,15 @@ def _write_overview(samples: Sequence[DemoSample], path: Path) -> Path | None:
         return None
     from napari_dmqpm._napari._layers import robust_contrast_limits
 
-    titles = ["I 0°", "I 45°", "I 90°", "I 135°", "phase (rad)", "ground truth"]
-    figure, axes = plt.subplots(len(samples), 6, figsize=(18, 3.1 * len(samples)), squeeze=False)
+    titles = ["I 0°", "I 45°", "I 90°", "I 135°", "phase (rad)", "ground truth", "DM-QPMNet"]
+    figure, axes = plt.subplots(len(samples), 7, figsize=(21, 3.1 * len(samples)), squeeze=False)
     for row, sample in zip(axes, samples, strict=True):
         angles, phase, labels = _first_frame(sample.simulated)
-        images = [*angles, phase, labels]
+        predicted = np.zeros_like(labels) if sample.predicted is None else sample.predicted
+        images = [*angles, phase, labels, predicted.reshape(-1, *labels.shape)[0]]
         limits = [robust_contrast_limits(angles)] * 4 + [
             robust_contrast_limits(phase),
+            (None, None),
             (None, None),
         ]
         for column, (axis, image, title) in enumerate(zip(row, images, titles, strict=True)):
@@ -176,17 +212,17 @@ def run_headless(out: str | Path, *, keys: Sequence[str] = SAMPLE_KEYS) -> Path:
     for key in keys:
         simulated, stack_path, labels_path = _simulate_and_write(key, folder)  # steps 1, 2
         layers = _read_back(stack_path, simulated)  # step 3
-        # (issue 3 adds here: segment the stack, write the predicted labels, score them)
-        samples.append(DemoSample(key, simulated, stack_path, labels_path, layers))
         described = ", ".join(f"{meta['name']} {data.shape}" for data, meta, _ in layers)
         n_cells = len(np.unique(simulated.labels)) - 1
         print(f"  {stack_path.name}: read back as {described}")
         print(f"  {labels_path.name}: ground truth, {n_cells} cells")
-    overview = _write_overview(samples, folder / "overview.png")  # step 4
+        predicted = _segment_and_score(stack_path, simulated, folder / "segmentation")  # step 4
+        samples.append(DemoSample(key, simulated, stack_path, labels_path, layers, predicted))
+    overview = _write_overview(samples, folder / "overview.png")  # step 5
     if overview is None:
         print("  overview.png skipped: matplotlib is not installed (pip install matplotlib)")
     else:
-        print(f"  {overview.name}: the four angle images, phase and labels of each sample")
+        print(f"  {overview.name}: angle images, phase, truth and predicted labels per sample")
     print(f"done: open {folder} (or run `make demo` with a display for the napari window)")
     return folder
 
