@@ -24,11 +24,22 @@ def test_headless_demo_writes_readable_files_and_an_overview(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path), "--sample", "timelapse"]) == 0
     (folder,) = tmp_path.iterdir()
     names = sorted(path.name for path in folder.iterdir())
-    assert names == ["overview.png", "timelapse.tif", "timelapse_labels.tif"]
+    assert names == ["overview.png", "segmentation", "timelapse.tif", "timelapse_labels.tif"]
     labels = tifffile.imread(folder / "timelapse_labels.tif")
     assert labels.shape == (8, 256, 256) and labels.dtype == np.uint16 and labels.max() > 0
     printed = capsys.readouterr().out
     assert str(folder) in printed and "timelapse angles (4, 8, 256, 256)" in printed
+    segmented = sorted(path.name for path in (folder / "segmentation").iterdir())
+    if "segmentation skipped" in printed:  # a checkout without trained weights
+        assert segmented == []
+    else:
+        assert segmented == ["timelapse_cells.csv", "timelapse_labels.tif"]
+        assert tifffile.imread(folder / "segmentation" / "timelapse_labels.tif").shape == (
+            8,
+            256,
+            256,
+        )
+        assert "vs ground truth Dice" in printed
 
 
 def test_gui_and_out_are_exclusive_and_one_is_required():
