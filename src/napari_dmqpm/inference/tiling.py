@@ -155,7 +155,9 @@ def plan_tiles(
             padded.append(int(length))
             tile.append(tile_size)
         else:
-            padded.append(-(-int(length) // divisor) * divisor)
+            # at least two pixels at the deepest stage: instance norm needs more than one
+            at_least = min(2 * divisor, tile_size)
+            padded.append(max(-(-int(length) // divisor) * divisor, at_least))
             tile.append(padded[-1])
         pad.append((padded[-1] - length) // 2)
         starts.append(tile_starts(padded[-1], tile[-1], overlap))

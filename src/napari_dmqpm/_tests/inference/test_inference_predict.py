@@ -137,3 +137,18 @@ def test_resize_is_bilinear_and_keeps_constants():
     np.testing.assert_allclose(resize(image, (25, 7)), 3.0, atol=1e-6)
     ramp = np.tile(np.arange(8, dtype=np.float32), (1, 4, 1))
     assert resize(ramp, (4, 16)).shape == (1, 4, 16)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (3, 40), (17, 1)])
+def test_frames_much_smaller_than_the_network_divisor_are_padded_not_refused(shape):
+    # a 5-stage network (divisor 16): its deepest stage must still see more than one pixel
+    from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        inputs="phase", fusion="early", features=(4, 8, 16, 32, 32), heads=(THREE_CLASS,)
+    )
+    net = DMQPMNet(config).eval()
+    phase = np.random.default_rng(0).random(shape, dtype=np.float32)
+    probs = predict_probabilities(net, phase=phase, config=InferenceConfig(device="cpu"))
+    assert probs.shape == shape
