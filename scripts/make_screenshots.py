@@ -11,10 +11,11 @@ platform cannot be used: napari crashes there when it draws.
     python scripts/make_screenshots.py [--out docs/images] [--only confluent timelapse ...]
 """
 
-
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import os
 import shutil
 import sys
@@ -77,6 +78,105 @@ def _real_imx250mzr(viewer) -> None:
     viewer.layers.selection.active = angles
 
 
+@functools.cache
+def _model_for_widgets() -> str:
+    """The shipped default model, or (no weights yet) a tiny model trained for a minute here."""
+    from napari_dmqpm.model.registry import list_models
+
+    names = [info.name for info in list_models()]
+    for name in ("dmqpm-default", "phase-only"):
+        if name in names:
+            return name
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from napari_dmqpm.model import DMQPMNet, ModelConfig, save_checkpoint
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+    from napari_dmqpm.training.finetune import export_model, finetune
+
+    folder = Path(tempfile.mkdtemp(prefix="dmqpm-screenshots-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["NAPARI_DMQPM_MODELS"] = str(folder / "models")
+    torch.manual_seed(0)
+    net = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(8, 16, 32, 64, 64)))
+    save_checkpoint(folder / "untrained", net, extra={"postprocessing": {"min_cell_area_px": 30}})
+    fields = [
+        simulate_field(SimulationConfig(shape=(256, 256), density=density), rng=seed)
+        for seed, density in enumerate(("sparse", "sparse", "sparse", "dense"), start=1)
+    ]
+    phase = np.stack([f.phase for f in fields])
+    labels = np.stack([f.labels for f in fields])
+    finetune(phase, labels, base=folder / "untrained", out=folder / "run", minutes=None,
+             epochs=25, iterations_per_epoch=10, patch_size=128, device="cpu", seed=0)  # fmt: skip
+    export_model(folder / "run", folder / "models" / "demo-small")
+    print("no shipped weights: the widget pictures use a small model trained here on simulations")
+    return "demo-small"
+
+
+def _run_widget(widget) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    (widget.run if hasattr(widget, "run") else widget.train)()
+    while widget.running:
+        QApplication.processEvents()
+
+
+def _segment_widget(viewer) -> None:
+    model = _model_for_widgets()
+    *_, truth = viewer.open_sample(PLUGIN, "sparse")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
+    segment.model.refresh(select=model)
+    segment.device.setCurrentText("cpu")
+    _run_widget(segment)
+    cells = viewer.layers["sparse field cells"]
+    cells.contour = 2
+    viewer.layers.selection.active = cells
+
+
+def _table_widget(viewer) -> None:
+    _segment_widget(viewer)
+    segment = next(iter(viewer.window.dock_widgets.values()))
+    viewer.window.remove_dock_widget(segment)  # room for the table
+    viewer.window.add_plugin_dock_widget("napari", "Features table widget")
+
+
+def _real_qphase_segment(viewer) -> None:
+    model = _model_for_widgets()
+    viewer.open(str(REAL_DATA / "vicar_qphase_iit/raw/data_dense/img_003.tif"), plugin=PLUGIN)
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
+    segment.model.refresh(select=model)
+    segment.device.setCurrentText("cpu")
+    _run_widget(segment)
+    cells = viewer.layers["img_003 cells"]
+    cells.contour = 2
+    viewer.layers.selection.active = cells
+
+
+def _finetune_widget(viewer) -> None:
+    model = _model_for_widgets()
+    viewer.open_sample(PLUGIN, "sparse")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
+    segment.model.refresh(select=model)
+    segment.device.setCurrentText("cpu")
+    _run_widget(segment)
+    cells = viewer.layers["sparse field cells"]
+    truth = viewer.layers["sparse field ground truth"].data
+    changed = (cells.data != truth).nonzero()
+    cells.data_setitem(changed, truth[changed])  # the user's corrections
+    viewer.window.remove_dock_widget(segment)
+    _, tune = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune model")
+    tune.base.refresh(select=model)
+    tune.epochs.setValue(6)
+    tune.minutes.setValue(0.0)
+    tune.iterations.setValue(4)
+    tune.patch.setValue(128)
+    tune.device.setCurrentText("cpu")
+    _run_widget(tune)
+    viewer.layers.selection.active = cells
+
+
 # file name -> (scene, needs the real data)
 SCENES: dict[str, tuple[Callable, bool]] = {
     "napari_sample_confluent.png": (_sample_confluent, False),
@@ -85,6 +185,10 @@ SCENES: dict[str, tuple[Callable, bool]] = {
     "napari_timelapse.png": (_timelapse, False),
     "napari_real_qphase.png": (_real_qphase, True),
     "napari_real_imx250mzr.png": (_real_imx250mzr, True),
+    "napari_widget_segment.png": (_segment_widget, False),
+    "napari_widget_finetune.png": (_finetune_widget, False),
+    "napari_widget_table.png": (_table_widget, False),
+    "napari_widget_real_qphase.png": (_real_qphase_segment, True),
 }
 
 

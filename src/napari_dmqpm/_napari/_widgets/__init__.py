@@ -1,0 +1,12 @@
+"""The dock widgets of napari-dmqpm: segment cells, and fine-tune a model on corrected labels.
+
+Each widget only translates: it reads its fields, builds a request (an ``InferenceConfig`` or
+fine-tuning options), runs one core function in a napari thread worker (``_work``, ``_jobs``)
+and turns the results into layers on the GUI thread (``_outputs``). Set
+``NAPARI_DMQPM_NOTHREADS=1`` to run the work synchronously (debugging, tests).
+"""
+
+from ._finetune import FinetuneWidget
+from ._segment import SegmentWidget
+
+__all__ = ["FinetuneWidget", "SegmentWidget"]

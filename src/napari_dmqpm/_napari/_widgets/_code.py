@@ -1,0 +1,159 @@
+"""Copy as code: the ``dmqpm segment`` command and the Python call a widget run amounts to.
+
+Pure string building (no napari, no Qt), so it is tested directly. The Python snippet is
+meant for napari's console (where ``viewer`` exists) or a script: it reads the file the
+layers came from, or takes the layers' arrays when they came from no file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from napari_dmqpm.inference.config import InferenceConfig, PostprocessConfig
+
+__all__ = ["SegmentCall", "python_snippet", "shell_command"]
+
+#: Shown in the command in place of a file when the layers came from no file.
+PLACEHOLDER_FILE = "INPUT.tif"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentCall:
+    """Everything a segmentation run of the widget used, as plain values.
+
+    Parameters
+    ----------
+    source : str or None
+        The file the layers were read from, or None (sample data, arrays).
+    phase_layer : str
+        Name of the phase layer.
+    angles_layer : str or None
+        Name of the angles layer, if one was used.
+    pixel_size_um : float or None
+        Pixel size in µm used for the measurements.
+    model : str
+        Model name (or checkpoint folder).
+    config : InferenceConfig
+    postprocess : PostprocessConfig
+    frames : sequence of int or None
+        Frames segmented (None: all).
+    """
+
+    source: str | None
+    phase_layer: str
+    angles_layer: str | None
+    pixel_size_um: float | None
+    model: str
+    config: InferenceConfig
+    postprocess: PostprocessConfig
+    frames: Sequence[int] | None = None
+
+    @property
+    def has_file(self) -> bool:
+        """True when ``source`` is an existing file."""
+        return bool(self.source) and Path(self.source).is_file()
+
+
+def _changed(config, keep: Sequence[str] = ()) -> dict:
+    """The fields of a dataclass that differ from its defaults (plus ``keep``)."""
+    default = type(config)()
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name in keep or getattr(config, f.name) != getattr(default, f.name)
+    }
+
+
+def _call(function: str, arguments: dict) -> str:
+    inner = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
+    return f"{function}({inner})"
+
+
+def shell_command(call: SegmentCall, *, out: str = "segmented") -> str:
+    """The ``dmqpm segment`` command line of a run.
+
+    Parameters
+    ----------
+    call : SegmentCall
+    out : str, optional
+        Output folder in the command.
+
+    Returns
+    -------
+    str
+        One line, shell-quoted; with a comment line first when the layers came from no file.
+
+    Examples
+    --------
+    >>> call = SegmentCall(source=None, phase_layer="a phase", angles_layer=None,
+    ...     pixel_size_um=None, model="phase-only", config=InferenceConfig(tta=True),
+    ...     postprocess=PostprocessConfig())
+    >>> print(shell_command(call))
+    # the layers came from no file: save them first (File > Save Selected Layers)
+    dmqpm segment INPUT.tif --out segmented --model phase-only --device auto --tta
+    """
+    path = call.source if call.has_file else PLACEHOLDER_FILE
+    words = ["dmqpm", "segment", path, "--out", out, "--model", call.model]
+    words += ["--device", call.config.device]
+    if call.config.diameter_px is not None:
+        words += ["--diameter", f"{call.config.diameter_px:g}"]
+    if call.config.tta:
+        words.append("--tta")
+    line = shlex.join(words)
+    if call.has_file:
+        return line
+    return f"# the layers came from no file: save them first (File > Save Selected Layers)\n{line}"
+
+
+def python_snippet(call: SegmentCall) -> str:
+    """The Python code of a run: read the input, segment, collect labels and the table.
+
+    Parameters
+    ----------
+    call : SegmentCall
+
+    Returns
+    -------
+    str
+        Code that runs as is in napari's console (``viewer`` is defined there) or, for a
+        file, in any script.
+    """
+    lines = [
+        "from napari_dmqpm.inference import (",
+        "    InferenceConfig, PostprocessConfig, concat_tables, segment_acquisition,",
+        ")",
+    ]
+    if call.has_file:
+        lines += [
+            "from napari_dmqpm.io import read_acquisition",
+            "",
+            f"acquisition = read_acquisition({call.source!r})",
+        ]
+    else:
+        arrays = {"phase": f"viewer.layers[{call.phase_layer!r}].data"}
+        if call.angles_layer:
+            arrays["angles"] = f"viewer.layers[{call.angles_layer!r}].data"
+            arrays["angle_axis"] = "0"
+        arrays["pixel_size_um"] = repr(call.pixel_size_um)
+        inner = ",\n    ".join(f"{key}={value}" for key, value in arrays.items())
+        lines += [
+            "from napari_dmqpm.io import acquisition_from_arrays",
+            "",
+            f"acquisition = acquisition_from_arrays(\n    {inner},\n)",
+        ]
+    frames = None if call.frames is None else list(call.frames)
+    lines += [
+        f"config = {_call('InferenceConfig', _changed(call.config, keep=('device', 'tta')))}",
+        f"postprocess = {_call('PostprocessConfig', _changed(call.postprocess))}",
+        "results = list(segment_acquisition(",
+        f"    acquisition, {call.model!r}, config=config, postprocess=postprocess, "
+        f"frames={frames!r},",
+        "))",
+        "labels = [result.labels for result in results]  # (M, N) uint32 per frame",
+        "table = concat_tables([result.table for result in results])  # one row per cell",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,278 @@
+"""The "Fine-tune model" widget: retrain a model on the Labels layer the user corrected.
+
+Fields -> :class:`~._work.FinetuneRequest` -> :func:`napari_dmqpm.training.iter_finetune` (the
+core of ``dmqpm finetune``) in a worker, with a live plot of training loss and validation Dice.
+Validation uses held-out tiles, so one image is enough. Stop ends training and keeps the best
+weights; the model is saved atomically into the user models folder (never over a shipped
+model) and appears in every segment widget's list at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit
+
+from . import _inputs as inputs
+from ._form import LayerBox, ModelBox, double_spin, int_spin, model_events
+from ._jobs import Job, JobEnd, RunProgress
+from ._panel import Panel
+from ._plot import LossPlot
+from ._settings import DEVICES
+from ._work import FinetuneRequest, finetune_work
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["FinetuneWidget"]
+
+#: Plugin name and the display name of the segment widget (napari.yaml).
+PLUGIN_NAME, SEGMENT_WIDGET = "napari-dmqpm", "Segment cells"
+#: Smallest frame side for training, in pixels (a training patch and a held-out strip).
+MIN_TRAIN_FRAME_PX = 64
+FRAME_CHOICES = ("all frames with cells", "current frame")
+
+
+class FinetuneWidget(Panel):
+    """Fine-tune a model on corrected labels, with a live loss / Dice plot.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(viewer)
+        self.phase = LayerBox(viewer, inputs.phase_layers)
+        self.angles = LayerBox(viewer, inputs.angles_layers, none_text="none (phase only)")
+        self.labels = LayerBox(viewer, inputs.labels_layers)
+        self.frames, self.device = QComboBox(), QComboBox()
+        self.frames.addItems(FRAME_CHOICES)
+        self.device.addItems(DEVICES)
+        self.base = ModelBox()
+        self.epochs = int_spin(0, 0, 10_000, special="no limit", tooltip="Stop after this many")
+        self.minutes = double_spin(
+            3.0,
+            0.0,
+            10_000.0,
+            step=0.5,
+            decimals=1,
+            suffix=" min",
+            special="no limit",
+            tooltip="Stop after this long",
+        )
+        self.learning_rate = double_spin(
+            1e-3, 1e-5, 0.1, step=1e-4, decimals=5, tooltip="Initial learning rate (poly decay)"
+        )
+        self.iterations = int_spin(10, 1, 10_000, tooltip="Optimizer steps per epoch")
+        self.patch = int_spin(256, 32, 2048, tooltip="Training patch side in pixels")
+        self.patch.setSingleStep(32)
+        self.name = QLineEdit()
+        self.name.setToolTip("Folder name of the new model in your models folder")
+        self.train_button = self.button("Train", self.train, "Fine-tune on the corrected labels")
+        self.stop_button = self.button("Stop", self.stop, "Stop and keep the best weights")
+        self.use_button = self.button(
+            "Segment with it", self.segment_with_result, "Re-segment the image with the new model"
+        )
+        self.plot, self.scores = LossPlot(), QLabel("")
+        self._job: Job | None = None
+        self._progress: RunProgress | None = None
+        self.outcome: Any = None
+        self._build()
+        self.phase.currentIndexChanged.connect(self._phase_changed)
+        self.base.currentIndexChanged.connect(self._suggest_name)
+        model_events().added.connect(self._model_added)
+        self.base.refresh()
+        self._phase_changed()
+
+    def _build(self) -> None:
+        self.section("Training data")
+        self.row("Phase image", self.phase)
+        self.row("Angle images", self.angles)
+        self.row("Corrected labels", self.labels)
+        self.row("Frames", self.frames)
+        self.section("Training")
+        self.row("Base model", self.base, self.button("↻", self.base.refresh, "Re-read models"))
+        self.row("Epochs", self.epochs)
+        self.row("Time budget", self.minutes)
+        self.row("Learning rate", self.learning_rate)
+        self.row("Steps per epoch", self.iterations)
+        self.row("Patch size", self.patch)
+        self.row("Device", self.device)
+        self.row("New model name", self.name)
+        self.buttons(self.train_button, self.stop_button)
+        self.add_progress()
+        self.add(self.plot)
+        self.add(self.scores)
+        self.buttons(self.use_button)
+        self.finish()
+        self.set_running(False)
+        self.use_button.setEnabled(False)
+
+    def reset_choices(self, event: Any = None) -> None:
+        """Re-list the layers (napari calls this when layers change)."""
+        for box in (self.phase, self.angles, self.labels):
+            box.refresh()
+        self._pair_inputs()
+
+    def _phase_changed(self, *_: Any) -> None:
+        self._pair_inputs(force=True)
+
+    def _pair_inputs(self, *, force: bool = False) -> None:
+        """Choose the angles and labels of the phase image (unless the user chose others)."""
+        phase, layers = self.phase.layer(), list(self.viewer.layers)
+        if phase is not None:
+            self.angles.suggest(inputs.partner_angles(phase, layers), force=force)
+            partner = inputs.partner_labels(phase, layers)
+            if partner is not None:
+                self.labels.suggest(partner, force=force)
+        self.frames.setEnabled(phase is not None and phase.ndim == 3)
+
+    def _model_added(self, name: str) -> None:
+        self.base.refresh()
+
+    def _suggest_name(self, *_: Any) -> None:
+        base, taken = self.base.currentText() or "model", set(self.base.names())
+        number = 1
+        while f"{base}-tuned-{number}" in taken:
+            number += 1
+        self.name.setText(f"{base}-tuned-{number}")
+
+    @property
+    def running(self) -> bool:
+        """True while training."""
+        return self._job is not None and self._job.running
+
+    def set_running(self, running: bool) -> None:
+        """Enable Stop and disable Train while training (and back)."""
+        self.train_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    def request(self) -> FinetuneRequest:
+        """Read and check the fields; :class:`~._inputs.InputError` names any problem."""
+        from napari_dmqpm.model.registry import user_model_path
+
+        phase, angles, info = self.phase.layer(), self.angles.layer(), self.base.info()
+        if info is None:
+            raise inputs.InputError("no base model chosen: the models list is empty")
+        if info.needs_angles and angles is None:
+            raise inputs.InputError(
+                f"base model {info.name!r} needs the four angle images: "
+                "choose an angles layer or a phase-only model"
+            )
+        frames = None
+        if phase is not None and phase.ndim == 3 and self.frames.currentText() == "current frame":
+            frames = [inputs.current_frame(phase, self.viewer.dims.point)]
+        labels = inputs.labels_for_training(
+            self.labels.layer(), phase, frames, minimum=MIN_TRAIN_FRAME_PX
+        )
+        epochs, minutes = int(self.epochs.value()) or None, float(self.minutes.value()) or None
+        if epochs is None and minutes is None:
+            raise inputs.InputError("set a number of epochs or a time budget (or both)")
+        name = self.name.text().strip()
+        if user_model_path(name).exists():  # ValueError for bad or shipped names
+            raise inputs.InputError(f"a model named {name!r} exists; choose another name")
+        stack = np.asarray(phase.data, dtype=np.float32)
+        stack = stack[None] if stack.ndim == 2 else stack
+        angle_stack = None
+        if info.needs_angles:
+            angle_stack = np.asarray(angles.data, dtype=np.float32)
+            angle_stack = angle_stack[:, None] if angle_stack.ndim == 3 else angle_stack
+            angle_stack = np.moveaxis(angle_stack, 0, 1)  # (4, T, M, N) -> (T, 4, M, N)
+        if frames is not None:
+            stack = stack[frames]
+            angle_stack = None if angle_stack is None else angle_stack[frames]
+        options = {
+            "epochs": epochs,
+            "minutes": minutes,
+            "learning_rate": float(self.learning_rate.value()),
+            "iterations_per_epoch": int(self.iterations.value()),
+            "patch_size": int(self.patch.value()),
+            "device": self.device.currentText(),
+        }
+        return FinetuneRequest(stack, labels, angle_stack, info.name, name, options)
+
+    def train(self) -> None:
+        """Check the inputs and start fine-tuning (a notification names any problem)."""
+        if self.running:
+            return
+        try:
+            request = self.request()
+        except (inputs.InputError, ValueError) as error:
+            show_error(f"Fine-tune: {error}")
+            return
+        self.plot.clear()
+        self.scores.setText("")
+        self.outcome = None
+        self.use_button.setEnabled(False)
+        self.set_running(True)
+        self.status.setText(
+            f"Fine-tuning {request.base} as {request.name}: scoring the base model…"
+        )
+        self._progress = RunProgress(1, f"Fine-tuning {request.name}")
+        self._job = Job(
+            lambda job: finetune_work(job, request), on_yield=self._epoch, on_done=self._done
+        )
+        self._job.start()
+
+    def stop(self) -> None:
+        """Stop training after the current step; the best weights so far are saved."""
+        if self._job is not None:
+            self._job.stop()
+            self.status.setText("Stopping: saving the best weights so far…")
+
+    def _epoch(self, report: Any) -> None:
+        self.plot.add(report.epoch, report.train_loss, report.val_dice)
+        steps = int(round(1000 * report.fraction_done))
+        if self._progress is not None:
+            self._progress.update(steps, 1000)
+        self.show_progress(steps, 1000, f"epoch {report.epoch}")
+        if report.epoch == 0:
+            self.scores.setText(f"Validation Dice before: {report.val_dice:.3f}")
+            return
+        self.status.setText(
+            f"epoch {report.epoch}: loss {report.train_loss:.3f}, validation "
+            f"Dice {report.val_dice:.3f} (best {report.best_val_dice:.3f})"
+        )
+
+    def _done(self, end: JobEnd) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self.set_running(False)
+        self.hide_progress()
+        if end.error is not None or end.value is None:
+            self.status.setText("Fine-tuning failed; no model was saved")
+            show_error(f"Fine-tune: {end.error or 'stopped before any result'}")
+            return
+        outcome = self.outcome = end.value
+        self.scores.setText(
+            f"Validation Dice: {outcome.dice_before:.3f} before → {outcome.dice_after:.3f} "
+            f"after (best epoch {outcome.best_epoch}); F1@0.5: {outcome.f1_before:.3f} → "
+            f"{outcome.f1_after:.3f}"
+        )
+        stopped = " (stopped early)" if outcome.stopped else ""
+        self.status.setText(f"Saved {outcome.name}{stopped} in {outcome.path}")
+        self.use_button.setEnabled(True)
+        model_events().added.emit(outcome.name)
+        show_info(
+            f"Fine-tune: saved model {outcome.name!r}{stopped}; validation Dice "
+            f"{outcome.dice_before:.3f} → {outcome.dice_after:.3f}"
+        )
+
+    def segment_with_result(self) -> None:
+        """Re-segment the training image with the new model in the segment widget."""
+        from ._segment import SegmentWidget
+
+        if self.outcome is None:
+            return
+        widget = next(
+            (w for w in self.viewer.window.dock_widgets.values() if isinstance(w, SegmentWidget)),
+            None,
+        )
+        if widget is None:
+            _, widget = self.viewer.window.add_plugin_dock_widget(PLUGIN_NAME, SEGMENT_WIDGET)
+        widget.segment_with(self.outcome.name, self.phase.layer())

@@ -1,0 +1,188 @@
+"""Long work off the GUI thread: a generator in a napari thread worker, with progress and stop.
+
+A :class:`Job` runs ``work(job)``, a generator function, in ``napari.qt.threading``'s worker
+(or inline when ``NAPARI_DMQPM_NOTHREADS=1``, for debugging and tests). What it yields goes to
+``on_yield`` on the GUI thread; when it ends, ``on_done`` gets a :class:`JobEnd` (the return
+value, the error, or "cancelled"), so no exception ever reaches napari as a traceback.
+The work reports fine-grained progress through ``job.report(done, total)`` (a Qt signal,
+safe from any thread) and polls ``job.should_stop()``, which :meth:`Job.stop` sets.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+
+__all__ = ["NOTHREADS_ENV", "Job", "JobEnd", "RunProgress", "threads_disabled"]
+
+#: Set to 1 to run every job synchronously on the GUI thread (stardist's NOTHREADS switch).
+NOTHREADS_ENV = "NAPARI_DMQPM_NOTHREADS"
+
+
+def threads_disabled() -> bool:
+    """True when ``$NAPARI_DMQPM_NOTHREADS`` asks for synchronous jobs."""
+    return os.environ.get(NOTHREADS_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """How a job ended: ``value`` (returned), ``error`` (raised) or ``cancelled``."""
+
+    value: Any = None
+    error: BaseException | None = None
+    cancelled: bool = False
+
+
+class _Signals(QObject):
+    progressed = Signal(int, int)
+
+
+WorkFunction = Callable[["Job"], Generator[Any, None, Any]]
+
+
+class Job:
+    """One run of a generator function in a worker thread.
+
+    Parameters
+    ----------
+    work : callable
+        ``work(job)`` returning a generator; it may call ``job.report`` and
+        ``job.should_stop`` and its return value becomes ``JobEnd.value``.
+    on_yield : callable
+        Called on the GUI thread with every yielded value.
+    on_done : callable
+        Called once on the GUI thread with the :class:`JobEnd`.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` on the GUI thread for every ``job.report``.
+    """
+
+    def __init__(
+        self,
+        work: WorkFunction,
+        *,
+        on_yield: Callable[[Any], None],
+        on_done: Callable[[JobEnd], None],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._work, self._on_yield, self._on_done = work, on_yield, on_done
+        self._stop = threading.Event()
+        self._signals = _Signals()
+        if on_progress is not None:
+            self._signals.progressed.connect(on_progress)
+        self._worker: Any = None
+        self._ended = False
+        self.running = False
+
+    def report(self, done: int, total: int) -> None:
+        """Report progress (from any thread)."""
+        self._signals.progressed.emit(int(done), int(total))
+
+    def should_stop(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Ask the work to stop: ``should_stop()`` turns True (the work polls it)."""
+        self._stop.set()
+
+    def _guarded(self) -> Generator[Any, None, JobEnd]:
+        from napari_dmqpm.inference.tiling import Cancelled
+
+        try:
+            value = yield from self._work(self)
+        except Cancelled:
+            return JobEnd(cancelled=True)
+        except Exception as error:  # noqa: BLE001 - reported to the user by on_done
+            return JobEnd(error=error)
+        return JobEnd(value=value, cancelled=self._stop.is_set())
+
+    def start(self) -> None:
+        """Start the work (and, with threads disabled, run it to the end before returning)."""
+        self.running = True
+        if threads_disabled():
+            self._run_inline()
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(self._guarded, _start_thread=False)
+        worker.yielded.connect(self._on_yield)
+        worker.returned.connect(self._end)
+        worker.aborted.connect(lambda: self._end(JobEnd(cancelled=True)))
+        worker.errored.connect(lambda error: self._end(JobEnd(error=error)))
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        worker.start()
+
+    def _run_inline(self) -> None:
+        generator = self._guarded()
+        while True:
+            try:
+                value = next(generator)
+            except StopIteration as stop:
+                self._end(stop.value)
+                return
+            self._on_yield(value)
+
+    def _end(self, end: JobEnd) -> None:
+        if self._ended:
+            return
+        self._ended, self.running = True, False
+        self._on_done(end)
+
+    def _finished(self) -> None:
+        self._worker = None
+        if not self._ended:  # pragma: no cover - a worker that ended without a signal
+            self._end(JobEnd(cancelled=True))
+
+
+class RunProgress:
+    """A napari progress bar over all the steps of a run, its text naming the current frame.
+
+    (One bar: napari 0.9's activity dock crashes when nested bars are closed and re-made.)
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the run.
+    description : str
+        Text of the bar.
+    """
+
+    def __init__(self, n_frames: int, description: str) -> None:
+        from napari.utils import progress
+
+        self.n_frames, self.description = max(1, int(n_frames)), description
+        self.bar = progress(total=0, desc=description)
+        self._done, self._frame = 0, -1
+
+    def update(self, done: int, total: int) -> tuple[int, int, int]:
+        """Move the bar to ``done`` of ``total`` steps.
+
+        Returns
+        -------
+        (int, int, int)
+            The current frame (0-based), the step within it and the steps per frame.
+        """
+        per_frame = max(1, total // self.n_frames)
+        done = max(0, min(done, total))
+        frame, step = divmod(done, per_frame)
+        if frame >= self.n_frames:
+            frame, step = self.n_frames - 1, per_frame
+        if self.bar.total != total:
+            self.bar.total = total
+        if frame != self._frame and self.n_frames > 1:
+            self.bar.set_description(f"{self.description}: frame {frame + 1}/{self.n_frames}")
+            self._frame = frame
+        if done != self._done:
+            self.bar.update(done - self._done)
+            self._done = done
+        return frame, step, per_frame
+
+    def close(self) -> None:
+        """Close the bar."""
+        self.bar.close()

@@ -1,0 +1,123 @@
+"""What the widgets remember between sessions: the last model, device, diameter and TTA.
+
+A small JSON file, ``settings.json``, in the platformdirs user config folder of napari-dmqpm
+(``$NAPARI_DMQPM_CONFIG_DIR`` when that is set), written atomically. A missing, unreadable or
+foreign file gives the defaults; reading never raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from napari_dmqpm.io.write import atomic_write
+
+__all__ = ["CONFIG_ENV", "WidgetSettings", "load_settings", "save_settings", "settings_path"]
+
+#: Environment variable that overrides the folder of ``settings.json``.
+CONFIG_ENV = "NAPARI_DMQPM_CONFIG_DIR"
+#: Devices the widgets offer.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WidgetSettings:
+    """The remembered choices of the segment widget.
+
+    Parameters
+    ----------
+    model : str or None
+        Name of the last model used (None: the default for the input).
+    device : {"auto", "cpu", "cuda", "mps"}
+        Last device asked for.
+    diameter_px : float or None
+        Last cell diameter in pixels (None: the model's, from the pixel size).
+    tta : bool
+        Test-time augmentation on or off.
+    """
+
+    model: str | None = None
+    device: str = "auto"
+    diameter_px: float | None = None
+    tta: bool = False
+
+    def __post_init__(self) -> None:
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
+            raise ValueError(f"model must be a non-empty string or None; got {self.model!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}; got device={self.device!r}")
+        diameter = self.diameter_px
+        if diameter is not None and not (
+            isinstance(diameter, int | float) and math.isfinite(diameter) and diameter > 0
+        ):
+            raise ValueError(f"diameter_px must be a positive number or None; got {diameter!r}")
+        if not isinstance(self.tta, bool):
+            raise ValueError(f"tta must be True or False; got tta={self.tta!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WidgetSettings:
+        """Settings from a dict; unknown keys are ignored and bad values fall back to defaults."""
+        if not isinstance(data, dict):
+            return cls()
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name in data:
+                try:
+                    cls(**{field.name: data[field.name]})
+                except (TypeError, ValueError):
+                    continue
+                values[field.name] = data[field.name]
+        return cls(**values)
+
+
+def settings_path() -> Path:
+    """``<config dir>/settings.json``: ``$NAPARI_DMQPM_CONFIG_DIR`` or the platformdirs folder."""
+    override = os.environ.get(CONFIG_ENV, "").strip()
+    if override:
+        folder = Path(override).expanduser()
+    else:
+        import platformdirs
+
+        folder = platformdirs.user_config_path("napari-dmqpm", appauthor=False)
+    return folder / "settings.json"
+
+
+def load_settings() -> WidgetSettings:
+    """The saved settings, or the defaults when there are none or they cannot be read.
+
+    Returns
+    -------
+    WidgetSettings
+    """
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return WidgetSettings()
+    return WidgetSettings.from_dict(data)
+
+
+def save_settings(settings: WidgetSettings) -> Path:
+    """Write ``settings`` atomically (a crash leaves the old file or the new one, never half).
+
+    Parameters
+    ----------
+    settings : WidgetSettings
+
+    Returns
+    -------
+    Path
+        The settings file.
+    """
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), overwrite=True)

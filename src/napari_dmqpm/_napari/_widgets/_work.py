@@ -1,0 +1,217 @@
+"""What the widgets run in their worker thread: thin generators around the core functions.
+
+No Qt here: each function takes a :class:`~._jobs.Job` (for ``report`` and ``should_stop``)
+and a frozen request built by the widget on the GUI thread, calls one core function and
+yields its results; the widget turns them into layers on the GUI thread.
+
+- :func:`segment_work`: :func:`napari_dmqpm.inference.segment_acquisition`;
+- :func:`rethreshold_work`: :func:`napari_dmqpm.inference.probabilities_to_labels` on kept
+  probabilities (no network);
+- :func:`finetune_work`: :func:`napari_dmqpm.training.iter_finetune` (the core of
+  ``dmqpm finetune``), then an atomic copy of the best weights into the user models folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._inputs import acquisition_from_layers
+
+__all__ = [
+    "FinetuneOutcome",
+    "FinetuneRequest",
+    "SegmentRequest",
+    "finetune_work",
+    "rethreshold_work",
+    "segment_work",
+]
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """One segmentation run, as read from the segment widget.
+
+    Attributes
+    ----------
+    phase, angles : napari Image layers
+        Inputs (``angles`` None for phase only).
+    model : str
+        Registry name or checkpoint folder.
+    config : InferenceConfig
+    postprocess : PostprocessConfig
+    frames : list of int or None
+        Time indices of the phase layer to segment (None: all).
+    """
+
+    phase: Any
+    angles: Any
+    model: str
+    config: Any
+    postprocess: Any
+    frames: list[int] | None = None
+
+
+def _in_layer_frame(result: Any, frame: int) -> Any:
+    """A FrameResult renumbered to the layer's time index ``frame``."""
+    table = dict(result.table)
+    table["frame"] = np.full(table["label"].shape, frame, dtype=np.int64)
+    return dataclasses.replace(result, frame=frame, table=table)
+
+
+def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
+    """Load the model, then segment frame by frame.
+
+    Yields
+    ------
+    LoadedModel, then FrameResult
+        The model first (so the widget can show the device in use), then one result per
+        frame, numbered by the phase layer's time index.
+    """
+    from napari_dmqpm.inference import segment_acquisition
+    from napari_dmqpm.model.registry import load_model
+
+    acquisition = acquisition_from_layers(request.phase, request.angles, frames=request.frames)
+    model = load_model(request.model, device=request.config.device)
+    yield model
+    frames = request.frames or list(range(acquisition.n_frames))
+    results = segment_acquisition(
+        acquisition,
+        model,
+        config=request.config,
+        postprocess=request.postprocess,
+        progress=job.report,
+        should_stop=job.should_stop,
+    )
+    for result in results:
+        yield _in_layer_frame(result, frames[result.frame])
+
+
+def rethreshold_work(
+    job: Any,
+    probabilities: Mapping[int, Any],
+    phase: Any,
+    *,
+    postprocess: Any,
+    pixel_size_um: float | None,
+    wavelength_um: float | None,
+) -> Iterator[Any]:
+    """New labels and tables from kept probabilities, one frame at a time.
+
+    Yields
+    ------
+    FrameResult
+        One per frame of ``probabilities`` (time index -> Probabilities).
+    """
+    from napari_dmqpm.inference import FrameResult, measure_cells, probabilities_to_labels
+
+    total = len(probabilities)
+    for done, (frame, probs) in enumerate(probabilities.items()):
+        if job.should_stop():
+            return
+        job.report(done, total)
+        labels = probabilities_to_labels(probs, config=postprocess)
+        image = np.asarray(phase.data[frame] if phase.ndim == 3 else phase.data)
+        table = measure_cells(
+            labels, image, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um, frame=frame
+        )
+        yield FrameResult(frame, labels, probs, table)
+    job.report(total, total)
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """One fine-tuning run, as read from the fine-tune widget.
+
+    Attributes
+    ----------
+    phase : ndarray of shape (T, M, N)
+        Phase in radians of the frames to train on.
+    labels : ndarray of shape (T, M, N)
+        Their corrected labels.
+    angles : ndarray of shape (T, 4, M, N) or None
+        Their angle images, for models that take them.
+    base, name : str
+        Model to start from; name of the new user model.
+    options : dict
+        ``epochs``, ``minutes``, ``learning_rate``, ``iterations_per_epoch``, ``patch_size``,
+        ``device``: passed to :func:`napari_dmqpm.training.iter_finetune`.
+    """
+
+    phase: np.ndarray
+    labels: np.ndarray
+    angles: np.ndarray | None
+    base: str
+    name: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FinetuneOutcome:
+    """A saved fine-tuned model: its name and folder, and the validation before and after."""
+
+    name: str
+    path: Path
+    dice_before: float
+    dice_after: float
+    f1_before: float
+    f1_after: float
+    best_epoch: int
+    stopped: bool
+
+
+def finetune_work(job: Any, request: FinetuneRequest) -> Iterator[Any]:
+    """Fine-tune, yielding every :class:`~napari_dmqpm.training.EpochReport`; save the best.
+
+    The run folder is a hidden folder in the user models folder, removed at the end; the
+    best weights (those of the base model when no epoch beat it) are copied atomically to
+    ``<user models>/<name>``. Stop (``job.should_stop``) ends training and still saves.
+
+    Returns
+    -------
+    FinetuneOutcome
+    """
+    from napari_dmqpm.model.registry import user_model_path
+    from napari_dmqpm.training.finetune import export_model, iter_finetune, summarize_finetune
+
+    destination = user_model_path(request.name)
+    if destination.exists():
+        raise FileExistsError(f"a model named {request.name!r} exists; choose another name")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=f".run-{request.name}-", dir=destination.parent))
+    reports = []
+    try:
+        for report in iter_finetune(
+            request.phase,
+            request.labels,
+            angles=request.angles,
+            base=request.base,
+            out=run_dir,
+            should_stop=job.should_stop,
+            **request.options,
+        ):
+            reports.append(report)
+            yield report
+        if not reports:
+            raise RuntimeError("stopped before the base model was scored: nothing was saved")
+        result = summarize_finetune(run_dir, reports)
+        export_model(run_dir, destination)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return FinetuneOutcome(
+        name=request.name,
+        path=destination,
+        dice_before=result.dice_before,
+        dice_after=result.dice_after,
+        f1_before=result.f1_before,
+        f1_after=result.f1_after,
+        best_epoch=int(reports[-1].best_epoch),
+        stopped=job.should_stop(),
+    )
