@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_dmqpm.io import write_labels
+from napari_dmqpm.io.write import place_file
 
 from .measure import write_table_csv
 
@@ -53,29 +54,12 @@ def _stage(out_dir: Path, target: Path, write: Callable[[Path], Any]) -> Path:
     return Path(name)
 
 
-def _link(temporary: Path, target: Path) -> None:
-    """Move ``temporary`` to ``target`` without ever replacing an existing file."""
-    try:
-        os.link(temporary, target)  # atomic; fails when the target appeared meanwhile
-    except FileExistsError:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it") from None
-    except OSError:  # file systems without hard links
-        if target.exists():
-            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it") from None
-        os.replace(temporary, target)
-        return
-    temporary.unlink()
-
-
 def _place_all(staged: list[tuple[Path, Path]], overwrite: bool) -> None:
     """Move staged files to their targets; on failure remove those already placed."""
     placed: list[Path] = []
     try:
         for temporary, target in staged:
-            if overwrite:
-                os.replace(temporary, target)
-            else:
-                _link(temporary, target)
+            place_file(temporary, target, overwrite)
             placed.append(target)
     except BaseException:
         if not overwrite:

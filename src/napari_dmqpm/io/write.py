@@ -45,8 +45,12 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-def _place(temporary: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temporary file to ``path``; never replaces unless ``overwrite``."""
+def place_file(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Move a finished temporary file to ``path``; never replaces a file unless ``overwrite``.
+
+    Without ``overwrite`` the move is a hard link (atomic, and it fails if ``path`` appeared
+    meanwhile), so a file that another process created is never written over.
+    """
     if overwrite:
         os.replace(temporary, path)
         return
@@ -79,7 +83,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        _place(temporary, path, overwrite)
+        place_file(temporary, path, overwrite)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

@@ -180,16 +180,16 @@ def test_segment_file_leaves_nothing_when_placing_the_second_file_fails(
 ):
     out = tmp_path / "out"
     out.mkdir()
-    real_link = outputs_module._link
+    real_place = outputs_module.place_file
     calls = []
 
-    def link(temporary, target):
+    def place(temporary, target, overwrite):
         calls.append(target)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        real_link(temporary, target)
+        real_place(temporary, target, overwrite)
 
-    monkeypatch.setattr(outputs_module, "_link", link)
+    monkeypatch.setattr(outputs_module, "place_file", place)
     with pytest.raises(KeyboardInterrupt):
         segment_file(stack_file, out_dir=out, model=helpers.tiny_net(), config=CONFIG)
     assert os.listdir(out) == []
