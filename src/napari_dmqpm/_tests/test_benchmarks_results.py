@@ -1,0 +1,182 @@
+"""Smoke test of benchmarks/results.py (docs/results.md) on tiny checkpoints and tiny data."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_dmqpm.model import THREE_CLASS, DMQPMNet, HeadConfig, ModelConfig, save_checkpoint
+from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+pytestmark = pytest.mark.skipif(
+    not (BENCHMARKS / "results.py").is_file(), reason="needs the source checkout (benchmarks/)"
+)
+DISTANCE = HeadConfig(name="distance", kind="sigmoid", channels=("distance",))
+TINY_GRIDS = {
+    "foreground": {"smooth_sigma_px": (1.0,), "threshold_factor": (0.3, 0.5)},
+    "seed": {"seed_sigma_px": (0.0,), "seed_h_px": (1.0,)},
+}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """benchmarks/results.py imported as a module (it puts benchmarks/ on sys.path)."""
+    path = list(sys.path)
+    spec = importlib.util.spec_from_file_location("dmqpm_results_script", BENCHMARKS / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    yield module
+    sys.path[:] = path
+    for name in (spec.name, "baselines", "results_report", "run_all"):
+        sys.modules.pop(name, None)
+
+
+def save_tiny(folder: Path, *, inputs: str) -> Path:
+    """A tiny untrained network with a made-up training record, saved as a checkpoint."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        inputs=inputs,
+        fusion="mha" if inputs == "both" else "early",
+        fusion_stage=2,
+        features=(4, 8, 16, 16),
+        strides=(1, 2, 2, 2),
+        n_heads=2,
+        heads=(THREE_CLASS, DISTANCE),
+    )
+    training = {
+        "elapsed_s": 90.0,
+        "iterations": 12,
+        "epoch": 3,
+        "best_epoch": 3,
+        "history": [{"epoch": 3, "val_f1": 0.5}],
+        "best_val_dice": 0.7,
+        "cell_diameter_px": 20.0,
+        "device": "cpu",
+        "config": {"minutes": 2.0, "batch_size": 2, "patch_size": [64, 64], "seed": 0},
+    }
+    save_checkpoint(folder, DMQPMNet(config).eval(), extra={"training": training})
+    return folder
+
+
+def write_real_folder(root: Path) -> Path:
+    """A stand-in for vicar_qphase_iit: one phase map in pg/µm² and its labels."""
+    field = simulate_field(SimulationConfig(shape=(96, 96), density="dense"), rng=1)
+    (root / "raw" / "data_dense").mkdir(parents=True)
+    (root / "labels").mkdir()
+    tifffile.imwrite(root / "raw/data_dense/img_001.tif", field.true_phase / 1.74)
+    tifffile.imwrite(root / "labels/vicar_iit_dense_001_labels.tif", field.labels.astype("u2"))
+    return root
+
+
+def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
+    models = {
+        "tiny-dual": save_tiny(tmp_path / "tiny-dual", inputs="both"),
+        "tiny-phase": save_tiny(tmp_path / "tiny-phase", inputs="phase"),
+    }
+    numbers = bench.run_benchmark(
+        models,
+        fields_per_density=1,
+        field_shape=(64, 64),
+        real_dir=write_real_folder(tmp_path / "real"),
+        tuning_fields_per_density=1,
+        baseline_grids=TINY_GRIDS,
+        tile_size=64,
+        timing_repeats=1,
+        timing_warmup=0,
+    )
+    markdown = bench.results_report.render_markdown(numbers, command="pytest")
+    for heading in (
+        "## Summary",
+        "## 1. Held-out synthetic test set",
+        "## 2. Real Q-PHASE",
+        "## 3. Classical baseline",
+        "## 4. Ablation",
+        "## 5. Targets",
+        "## 6. Training budgets",
+        "- Machine: ",
+        "- Commit: ",
+        "- Date: ",
+    ):
+        assert heading in markdown
+    assert "| model | Dice | IoU | F1@0.5 | parameters | CPU ms per 512² tile | training |" in (
+        markdown
+    )
+    lines = markdown.splitlines()
+    for density in ("sparse", "medium", "dense", "confluent"):
+        for label in (
+            "DM-QPMNet (MHA at stage 2) (`tiny-dual`)",
+            "phase only (`tiny-phase`)",
+            "Otsu + watershed (classical)",
+        ):
+            assert any(line.startswith(f"| {label} | {density} | ") for line in lines), label
+    for missing in (
+        "concat at stage 2",
+        "MHA at stage 1",
+        "MHA at stage 3",
+        "bidirectional MHA at stage 2",
+        "5-channel early fusion",
+        "angles only",
+    ):
+        assert f"| {missing} | not trained yet |" in markdown
+    dual = next(
+        line for line in lines if line.startswith("| DM-QPMNet (MHA at stage 2) (`tiny-dual`) | 0.")
+    )
+    assert dual.count("|") == 8 and " M |" in dual and "1.5 min, 12 it (24 patches)" in dual
+    targets = [line for line in lines if "| synthetic " in line or "| real Q-PHASE |" in line]
+    assert len(targets) == 2 * 4 * 2 + 2  # two shipped models x densities x scores, real x 2
+    assert all("met (+" in line or "missed by" in line for line in targets)
+    assert "`diameter_px=" in markdown and "Excluding cells touching the border" in markdown
+    assert "| img_001 | " in markdown
+    assert "0.888 ± 0.026" in markdown  # the paper's values, apart
+    scores = numbers["synthetic"]["methods"]["otsu"]["records"]
+    assert len(scores) == 4 and all(0.0 <= r["dice"] <= 1.0 for r in scores)
+
+
+def test_real_section_says_why_it_is_skipped(bench):
+    lines = bench.results_report.real_section({"real": {"available": False, "reason": "absent"}})
+    assert "Skipped: absent." in lines
+
+
+def test_checkpoints_go_to_the_row_their_config_describes(bench):
+    assert bench.row_key(ModelConfig().to_dict()) == "mha-2"
+    assert bench.row_key(ModelConfig(fusion="concat", fusion_stage=3).to_dict()) == "concat-3"
+    assert bench.row_key(ModelConfig(fusion="early").to_dict()) == "early-fusion"
+    assert bench.row_key(ModelConfig(inputs="angles", fusion="early").to_dict()) == "angles-only"
+
+
+def test_error_analysis_counts_merges_splits_and_border_cells(bench):
+    truth = np.zeros((20, 20), dtype=int)
+    truth[2:8, 2:8], truth[2:8, 8:14], truth[12:18, 2:18] = 1, 2, 3
+    pred = np.zeros_like(truth)
+    pred[2:8, 2:14] = 1  # cells 1 and 2 merged
+    pred[12:18, 2:10], pred[12:18, 10:18] = 2, 3  # cell 3 split in two
+    errors = bench.instance_errors(pred, truth)
+    assert errors == {
+        "merges": 1,
+        "merged_cells": 2,
+        "splits": 1,
+        "split_fragments": 2,
+        "missed": 0,
+        "spurious": 0,
+    }
+    inner = truth.copy()
+    inner[0, 3] = 1
+    assert np.unique(bench.drop_border_cells(inner)).tolist() == [0, 2, 3]
+
+
+def test_synthesized_angles_give_back_the_phase(bench):
+    phase = simulate_field(SimulationConfig(shape=(64, 64)), rng=2).true_phase
+    angles, retrieved = bench.synthesize_ssqpm(
+        phase, pixel_size_um=0.627, wavelength_um=0.65, rng=0
+    )
+    assert angles.shape == (4, 64, 64) and angles.max() <= 4095 and angles.min() >= 0
+    error = (retrieved - phase) - np.median(retrieved - phase)
+    assert float(np.sqrt(np.mean(error**2))) < 0.1  # radians
