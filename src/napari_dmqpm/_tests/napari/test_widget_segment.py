@@ -36,6 +36,8 @@ def models(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_DMQPM_MODELS", str(folder))
     monkeypatch.setenv("NAPARI_DMQPM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("NAPARI_DMQPM_NOTHREADS", raising=False)
+    # only the tiny test models: the shipped weights would be slow and change the defaults
+    monkeypatch.setattr("napari_dmqpm.model.registry.shipped_model_dirs", lambda: [])
     return folder
 
 
