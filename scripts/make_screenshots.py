@@ -143,7 +143,10 @@ def _table_widget(viewer) -> None:
 
 
 def _real_qphase_segment(viewer) -> None:
-    model = _model_for_widgets()
+    from napari_dmqpm.model.registry import list_models
+
+    shipped = [info.name for info in list_models() if info.inputs == "phase"]
+    model = shipped[0] if shipped else _model_for_widgets()  # a phase map needs a phase model
     viewer.open(str(REAL_DATA / "vicar_qphase_iit/raw/data_dense/img_003.tif"), plugin=PLUGIN)
     _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
     segment.model.refresh(select=model)
