@@ -145,3 +145,34 @@ def foreign_files(tmp_path) -> dict[str, Path]:
         "folder": folder,
         "missing": tmp_path / "missing.tif",
     }
+
+
+# --- shared by the widget tests ---
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """An empty user models folder and settings folder, both in tmp_path; threads on."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("NAPARI_DMQPM_MODELS", str(folder))
+    monkeypatch.setenv("NAPARI_DMQPM_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("NAPARI_DMQPM_NOTHREADS", raising=False)
+    # only the tiny test models: the shipped weights would be slow and change the defaults
+    monkeypatch.setattr("napari_dmqpm.model.registry.shipped_model_dirs", lambda: [])
+    return folder
+
+
+@pytest.fixture
+def notes():
+    """Every napari notification shown during the test: (severity, message)."""
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+
+    def keep(event):
+        seen.append((str(event.severity).lower(), str(event.message)))
+
+    notification_manager.notification_ready.connect(keep)
+    yield seen
+    notification_manager.notification_ready.disconnect(keep)

@@ -4,7 +4,6 @@ The data live in ``<repo>/../shared/data/real`` (not in the repository); these t
 skipped, with the reason, where that folder is absent.
 """
 
-
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,5 @@
 """The plugin through a real napari viewer (under Xvfb): manifest, reader, sample data, writer."""
 
-
 from __future__ import annotations
 
 import subprocess

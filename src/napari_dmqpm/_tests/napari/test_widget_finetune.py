@@ -24,33 +24,13 @@ def make_model(folder, *, seed=0):
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("NAPARI_DMQPM_MODELS", str(folder))
-    monkeypatch.setenv("NAPARI_DMQPM_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("NAPARI_DMQPM_NOTHREADS", raising=False)
-    # only the tiny test models: the shipped weights would be slow and change the defaults
-    monkeypatch.setattr("napari_dmqpm.model.registry.shipped_model_dirs", lambda: [])
-    make_model(folder / "tiny")
-    return folder
+def models(models):
+    """The shared empty models folder, with one tiny model ``tiny`` in it."""
+    make_model(models / "tiny")
+    return models
 
 
-@pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-
-    def keep(event):
-        seen.append((str(event.severity).lower(), str(event.message)))
-
-    notification_manager.notification_ready.connect(keep)
-    yield seen
-    notification_manager.notification_ready.disconnect(keep)
-
-
-def dock(viewer, name):
+def dock(viewer, name="Segment cells"):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return widget
 

@@ -28,34 +28,6 @@ def make_model(folder, *, inputs="phase", seed=0, post=None, diameter=None):
     return save_checkpoint(folder, DMQPMNet(config), extra=extra)
 
 
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """An empty user models folder and settings folder, both in tmp_path; threads on."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("NAPARI_DMQPM_MODELS", str(folder))
-    monkeypatch.setenv("NAPARI_DMQPM_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("NAPARI_DMQPM_NOTHREADS", raising=False)
-    # only the tiny test models: the shipped weights would be slow and change the defaults
-    monkeypatch.setattr("napari_dmqpm.model.registry.shipped_model_dirs", lambda: [])
-    return folder
-
-
-@pytest.fixture
-def notes():
-    """Every napari notification shown during the test: (severity, message)."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-
-    def keep(event):
-        seen.append((str(event.severity), str(event.message)))
-
-    notification_manager.notification_ready.connect(keep)
-    yield seen
-    notification_manager.notification_ready.disconnect(keep)
-
-
 def dock(viewer, name="Segment cells"):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return widget
