@@ -17,12 +17,14 @@ with met / missed and measured reasons, and the training budgets read from the c
 
 Usage::
 
-    python benchmarks/results.py [--models NAME=DIR ...] [--quick] [--out docs/results.md]
-                                 [--json results.json] [--no-discover]
+    python benchmarks/results.py [--models NAME=DIR ...] [--ablation DIR] [--quick]
+                                 [--out docs/results.md] [--json results.json] [--no-discover]
 
-Without ``--models``, checkpoints are found in ``weights/<name>/``, ``weights/ablation/<name>/``
-and ``../runs/<name>/best/`` (fine-tuned checkpoints are skipped); each goes to the ablation row
-its ``config.json`` describes, the first found per row wins, ``--models`` overrides.
+The shipped models are those of ``weights/<name>/``; the targets are theirs. The ablation rows
+are the runs of ``benchmarks/train_ablation.py`` (``--ablation``, default
+``../runs/ablation/<row>/best/``, all trained with one budget; fine-tuned checkpoints are
+skipped): each goes to the row its ``config.json`` describes, the first found per row wins,
+``--models`` overrides.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from results_report import (  # noqa: E402
     DENSITIES,
     PIXEL_RANGE_UM,
     REAL_SEED,
-    SHIPPED,
+    SHIPPED_PREFIX,
     TEST_SEED,
     TUNE_SEED,
 )
@@ -55,6 +57,7 @@ from results_report import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DIR = ROOT.parent / "shared" / "data" / "real" / "vicar_qphase_iit"
 REAL_PIXEL_UM, REAL_WAVELENGTH_UM = 0.627, 0.65
+ABLATION_DIR = ROOT.parent / "runs" / "ablation"
 SYNTHETIC_SHAPE = (384, 384)
 
 Progress = Callable[[str], None]
@@ -89,13 +92,14 @@ def row_key(model: Mapping) -> str:
 
 
 def discover_models(roots: Sequence[Path] | None = None) -> dict[str, Path]:
-    """``{row key: folder}`` of the checkpoints in the usual places (first per row wins)."""
+    """``{row key: folder}`` of the ablation checkpoints (first per row wins).
+
+    By default the runs of ``benchmarks/train_ablation.py`` in ``../runs/ablation/<row>/best``.
+    """
     from napari_dmqpm.model import read_checkpoint_config
 
     if roots is None:
-        runs = ROOT.parent / "runs"
-        roots = [ROOT / "weights", ROOT / "weights" / "ablation"]
-        roots += sorted(p / "best" for p in runs.iterdir()) if runs.is_dir() else []
+        roots = sorted(p / "best" for p in ABLATION_DIR.iterdir()) if ABLATION_DIR.is_dir() else []
     found: dict[str, Path] = {}
     for root in roots:
         folders = [root] if (root / "config.json").is_file() else sorted(root.glob("*/"))
@@ -110,21 +114,41 @@ def discover_models(roots: Sequence[Path] | None = None) -> dict[str, Path]:
     return found
 
 
-def load_models(models: Mapping[str, Path | str]) -> dict[str, dict]:
-    """Load each checkpoint; ``{row key: info}`` with the network, sha256 and training budget."""
+def discover_shipped(root: Path = ROOT / "weights") -> dict[str, Path]:
+    """``{name: folder}`` of the weights that ship with the package (``weights/<name>/``)."""
+    return {p.name: p for p in sorted(root.glob("*/")) if (p / "config.json").is_file()}
+
+
+def load_models(
+    models: Mapping[str, Path | str], shipped: Mapping[str, Path | str] | None = None
+) -> dict[str, dict]:
+    """Load each checkpoint; ``{key: info}`` with the network, sha256 and training budget.
+
+    ``models`` are ablation rows, keyed by the row their config describes (:func:`row_key`);
+    ``shipped`` models are keyed ``"shipped:<name>"``. ``info["row"]`` is the row key either
+    way, and ``info["same_as"]`` names an ablation row with the very same weights (sha256).
+    """
     from napari_dmqpm.model.registry import load_model
 
     loaded: dict[str, dict] = {}
-    for name, folder in models.items():
+    named = [(name, folder, False) for name, folder in models.items()]
+    named += [(name, folder, True) for name, folder in (shipped or {}).items()]
+    for name, folder, is_shipped in named:
         model = load_model(folder, device="cpu")
-        key = row_key(model.checkpoint["model"])
+        row = row_key(model.checkpoint["model"])
+        key = f"{SHIPPED_PREFIX}{name}" if is_shipped else row
         if key in loaded:
             raise ValueError(f"two models for the row {key!r}: {loaded[key]['name']} and {name}")
+        sha = model.info.sha256
+        twin = [k for k, i in loaded.items() if i["sha256"] == sha and not i.get("shipped")]
         loaded[key] = {
             "name": str(name),
+            "row": row,
+            "shipped": is_shipped,
+            "same_as": twin[0] if is_shipped and twin else None,
             "path": os.path.relpath(folder, ROOT) if Path(folder).exists() else str(folder),
             "model": model,
-            "sha256": model.info.sha256,
+            "sha256": sha,
             "n_parameters": model.network.n_parameters,
             "training": training_budget(model.checkpoint),
         }
@@ -142,6 +166,9 @@ def training_budget(checkpoint: Mapping) -> dict:
         "epoch": training.get("epoch"),
         "best_epoch": training.get("best_epoch"),
         "budget_minutes": config.get("minutes"),
+        "planned_iterations": (config.get("epochs") or 0)
+        * (config.get("iterations_per_epoch") or 0)
+        or None,
         "batch_size": config.get("batch_size"),
         "patch_size": config.get("patch_size"),
         "seed": config.get("seed"),
@@ -420,6 +447,7 @@ def tune_baseline(n_per_density: int, shape, grids: Mapping | None) -> dict:
 def run_benchmark(
     models: Mapping[str, Path | str],
     *,
+    shipped: Mapping[str, Path | str] | None = None,
     fields_per_density: int = 6,
     field_shape: tuple[int, int] = SYNTHETIC_SHAPE,
     real_dir: Path | None = REAL_DIR,
@@ -434,15 +462,16 @@ def run_benchmark(
 ) -> dict:
     """Evaluate every model and the baseline; the numbers behind docs/results.md.
 
-    Returns a dict with ``meta``, ``models``, ``baseline``, ``synthetic``, ``real`` and
-    ``timing`` (see :func:`results_report.render_markdown`); JSON-native except the loaded
-    models under ``models[key]["model"]``.
+    ``models`` are the ablation rows (``{name: folder}``), ``shipped`` the weights users get
+    (the targets are theirs). Returns a dict with ``meta``, ``models``, ``baseline``,
+    ``synthetic``, ``real`` and ``timing`` (see :func:`results_report.render_markdown`);
+    JSON-native except the loaded models under ``models[key]["model"]``.
     """
     from napari_dmqpm.inference import InferenceConfig
 
     say = progress or (lambda message: None)
     started = time.perf_counter()
-    loaded = load_models(models)
+    loaded = load_models(models, shipped)
     found = ", ".join(f"{key}={info['path']}" for key, info in loaded.items())
     say(f"models: {found or 'none'}")
     baseline = tune_baseline(tuning_fields_per_density, field_shape, baseline_grids)
@@ -455,6 +484,7 @@ def run_benchmark(
     for key, segment in methods.items():
         synthetic["methods"][key] = evaluate_method(segment, cases)
         say(f"synthetic {key}: {synthetic['methods'][key]['seconds']:.0f} s")
+    copy_twins(loaded, synthetic["methods"])
     real = evaluate_real(loaded, baseline["config"], inference, real_dir, real_limit, say)
     timing = time_models(
         loaded,
@@ -476,14 +506,23 @@ def run_benchmark(
 
 
 def make_methods(loaded: Mapping[str, dict], baseline_config, inference) -> dict:
-    """``{row key: segment(case) -> labels}`` for every loaded model and the baseline."""
+    """``{key: segment(case) -> labels}`` for every loaded model (a shipped model with the
+    weights of an ablation row is scored once, see :func:`copy_twins`) and the baseline."""
     methods = {}
     for key, info in loaded.items():
-        methods[key] = functools.partial(_segment, info["model"], inference=inference)
+        if not info.get("same_as"):
+            methods[key] = functools.partial(_segment, info["model"], inference=inference)
     methods["otsu"] = lambda case: baselines.segment_otsu_watershed(
         case.phase, config=baseline_config
     )
     return methods
+
+
+def copy_twins(loaded: Mapping[str, dict], methods: dict) -> None:
+    """Give each shipped model that shares an ablation row's weights that row's scores."""
+    for key, info in loaded.items():
+        if info.get("same_as") in methods:
+            methods[key] = methods[info["same_as"]]
 
 
 def _segment(model, case: Case, *, inference) -> np.ndarray:
@@ -493,19 +532,20 @@ def _segment(model, case: Case, *, inference) -> np.ndarray:
 def evaluate_real(
     loaded: Mapping[str, dict], baseline_config, inference, real_dir, limit, say
 ) -> dict:
-    """The real Q-PHASE section: the shipped models (as users run them, and with the cells'
-    diameter given, ``<key>@diameter``) and the baseline, all cells and without border cells."""
+    """The real Q-PHASE section: every model as users run it, the shipped ones also with the
+    cells' diameter given (``<key>@diameter``), and the baseline; all cells and without
+    border cells."""
     if real_dir is None or not Path(real_dir).is_dir():
         return {"available": False, "reason": f"the real data folder {real_dir} is absent"}
     cases = real_cases(Path(real_dir), limit=limit)
     if not cases:
         return {"available": False, "reason": f"no phase map with labels in {real_dir}"}
     diameter = results_report.median_diameter([c.labels for c in cases])
-    shipped = {key: loaded[key] for key in SHIPPED if key in loaded}
-    methods = make_methods(shipped, baseline_config, inference)
+    methods = make_methods(loaded, baseline_config, inference)
     given = inference.replace(diameter_px=round(diameter, 1))
-    for key, info in shipped.items():
-        if info["model"].info.cell_diameter_px is None:
+    shipped = results_report.shipped_keys({"models": loaded})
+    for key, info in loaded.items():
+        if key not in shipped or info["model"].info.cell_diameter_px is None:
             continue  # the checkpoint states no trained diameter to resample to
         methods[f"{key}@diameter"] = functools.partial(_segment, info["model"], inference=given)
     out = {
@@ -519,6 +559,7 @@ def evaluate_real(
     for key, segment in methods.items():
         out["methods"][key] = evaluate_method(segment, cases, border=True)
         say(f"real {key}: {out['methods'][key]['seconds']:.0f} s")
+    copy_twins(loaded, out["methods"])
     return out
 
 
@@ -538,6 +579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=DIR")
     parser.add_argument("--no-discover", action="store_true", help="only the --models given")
+    parser.add_argument(
+        "--ablation", type=Path, default=ABLATION_DIR, help="runs of train_ablation.py"
+    )
     parser.add_argument("--quick", action="store_true", help="2 fields per density")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -546,7 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     given = parse_models(args.models)
     rows = {row_key(read_checkpoint_config(p)["model"]) for p in given.values()}
-    found = {} if args.no_discover else discover_models()
+    roots = sorted(p / "best" for p in args.ablation.glob("*/"))
+    found = {} if args.no_discover else discover_models(roots)
+    shipped = {} if args.no_discover else discover_shipped()
     names = {
         path.parent.name if path.name == "best" else path.name: path
         for key, path in found.items()
@@ -554,7 +600,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     models = names | given
     quick = {"fields_per_density": 2, "timing_repeats": 3} if args.quick else {}
-    results = run_benchmark(models, progress=lambda m: print(m, flush=True), **quick)
+    results = run_benchmark(
+        models, shipped=shipped, progress=lambda m: print(m, flush=True), **quick
+    )
     command = "python benchmarks/results.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(results_report.render_markdown(results, command=command), "utf-8")

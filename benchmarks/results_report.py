@@ -29,7 +29,22 @@ ROWS = (
     ("phase-only", "phase only"),
     ("otsu", "Otsu + watershed (classical)"),
 )
-SHIPPED = ("mha-2", "phase-only")  # the models the targets are for
+SHIPPED_PREFIX = "shipped:"  # key prefix of the shipped models (the targets are theirs)
+
+
+def shipped_keys(numbers: Mapping) -> list[str]:
+    """Keys of the shipped models, DM-QPMNet first; without any, the ablation rows
+    ``mha-2`` and ``phase-only`` stand for them."""
+    models = numbers["models"]
+    keys = [k for k, m in models.items() if m.get("shipped")]
+    keys = keys or [k for k in ("mha-2", "phase-only") if k in models]
+    return sorted(keys, key=lambda k: models[k].get("row", k) == "phase-only")
+
+
+def phase_only_key(numbers: Mapping) -> str | None:
+    """The shipped phase-only model: the real-data targets are its."""
+    keys = [k for k in shipped_keys(numbers) if numbers["models"][k].get("row", k) == "phase-only"]
+    return keys[0] if keys else None
 
 
 def row_label(key: str) -> str:
@@ -37,6 +52,8 @@ def row_label(key: str) -> str:
     labels = dict(ROWS)
     if key in labels:
         return labels[key]
+    if key.startswith(SHIPPED_PREFIX):
+        return f"shipped `{key.removeprefix(SHIPPED_PREFIX)}`"
     fusion, _, stage = key.rpartition("-")
     return f"{fusion} at stage {stage}"
 
@@ -122,8 +139,12 @@ def _pm(value: tuple[float, float]) -> str:
 
 def _label(numbers: Mapping, key: str) -> str:
     base, _, variant = key.partition("@")
-    name = numbers["models"][base]["name"] if base in numbers["models"] else None
-    label = row_label(base) + (f" (`{name}`)" if name and name != base else "")
+    model = numbers["models"].get(base) or {}
+    name = model.get("name")
+    if model.get("shipped"):
+        label = f"shipped `{name}` ({row_label(model['row'])})"
+    else:
+        label = row_label(base) + (f" (`{name}`)" if name and name != base else "")
     if variant == "diameter":
         label += f", `diameter_px={numbers['real']['diameter_px']}` given"
     return label
@@ -183,7 +204,7 @@ def summary_section(numbers: Mapping) -> list[str]:
     """The headline numbers: shipped models and the baseline, synthetic and real."""
     lines = ["## Summary", ""]
     real = numbers["real"]
-    for key in (*SHIPPED, "otsu"):
+    for key in (*shipped_keys(numbers), "otsu"):
         method = numbers["synthetic"]["methods"].get(key)
         if method is None:
             lines.append(f"- {row_label(key)}: no checkpoint found.")
@@ -200,13 +221,19 @@ def summary_section(numbers: Mapping) -> list[str]:
         if real.get("available") and key in real["methods"]:
             t = summarize(real["methods"][key]["records"])
             text += f"; real Q-PHASE Dice {_pm(t['dice'])}, F1@0.5 {t['f1'][0]:.3f}"
-            if key == "mha-2":
+            if _row(numbers, key) != "phase-only" and key != "otsu":
                 text += " (angles simulated from the real phase)"
         lines.append(text + ".")
     rows = target_rows(numbers)
     met = sum(r["value"] >= r["target"] for r in rows)
     lines += [f"- Targets: {met} of {len(rows)} met (section 5).", ""]
     return lines
+
+
+def _row(numbers: Mapping, key: str) -> str:
+    """The ablation row of a method key (shipped models: the row their config describes)."""
+    base = key.partition("@")[0]
+    return (numbers["models"].get(base) or {}).get("row", base)
 
 
 def models_section(numbers: Mapping) -> list[str]:
@@ -218,7 +245,7 @@ def models_section(numbers: Mapping) -> list[str]:
     for key, m in numbers["models"].items():
         sha = (m["sha256"] or "-")[:12]
         lines.append(
-            f"| {row_label(key)} | `{m['name']}` | `{m['path']}` "
+            f"| {_label(numbers, key)} | `{m['name']}` | `{m['path']}` "
             f"| {m['n_parameters']:,} | `{sha}…` |"
         )
     return [*lines, ""]
@@ -311,7 +338,7 @@ def real_section(numbers: Mapping) -> list[str]:
         ]
         for key, method in real["methods"].items():
             lines.append(
-                f"| {_label(numbers, key)} | {METHOD_INPUT.get(key.partition('@')[0], '-')} | "
+                f"| {_label(numbers, key)} | {METHOD_INPUT.get(_row(numbers, key), '-')} | "
                 + _score_cells(summarize(method[field]))
             )
         lines.append("")
@@ -320,16 +347,17 @@ def real_section(numbers: Mapping) -> list[str]:
 
 def _trained_diameter(numbers: Mapping) -> str:
     values = []
-    for key in SHIPPED:
+    for key in shipped_keys(numbers):
         model = numbers["models"].get(key)
         if model and model["training"]["cell_diameter_px"]:
-            values.append(f"{row_label(key)} {model['training']['cell_diameter_px']:.1f} px")
+            values.append(f"{_label(numbers, key)} {model['training']['cell_diameter_px']:.1f} px")
     return ", ".join(values) or "unknown"
 
 
 def _short(key: str) -> str:
     base, _, variant = key.partition("@")
     short = {"mha-2": "DM-QPMNet", "phase-only": "phase only", "otsu": "Otsu"}.get(base, base)
+    short = short.removeprefix(SHIPPED_PREFIX)
     return short + (", diameter given" if variant else "")
 
 
@@ -377,44 +405,62 @@ def baseline_section(numbers: Mapping) -> list[str]:
 
 
 def ablation_section(numbers: Mapping) -> list[str]:
-    """Section 4: Table 2 on our data, and the paper's numbers apart."""
-    syn, timing = numbers["synthetic"], numbers["timing"]
+    """Section 4: Table 2 on our data (synthetic and real), and the paper's numbers apart."""
+    syn, timing, real = numbers["synthetic"], numbers["timing"], numbers["real"]
     threads = numbers["meta"]["timing_threads"]
-    keys = [k for k, _ in ROWS] + [k for k in syn["methods"] if k not in dict(ROWS)]
+    models = numbers["models"]
+    extra = [k for k in syn["methods"] if k not in dict(ROWS) and k not in models]
+    extra += [k for k, m in models.items() if not m.get("shipped") and k not in dict(ROWS)]
+    keys = [k for k, _ in ROWS] + extra
     lines = [
         "## 4. Ablation (the paper's Table 2 on our data)",
         "",
         f"Every row on the same data: all {4 * syn['n_per_density']} fields of the held-out "
-        "synthetic test set (section 1), all densities together. Time: forward pass of one "
+        "synthetic test set (section 1), all densities together, and the real Q-PHASE maps "
+        "(section 2; the dual and angle rows see angles synthesized from the real phase). "
+        "Time: forward pass of one "
         f"512 x 512 tile (batch 1, random inputs, torch {threads} thread(s)), median process "
         "CPU time of the repeats after warm-up (wall time in brackets); for the baseline, "
         "the whole segmentation of a 512 x 512 dense field. Training: wall minutes until the "
         "best checkpoint and iterations (batch x patches), from the checkpoint (section 6).",
         "",
-        "| model | Dice | IoU | F1@0.5 | parameters | CPU ms per 512² tile | training |",
-        "|---|---|---|---|---|---|---|",
+        "| model | Dice | IoU | F1@0.5 | real Dice | real F1@0.5 | parameters "
+        "| CPU ms per 512² tile | training |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key in keys:
         if key not in syn["methods"]:
-            lines.append(f"| {row_label(key)} | not trained yet | | | | | |")
+            lines.append(f"| {row_label(key)} | not trained yet | | | | | | | |")
             continue
         s, t = summarize(syn["methods"][key]["records"]), timing.get(key, {})
-        model = numbers["models"].get(key)
+        model = models.get(key)
         params = f"{model['n_parameters'] / 1e6:.2f} M" if model else "-"
         tuned = f"tuned on {numbers['baseline']['n_fields']} fields"
         budget = _budget_cell(model["training"]) if model else tuned
         ms = f"{t['cpu_ms']:.0f} ({t['wall_ms']:.0f})" if t else "-"
+        on_real = "- | -"
+        if real.get("available") and key in real["methods"]:
+            r = summarize(real["methods"][key]["records"])
+            on_real = f"{_pm(r['dice'])} | {r['f1'][0]:.3f}"
         lines.append(
             f"| {_label(numbers, key)} | {_pm(s['dice'])} | {_pm(s['iou'])} "
-            f"| {s['f1'][0]:.3f} | {params} | {ms} | {budget} |"
+            f"| {s['f1'][0]:.3f} | {on_real} | {params} | {ms} | {budget} |"
         )
-    budgets = sorted({str(m["training"]["budget_minutes"]) for m in numbers["models"].values()})
-    if len(budgets) > 1:
+    rows = [m for m in models.values() if not m.get("shipped")]
+    budgets = sorted({str(m["training"]["budget_minutes"]) for m in rows})
+    its = sorted({str(m["training"]["planned_iterations"]) for m in rows})
+    if len(budgets) > 1 or len(its) > 1:
         lines += [
             "",
             f"Not the same training budget for every row: planned {', '.join(budgets)} "
-            "min (section 6); compare rows with that in mind.",
+            f"min, {', '.join(its)} iterations (section 6); compare rows with that in mind.",
         ]
+    twins = [(k, m["same_as"]) for k, m in models.items() if m.get("same_as")]
+    lines += [
+        "",
+        *(f"The shipped `{models[k]['name']}` is the checkpoint of the row "
+          f"{row_label(row)} (same sha256)." for k, row in twins),
+    ]  # fmt: skip
     lines += [
         "",
         "**The paper's reported values** (arXiv:2511.00218, Table 2, on the paper's own "
@@ -441,7 +487,7 @@ def _status(value: float, target: float) -> str:
 def target_rows(numbers: Mapping) -> list[dict]:
     """Every target for the shipped models: data, model, metric, measured, target."""
     rows = []
-    for key in SHIPPED:
+    for key in shipped_keys(numbers):
         method = numbers["synthetic"]["methods"].get(key)
         for density in DENSITIES if method else ():
             records = [r for r in method["records"] if r["group"] == density]
@@ -455,15 +501,15 @@ def target_rows(numbers: Mapping) -> list[dict]:
                         "target": target,
                     }
                 )
-    real = numbers["real"]
-    if real["available"] and "phase-only" in real["methods"]:
+    real, phase_key = numbers["real"], phase_only_key(numbers)
+    if real["available"] and phase_key in real["methods"]:
         for metric, target in TARGETS["real"].items():
             rows.append(
                 {
-                    "key": "phase-only",
+                    "key": phase_key,
                     "data": "real Q-PHASE",
                     "metric": metric,
-                    "records": real["methods"]["phase-only"]["records"],
+                    "records": real["methods"][phase_key]["records"],
                     "target": target,
                 }
             )
@@ -483,15 +529,14 @@ def targets_section(numbers: Mapping) -> list[str]:
         "F1@0.5 ≥ 0.80 (mean over the images, all cells).",
         "",
     ]
-    missing = [row_label(k) for k in SHIPPED if k not in numbers["models"]]
-    if missing:
-        lines += [f"No checkpoint for {', '.join(missing)}: its targets cannot be checked.", ""]
+    if len(shipped_keys(numbers)) < 2 or phase_only_key(numbers) is None:
+        lines += ["Not every shipped model was found: some targets cannot be checked.", ""]
     if not rows:
         return lines
     lines += ["| model | data | score | measured | target | status |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {row_label(r['key'])} | {r['data']} | {r['metric']} "
+            f"| {_label(numbers, r['key'])} | {r['data']} | {r['metric']} "
             f"| {r['value']:.3f} | {r['target']:.2f} | {_status(r['value'], r['target'])} |"
         )
     missed = {}
@@ -511,7 +556,7 @@ def _why(numbers: Mapping, key: str, data: str, records: Sequence[Mapping]) -> l
     ratio = s["fg_pred"] / max(s["fg_true"], 1)
     worst = sorted(records, key=lambda r: r["f1"])[:3]
     text = (
-        f"- {row_label(key)}, {data}: foreground Dice {s['dice'][0]:.3f}, F1 "
+        f"- {_label(numbers, key)}, {data}: foreground Dice {s['dice'][0]:.3f}, F1 "
         f"{s['f1'][0]:.3f}, mean matched IoU {s['mean_matched_iou'][0]:.3f}; predicted / true "
         f"foreground pixels {ratio:.2f}, Dice with the predicted foreground grown by 1 px "
         f"{s['dice_grown_1px'][0]:.3f}. {s['n_true']} true cells, {s['n_pred']} predicted: "

@@ -106,9 +106,10 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
         "- Date: ",
     ):
         assert heading in markdown
-    assert "| model | Dice | IoU | F1@0.5 | parameters | CPU ms per 512² tile | training |" in (
-        markdown
-    )
+    assert (
+        "| model | Dice | IoU | F1@0.5 | real Dice | real F1@0.5 | parameters "
+        "| CPU ms per 512² tile | training |"
+    ) in markdown
     lines = markdown.splitlines()
     for density in ("sparse", "medium", "dense", "confluent"):
         for label in (
@@ -129,7 +130,7 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
     dual = next(
         line for line in lines if line.startswith("| DM-QPMNet (MHA at stage 2) (`tiny-dual`) | 0.")
     )
-    assert dual.count("|") == 8 and " M |" in dual and "1.5 min, 12 it (24 patches)" in dual
+    assert dual.count("|") == 10 and " M |" in dual and "1.5 min, 12 it (24 patches)" in dual
     targets = [line for line in lines if "| synthetic " in line or "| real Q-PHASE |" in line]
     assert len(targets) == 2 * 4 * 2 + 2  # two shipped models x densities x scores, real x 2
     assert all("met (+" in line or "missed by" in line for line in targets)
@@ -180,3 +181,36 @@ def test_synthesized_angles_give_back_the_phase(bench):
     assert angles.shape == (4, 64, 64) and angles.max() <= 4095 and angles.min() >= 0
     error = (retrieved - phase) - np.median(retrieved - phase)
     assert float(np.sqrt(np.mean(error**2))) < 0.1  # radians
+
+
+def test_shipped_models_carry_the_targets_and_share_a_twin_rows_scores(bench, tmp_path):
+    dual = save_tiny(tmp_path / "rows" / "mha-2", inputs="both")
+    shipped = {
+        "dmqpm-default": dual,  # the very weights of the mha-2 row
+        "phase-only": save_tiny(tmp_path / "weights" / "phase-only", inputs="phase"),
+    }
+    numbers = bench.run_benchmark(
+        {"mha-2": dual},
+        shipped=shipped,
+        fields_per_density=1,
+        field_shape=(64, 64),
+        real_dir=write_real_folder(tmp_path / "real"),
+        tuning_fields_per_density=1,
+        baseline_grids=TINY_GRIDS,
+        tile_size=64,
+        timing_repeats=1,
+        timing_warmup=0,
+    )
+    models, syn = numbers["models"], numbers["synthetic"]["methods"]
+    assert models["shipped:dmqpm-default"]["same_as"] == "mha-2"
+    assert models["shipped:phase-only"]["same_as"] is None
+    assert syn["shipped:dmqpm-default"] is syn["mha-2"]  # scored once
+    assert "shipped:phase-only" in numbers["real"]["methods"]
+    assert "shipped:phase-only@diameter" in numbers["real"]["methods"]
+    markdown = bench.results_report.render_markdown(numbers, command="pytest")
+    lines = markdown.splitlines()
+    real_targets = [line for line in lines if "| real Q-PHASE |" in line]
+    assert len(real_targets) == 2
+    assert all(line.startswith("| shipped `phase-only` (phase only) |") for line in real_targets)
+    assert "| phase only | not trained yet |" in markdown  # no ablation row for it
+    assert "The shipped `dmqpm-default` is the checkpoint of the row" in markdown
