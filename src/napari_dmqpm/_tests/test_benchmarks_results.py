@@ -23,6 +23,15 @@ TINY_GRIDS = {
     "foreground": {"smooth_sigma_px": (1.0,), "threshold_factor": (0.3, 0.5)},
     "seed": {"seed_sigma_px": (0.0,), "seed_h_px": (1.0,)},
 }
+TINY_RUN = {
+    "fields_per_density": 1,
+    "field_shape": (64, 64),
+    "tuning_fields_per_density": 1,
+    "baseline_grids": TINY_GRIDS,
+    "tile_size": 64,
+    "timing_repeats": 1,
+    "timing_warmup": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +92,8 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
     }
     numbers = bench.run_benchmark(
         models,
-        fields_per_density=1,
-        field_shape=(64, 64),
         real_dir=write_real_folder(tmp_path / "real"),
-        tuning_fields_per_density=1,
-        baseline_grids=TINY_GRIDS,
-        tile_size=64,
-        timing_repeats=1,
-        timing_warmup=0,
+        **TINY_RUN,
     )
     markdown = bench.results_report.render_markdown(numbers, command="pytest")
     for heading in (
@@ -192,14 +195,8 @@ def test_shipped_models_carry_the_targets_and_share_a_twin_rows_scores(bench, tm
     numbers = bench.run_benchmark(
         {"mha-2": dual},
         shipped=shipped,
-        fields_per_density=1,
-        field_shape=(64, 64),
         real_dir=write_real_folder(tmp_path / "real"),
-        tuning_fields_per_density=1,
-        baseline_grids=TINY_GRIDS,
-        tile_size=64,
-        timing_repeats=1,
-        timing_warmup=0,
+        **TINY_RUN,
     )
     models, syn = numbers["models"], numbers["synthetic"]["methods"]
     assert models["shipped:dmqpm-default"]["same_as"] == "mha-2"
