@@ -5,6 +5,10 @@ the header through :func:`napari_dmqpm.io.inspect_file`), returns None for files
 TIFF or PNG images and never raises; the function it returns does the reading and raises a
 :class:`~napari_dmqpm.io.FormatError` naming the file and the problem when the file is damaged
 or is none of the formats of ``docs/formats.md``. napari shows that message to the user.
+
+Large time-lapses (see :func:`napari_dmqpm.io.read_acquisition`, ``lazy``) come back as dask
+arrays: napari reads, and for angle stacks retrieves the phase of, only the frame on screen.
+Their contrast limits come from the first frame, so opening reads that frame only.
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from napari_dmqpm._napari._layers import LayerDataTuple, acquisition_to_layer_data
 
-__all__ = ["READABLE_SUFFIXES", "get_reader", "layer_name", "read_paths"]
+if TYPE_CHECKING:
+    from napari_dmqpm.io import Acquisition
+
+__all__ = ["READABLE_SUFFIXES", "get_reader", "layer_name", "lazy_layer_data", "read_paths"]
 
 #: File name suffixes the reader claims (compared case-insensitively).
 READABLE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
@@ -145,7 +154,44 @@ def _read_one(path: Path) -> list[LayerDataTuple]:
             _notify_warning(_with_file_name(str(record.message), path))
         else:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    if acquisition.is_lazy:
+        return lazy_layer_data(acquisition, name=layer_name(path))
     return acquisition_to_layer_data(acquisition, name=layer_name(path))
+
+
+def lazy_layer_data(acquisition: Acquisition, *, name: str) -> list[LayerDataTuple]:
+    """The layers of a lazily read acquisition: dask data, styled from the first frame.
+
+    Parameters
+    ----------
+    acquisition : Acquisition
+        With dask arrays (``acquisition.is_lazy``).
+    name : str
+        Prefix of the layer names.
+
+    Returns
+    -------
+    list of (dask array, dict, str)
+        As :func:`~napari_dmqpm._napari._layers.acquisition_to_layer_data`, with the same
+        shapes, names, scale and metadata; ``contrast_limits`` are those of frame 0, the only
+        frame this function computes.
+    """
+    first = acquisition.replace(
+        phase=np.asarray(acquisition.phase[:1]),
+        angles=None if acquisition.angles is None else np.asarray(acquisition.angles[:1]),
+        modulation=None,
+    )
+    phase, angles = acquisition.phase, acquisition.angles
+    if angles is not None:
+        angles = angles.transpose(1, 0, 2, 3)  # (T, 4, M, N) -> (4, T, M, N), as the layers
+    if not acquisition.is_timelapse:
+        phase, angles = phase[0], None if angles is None else angles[:, 0]
+    layers = []
+    for _, meta, layer_type in acquisition_to_layer_data(first, name=name):
+        meta["metadata"]["n_frames"] = acquisition.n_frames
+        data = angles if meta["metadata"]["quantity"] == "intensity" else phase
+        layers.append((data, meta, layer_type))
+    return layers
 
 
 def layer_name(path: str | os.PathLike) -> str:

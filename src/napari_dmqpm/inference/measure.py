@@ -53,6 +53,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "alpha_um3_per_pg": "specific refraction increment used, µm³/pg",
 }
 _INTEGER_COLUMNS = ("frame", "label", "area_px")
+#: Pixels per row band of :func:`measure_cells` (bounds its temporary memory on huge frames).
+MEASURE_CHUNK_PIXELS = 2**22
 
 
 def empty_table() -> dict[str, np.ndarray]:
@@ -114,7 +116,7 @@ def measure_cells(
     >>> int(table["label"][0]), int(table["area_px"][0]), round(float(table["dry_mass_pg"][0]), 2)
     (3, 100, 57.47)
     """
-    labels, phase = np.asarray(labels), np.asarray(phase, dtype=np.float64)
+    labels, phase = np.asarray(labels), np.asarray(phase)
     if labels.ndim != 2 or phase.shape != labels.shape:
         raise ValueError(
             f"labels and phase must both have shape (M, N); got labels.shape={labels.shape}, "
@@ -125,19 +127,12 @@ def measure_cells(
     pixel = _positive_or_nan("pixel_size_um", pixel_size_um)
     wavelength = _positive_or_nan("wavelength_um", wavelength_um)
     alpha = _positive_or_nan("alpha_um3_per_pg", alpha_um3_per_pg)
-    flat = labels.ravel().astype(np.intp)
-    n_bins = int(flat.max()) + 1 if flat.size else 1
-    area = np.bincount(flat, minlength=n_bins)
+    area, integrated_px, centroid_row, centroid_col = _label_sums(labels, phase)
     present = np.flatnonzero(area)
     present = present[present > 0]
-    rows, cols = np.indices(labels.shape)
-
-    def sums(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(flat, weights=weights.ravel(), minlength=n_bins)[present]
-
     count = area[present].astype(np.float64)
-    integrated_px = sums(np.nan_to_num(phase))
-    centroid_row, centroid_col = sums(rows) / count, sums(cols) / count
+    integrated_px = integrated_px[present]
+    centroid_row, centroid_col = centroid_row[present] / count, centroid_col[present] / count
     integrated_um2 = integrated_px * pixel**2
     return {
         "frame": np.full(present.size, 0 if frame is None else int(frame), dtype=np.int64),
@@ -158,6 +153,29 @@ def measure_cells(
     }
 
 
+def _label_sums(
+    labels: np.ndarray, phase: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per label value: pixel count, phase sum, row sum and column sum (float64).
+
+    Summed over bands of ``MEASURE_CHUNK_PIXELS`` so that the temporaries stay small; one
+    band (the whole frame) for frames up to that size.
+    """
+    n_rows, n_cols = labels.shape
+    n_bins = int(labels.max()) + 1 if labels.size else 1
+    area = np.zeros(n_bins, dtype=np.int64)
+    sums = np.zeros((3, n_bins), dtype=np.float64)
+    band = max(1, MEASURE_CHUNK_PIXELS // max(n_cols, 1))
+    for top in range(0, n_rows, band):
+        rows, cols = np.indices(labels[top : top + band].shape)
+        flat = labels[top : top + band].ravel().astype(np.intp)
+        area += np.bincount(flat, minlength=n_bins)
+        values = np.nan_to_num(phase[top : top + band].astype(np.float64))
+        for total, weights in zip(sums, (values, rows + top, cols), strict=True):
+            total += np.bincount(flat, weights=weights.ravel(), minlength=n_bins)
+    return area, sums[0], sums[1], sums[2]
+
+
 def concat_tables(tables: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Rows of several tables (e.g. one per frame) in one table; an empty one for none."""
     if not tables:
@@ -171,14 +189,18 @@ def _format(value: object) -> str:
     return str(value)
 
 
-def table_to_csv(table: dict[str, np.ndarray]) -> str:
-    """The table as CSV text: a header line, then one line per row; NaN is an empty field."""
+def table_to_csv(table: dict[str, np.ndarray], *, header: bool = True) -> str:
+    """The table as CSV text: a header line, then one line per row; NaN is an empty field.
+
+    ``header=False`` gives the rows only, to append a frame's rows to a CSV being written.
+    """
     lengths = {len(column) for column in table.values()}
     if len(lengths) > 1:
         raise ValueError(f"table columns must have equal lengths; got {sorted(lengths)}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(table))
+    if header:
+        writer.writerow(list(table))
     for row in zip(*(column.tolist() for column in table.values()), strict=True):
         writer.writerow([_format(value) for value in row])
     return buffer.getvalue()

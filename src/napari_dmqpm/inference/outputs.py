@@ -4,6 +4,10 @@ Both files are written to temporary names in the output folder and moved into pl
 both are complete. Without ``overwrite`` they are linked into place (``os.link`` fails when the
 name exists), so an existing file is never replaced; on any error, or Ctrl+C, the files placed
 so far and the temporary files are removed.
+
+:func:`write_outputs` writes a finished stack; :func:`stream_outputs` takes the frames one at a
+time (the labels go into the TIFF page by page, the rows into the CSV), so that memory does not
+grow with the number of frames.
 """
 
 from __future__ import annotations
@@ -11,16 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_dmqpm.io import write_labels
-from napari_dmqpm.io.write import place_file
+from napari_dmqpm.io.write import LabelsStream, place_file
 
-from .measure import write_table_csv
+from .measure import empty_table, table_to_csv, write_table_csv
 
 _STEMS = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png")
 
@@ -46,12 +50,24 @@ def check_out_dir(out_dir: Path, targets: tuple[Path, ...], overwrite: bool) -> 
         raise PermissionError(f"cannot write to the output folder {out_dir}: {err}") from err
 
 
-def _stage(out_dir: Path, target: Path, write: Callable[[Path], Any]) -> Path:
+def _temporary_name(out_dir: Path, target: Path) -> Path:
+    """A fresh hidden name next to ``target`` (no file under it: the writers create it)."""
     handle, name = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     os.unlink(name)  # the writers refuse to write over an existing file
-    write(Path(name))
     return Path(name)
+
+
+def _stage(out_dir: Path, target: Path, write: Callable[[Path], Any]) -> Path:
+    """``write`` to a temporary name next to ``target``; a failed write leaves nothing."""
+    name = _temporary_name(out_dir, target)
+    try:
+        write(name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            name.unlink()
+        raise
+    return name
 
 
 def _place_all(staged: list[tuple[Path, Path]], overwrite: bool) -> None:
@@ -94,3 +110,61 @@ def write_outputs(
         for temporary, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
+
+
+class OutputStream:
+    """The two outputs of :func:`stream_outputs`, filled one frame at a time."""
+
+    def __init__(self, labels: LabelsStream, table: Any) -> None:
+        self.labels, self.table, self.n_rows = labels, table, 0
+
+    def add(self, index: int, labels: np.ndarray, table: dict[str, np.ndarray]) -> None:
+        """Write frame ``index`` of the labels and append the frame's rows to the CSV."""
+        self.labels.write(index, labels)
+        self.table.write(table_to_csv(table, header=False))
+        self.n_rows += len(table["label"])
+
+
+@contextlib.contextmanager
+def stream_outputs(
+    targets: tuple[Path, Path],
+    *,
+    shape: tuple[int, ...],
+    pixel_size_um: float | None,
+    overwrite: bool,
+) -> Iterator[OutputStream]:
+    """Write the labels TIFF and the CSV frame by frame, then move both into place.
+
+    Parameters
+    ----------
+    targets : (Path, Path)
+        Final labels TIFF and CSV (from :func:`output_paths`), in one existing folder.
+    shape : (M, N) or (T, M, N)
+        Shape of the labels image; every frame must be added.
+    pixel_size_um : float or None
+        Pixel size written into the TIFF, in µm.
+    overwrite : bool
+        Replace existing outputs; without it an existing name is never written over.
+
+    Yields
+    ------
+    OutputStream
+        ``add(index, labels, table)`` per frame. When the ``with`` block ends normally the
+        files are flushed, fsync'ed and placed (both or neither); when it raises (any error,
+        Ctrl+C) nothing is left under the final names and the temporaries are removed. The
+        result is byte for byte what :func:`write_outputs` writes for the same frames.
+    """
+    out_dir = targets[0].parent
+    names = [_temporary_name(out_dir, target) for target in targets]
+    try:
+        with LabelsStream(names[0], shape=shape, pixel_size_um=pixel_size_um) as labels:
+            with open(names[1], "x", encoding="utf-8", newline="") as table:
+                table.write(table_to_csv(empty_table()))
+                yield OutputStream(labels, table)
+                table.flush()
+                os.fsync(table.fileno())
+        _place_all(list(zip(names, targets, strict=True)), overwrite)
+    finally:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                name.unlink()

@@ -182,9 +182,37 @@ def probabilities_to_labels(
     [0, 1, 2]
     """
     config = config or PostprocessConfig()
-    scale = probabilities.scale
     foreground = probabilities.foreground > config.foreground_threshold
     score = seed_score(probabilities, config=config)
+    return labels_from_maps(score, foreground, config=config, scale=probabilities.scale)
+
+
+def labels_from_maps(
+    score: np.ndarray,
+    foreground: np.ndarray,
+    *,
+    config: PostprocessConfig | None = None,
+    scale: float = 1.0,
+) -> np.ndarray:
+    """Steps 3 to 5 of the module: seeds, flooding and clean-up, from the two maps.
+
+    Parameters
+    ----------
+    score : ndarray of shape (M, N), float
+        The smoothed seed score of :func:`seed_score`, in [0, 1].
+    foreground : ndarray of shape (M, N), bool
+        ``probabilities.foreground > config.foreground_threshold``.
+    config : PostprocessConfig, optional
+        Thresholds and sizes (defaults when None).
+    scale : float
+        Model pixels per input pixel (``Probabilities.scale``).
+
+    Returns
+    -------
+    ndarray of shape (M, N), uint32
+        0 is background, cells are 1..n. The inputs are not modified.
+    """
+    config = config or PostprocessConfig()
     markers = _seeds(score, foreground, config, scale)
     if markers.any():
         from skimage.segmentation import watershed
@@ -192,6 +220,7 @@ def probabilities_to_labels(
         labels = watershed(1.0 - score, markers, mask=foreground)
     else:
         labels = np.zeros(foreground.shape, dtype=np.int32)
+    del markers
     if config.keep_unseeded:
         unseeded, n_unseeded = ndimage.label(foreground & (labels == 0))
         if n_unseeded:
@@ -201,6 +230,60 @@ def probabilities_to_labels(
     if config.fill_holes:
         labels = fill_enclosed_holes(labels)
     return _relabel(labels)
+
+
+def labels_in_strips(
+    score: np.ndarray,
+    foreground: np.ndarray,
+    *,
+    config: PostprocessConfig | None = None,
+    scale: float = 1.0,
+    strip_rows: int,
+    halo_rows: int,
+) -> np.ndarray:
+    """:func:`labels_from_maps` strip by strip, for frames too large to post-process at once.
+
+    The frame is cut into horizontal strips of ``strip_rows`` rows; each is post-processed
+    with ``halo_rows`` rows of context above and below, and keeps the cells whose first pixel
+    (in raster order) lies in the strip itself, whole, also where they reach into the next
+    strip. With a halo of a few cell diameters every cell is segmented as in the whole frame
+    (the watershed, seeds, small-cell removal and hole filling only look that far); a pixel
+    claimed by two strips keeps the first label. Memory is that of one strip plus the output.
+
+    Parameters
+    ----------
+    score, foreground, config, scale
+        As for :func:`labels_from_maps`.
+    strip_rows, halo_rows : int
+        Rows per strip (>= 1) and rows of context on each side (>= 0).
+
+    Returns
+    -------
+    ndarray of shape (M, N), uint32
+        0 is background, cells are numbered 1..n by strip, then by label within the strip.
+    """
+    if strip_rows < 1 or halo_rows < 0:
+        raise ValueError(
+            f"strip_rows must be >= 1 and halo_rows >= 0; got {strip_rows}, {halo_rows}"
+        )
+    n_rows, n_cols = score.shape
+    labels = np.zeros((n_rows, n_cols), dtype=np.uint32)
+    next_label = 1
+    for top in range(0, n_rows, strip_rows):
+        bottom = min(top + strip_rows, n_rows)
+        low, high = max(0, top - halo_rows), min(n_rows, bottom + halo_rows)
+        local = labels_from_maps(score[low:high], foreground[low:high], config=config, scale=scale)
+        present, first = np.unique(local, return_index=True)
+        first_row = low + first // n_cols
+        keep = present[(present > 0) & (first_row >= top) & (first_row < bottom)]
+        mapping = np.zeros(int(present[-1]) + 1, dtype=np.uint32)
+        mapping[keep] = np.arange(next_label, next_label + keep.size, dtype=np.uint32)
+        next_label += keep.size
+        new = mapping[local]
+        region = labels[low:high]
+        claim = (new > 0) & (region == 0)
+        region[claim] = new[claim]
+    return labels
 
 
 def labels_from_probabilities(

@@ -5,10 +5,17 @@ segment`` and the tests: a generator over frames, so memory does not grow with t
 frames and a caller can stop between frames (or within one batch of tiles, through
 ``should_stop``). :func:`segment_file` drives it for one file and writes both outputs so that
 they are either both complete or both absent.
+
+:func:`segment_file` keeps its memory bounded: it opens the file lazily (a frame is read when
+it is segmented), writes each frame's labels and rows as soon as they exist, and cuts frames of
+more than ``STRIP_PIXELS`` pixels into horizontal strips: each strip is predicted with half a
+tile of context on both sides, and post-processed with ``POSTPROCESS_HALO_PX`` of context (see
+:func:`~napari_dmqpm.inference.postprocess.labels_in_strips`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,13 +30,18 @@ from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, load_model
 
 from .config import InferenceConfig, PostprocessConfig
-from .measure import concat_tables, measure_cells
-from .outputs import check_out_dir, output_paths, write_outputs
-from .postprocess import probabilities_to_labels
-from .predict import Probabilities, count_tiles, predict_probabilities
-from .tiling import ProgressCallback, StopCallback
+from .measure import measure_cells
+from .outputs import check_out_dir, output_paths, stream_outputs
+from .postprocess import labels_in_strips, probabilities_to_labels, seed_score
+from .predict import Probabilities, count_tiles, predict_probabilities, resolve_scale
+from .tiling import ProgressCallback, StopCallback, plan_strips
 
 ModelLike = DMQPMNet | LoadedModel | str | os.PathLike | None
+
+#: Without ``keep_probabilities``, frames of more pixels than this go in strips (4096²).
+STRIP_PIXELS = 2**24
+#: Rows of context, at the model's scale, that the post-processing of a strip sees each side.
+POSTPROCESS_HALO_PX = 128
 
 
 @dataclass(frozen=True)
@@ -42,15 +54,16 @@ class FrameResult:
         Index of the frame in the acquisition.
     labels : ndarray of shape (M, N), uint32
         Instance labels, 0 background, 1..n cells.
-    probabilities : Probabilities
-        The network output the labels came from (re-threshold it without re-running).
+    probabilities : Probabilities or None
+        The network output the labels came from (re-threshold it without re-running); None
+        when :func:`segment_acquisition` was asked not to keep it.
     table : dict of str to ndarray
         Per-cell measurements (see :func:`~napari_dmqpm.inference.measure_cells`).
     """
 
     frame: int
     labels: np.ndarray
-    probabilities: Probabilities
+    probabilities: Probabilities | None
     table: dict[str, np.ndarray]
 
 
@@ -105,6 +118,8 @@ def _repaired(name: str, array: Any, frame: int) -> np.ndarray | None:
     """The frame as float32, NaN/Inf replaced (with a DataWarning): 0 for phase, else median."""
     if array is None:
         return None
+    if hasattr(array, "compute"):  # a lazy frame: read it in this thread (no pool, no arenas)
+        array = array.compute(scheduler="synchronous")
     array = np.asarray(array, dtype=np.float32)
     bad = ~np.isfinite(array)
     n_bad = int(np.count_nonzero(bad))
@@ -143,6 +158,7 @@ def segment_acquisition(
     alpha_um3_per_pg: float = 0.18,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    keep_probabilities: bool = True,
 ) -> Iterator[FrameResult]:
     """Segment the frames of an acquisition one at a time.
 
@@ -168,6 +184,10 @@ def segment_acquisition(
     should_stop : callable, optional
         Polled before every batch of tiles; True raises
         :class:`~napari_dmqpm.inference.Cancelled`.
+    keep_probabilities : bool
+        Return each frame's probabilities (default). False drops them, and segments frames of
+        more than ``STRIP_PIXELS`` pixels in horizontal strips (bounded memory; see the
+        module), so that ``FrameResult.probabilities`` is None.
 
     Returns
     -------
@@ -187,17 +207,47 @@ def segment_acquisition(
     check_model_fits(resolved, acquisition)
     postprocess = postprocess or default_postprocess(resolved)
     chosen = _frames(frames, acquisition.n_frames)
-    per_frame = 1 + count_tiles(
-        resolved,
-        acquisition.frame_shape,
-        config=config,
-        pixel_size_um=acquisition.pixel_size_um,
-    )
-    total = per_frame * len(chosen)
-    return _iter_frames(
-        acquisition, resolved, chosen, config, postprocess, alpha_um3_per_pg,
-        _Progress(progress, per_frame, total), should_stop,
-    )  # fmt: skip
+    plan = _plan_frame(resolved, acquisition, config, keep_probabilities)
+    per_frame = 1 + sum(plan.tiles)
+    options = _Options(config, postprocess, alpha_um3_per_pg, keep_probabilities, should_stop)
+    progress_over_frames = _Progress(progress, per_frame, per_frame * len(chosen))
+    return _iter_frames(acquisition, resolved, chosen, plan, options, progress_over_frames)
+
+
+@dataclass(frozen=True)
+class _Options:
+    config: InferenceConfig
+    postprocess: PostprocessConfig
+    alpha: float
+    keep_probabilities: bool
+    should_stop: StopCallback | None
+
+
+@dataclass(frozen=True)
+class _FramePlan:
+    """Strips ``(top, bottom, low, high)`` of a frame (one: the whole frame), tiles, halo."""
+
+    strips: tuple[tuple[int, int, int, int], ...]
+    tiles: tuple[int, ...]
+    postprocess_halo: int
+
+    @property
+    def whole(self) -> bool:
+        return len(self.strips) == 1
+
+
+def _plan_frame(
+    model: DMQPMNet | LoadedModel, acquisition: Acquisition, config: InferenceConfig, keep: bool
+) -> _FramePlan:
+    n_rows, n_cols = acquisition.frame_shape
+    scale = resolve_scale(model, config=config, pixel_size_um=acquisition.pixel_size_um)
+    halo = math.ceil(config.tile_size / (2 * scale))
+    limit = n_rows * n_cols if keep else STRIP_PIXELS
+    strips = plan_strips(n_rows, n_cols, max_pixels=limit, halo=halo)
+    size = acquisition.pixel_size_um
+    tiles = [count_tiles(model, (b - a, n_cols), config=config, pixel_size_um=size)
+             for _, _, a, b in strips]  # fmt: skip
+    return _FramePlan(strips, tuple(tiles), math.ceil(POSTPROCESS_HALO_PX / scale))
 
 
 class _Progress:
@@ -205,13 +255,18 @@ class _Progress:
 
     def __init__(self, callback: ProgressCallback | None, per_frame: int, total: int) -> None:
         self.callback, self.per_frame, self.total, self.done_frames = callback, per_frame, total, 0
+        self.done_in_frame = 0  # tiles of the strips already finished in this frame
 
     def tiles(self, done: int, _total: int) -> None:
         if self.callback is not None:
-            self.callback(self.done_frames * self.per_frame + done, self.total)
+            start = self.done_frames * self.per_frame + self.done_in_frame
+            self.callback(start + done, self.total)
+
+    def strip_done(self, n_tiles: int) -> None:
+        self.done_in_frame += n_tiles
 
     def frame_done(self) -> None:
-        self.done_frames += 1
+        self.done_frames, self.done_in_frame = self.done_frames + 1, 0
         self.tiles(0, 0)
 
 
@@ -219,39 +274,93 @@ def _iter_frames(
     acquisition: Acquisition,
     model: DMQPMNet | LoadedModel,
     chosen: list[int],
-    config: InferenceConfig,
-    postprocess: PostprocessConfig,
-    alpha: float,
+    plan: _FramePlan,
+    options: _Options,
     progress: _Progress,
-    should_stop: StopCallback | None,
 ) -> Iterator[FrameResult]:
     network = model.network if isinstance(model, LoadedModel) else model
     uses = network.config.inputs
     for frame in chosen:
-        phase = _repaired("phase", acquisition.phase[frame], frame)
-        angles = None
-        if uses in ("both", "angles"):
-            angles = _repaired("angles", acquisition.angles[frame], frame)
-        probabilities = predict_probabilities(
-            model,
-            angles=angles,
-            phase=phase if uses in ("both", "phase") else None,
-            config=config,
-            pixel_size_um=acquisition.pixel_size_um,
-            progress=progress.tiles,
-            should_stop=should_stop,
-        )
-        labels = probabilities_to_labels(probabilities, config=postprocess)
+        if plan.whole:
+            phase, angles = _inputs(acquisition, frame, uses, slice(None))
+            probabilities = _predict(model, acquisition, phase, angles, options, progress)
+            labels = probabilities_to_labels(probabilities, config=options.postprocess)
+            if not options.keep_probabilities:
+                probabilities = None
+        else:
+            labels = _labels_in_strips(acquisition, frame, model, uses, plan, options, progress)
+            probabilities, phase = None, _repaired("phase", acquisition.phase[frame], frame)
         table = measure_cells(
             labels,
             phase,
             pixel_size_um=acquisition.pixel_size_um,
             wavelength_um=acquisition.wavelength_um,
-            alpha_um3_per_pg=alpha,
+            alpha_um3_per_pg=options.alpha,
             frame=frame,
         )
         progress.frame_done()
         yield FrameResult(frame, labels, probabilities, table)
+
+
+def _inputs(
+    acquisition: Acquisition, frame: int, uses: str, rows: slice
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Phase (always: it is measured) and, when the model takes them, angles of some rows."""
+    phase = _repaired("phase", acquisition.phase[frame, rows], frame)
+    angles = None
+    if uses in ("both", "angles"):
+        angles = _repaired("angles", acquisition.angles[frame, :, rows], frame)
+    return phase, angles
+
+
+def _predict(
+    model: DMQPMNet | LoadedModel,
+    acquisition: Acquisition,
+    phase: np.ndarray,
+    angles: np.ndarray | None,
+    options: _Options,
+    progress: _Progress,
+) -> Probabilities:
+    network = model.network if isinstance(model, LoadedModel) else model
+    return predict_probabilities(
+        model,
+        angles=angles,
+        phase=phase if network.config.inputs in ("both", "phase") else None,
+        config=options.config,
+        pixel_size_um=acquisition.pixel_size_um,
+        progress=progress.tiles,
+        should_stop=options.should_stop,
+    )
+
+
+def _labels_in_strips(
+    acquisition: Acquisition,
+    frame: int,
+    model: DMQPMNet | LoadedModel,
+    uses: str,
+    plan: _FramePlan,
+    options: _Options,
+    progress: _Progress,
+) -> np.ndarray:
+    """Predict strip by strip into a seed score and a foreground mask, then post-process."""
+    score = np.empty(acquisition.frame_shape, dtype=np.float32)
+    foreground = np.empty(acquisition.frame_shape, dtype=bool)
+    threshold, scale = options.postprocess.foreground_threshold, 1.0
+    for (top, bottom, low, high), n_tiles in zip(plan.strips, plan.tiles, strict=True):
+        phase, angles = _inputs(acquisition, frame, uses, slice(low, high))
+        probabilities = _predict(model, acquisition, phase, angles, options, progress)
+        del phase, angles
+        inner = slice(top - low, bottom - low)
+        score[top:bottom] = seed_score(probabilities, config=options.postprocess)[inner]
+        foreground[top:bottom] = probabilities.foreground[inner] > threshold
+        scale = probabilities.scale
+        del probabilities
+        progress.strip_done(n_tiles)
+    top, bottom, _, _ = plan.strips[0]
+    return labels_in_strips(
+        score, foreground, config=options.postprocess, scale=scale,
+        strip_rows=bottom - top, halo_rows=plan.postprocess_halo,
+    )  # fmt: skip
 
 
 def segment_file(
@@ -290,33 +399,36 @@ def segment_file(
 
     Notes
     -----
-    Both files are written to temporary names in ``out_dir`` and moved into place only when
-    both are complete; on any error, or Ctrl+C, neither is left behind.
+    Both files are written to temporary names in ``out_dir``, frame by frame, and moved into
+    place only when both are complete; on any error, or Ctrl+C, neither is left behind. The
+    file is opened lazily (``read_options`` may set ``lazy=False``), so memory does not grow
+    with the number of frames; frames of more than ``STRIP_PIXELS`` pixels are segmented in
+    strips (see the module).
     """
     config = config or InferenceConfig()
     out_dir = Path(out_dir)
     targets = output_paths(path, out_dir)
     check_out_dir(out_dir, targets, overwrite)
-    acquisition = read_acquisition(path, **(read_options or {}))
+    acquisition = read_acquisition(path, **{"lazy": True, **(read_options or {})})
     resolved = resolve_model(model, kind=acquisition.kind, device=config.device)
     results = segment_acquisition(
         acquisition, resolved, config=config, postprocess=postprocess,
         alpha_um3_per_pg=alpha_um3_per_pg, progress=progress, should_stop=should_stop,
+        keep_probabilities=False,
     )  # fmt: skip
-    labels = np.zeros((acquisition.n_frames, *acquisition.frame_shape), dtype=np.uint32)
-    tables = []
-    for result in results:
-        labels[result.frame] = result.labels
-        tables.append(result.table)
-    table = concat_tables(tables)
-    stack = labels if acquisition.is_timelapse or acquisition.n_frames > 1 else labels[0]
-    write_outputs(targets, stack, table, acquisition.pixel_size_um, overwrite=overwrite)
+    stack = acquisition.is_timelapse or acquisition.n_frames > 1
+    shape = (acquisition.n_frames, *acquisition.frame_shape) if stack else acquisition.frame_shape
+    with stream_outputs(
+        targets, shape=shape, pixel_size_um=acquisition.pixel_size_um, overwrite=overwrite
+    ) as outputs:
+        for result in results:
+            outputs.add(result.frame if stack else 0, result.labels, result.table)
     info = resolved.info if isinstance(resolved, LoadedModel) else None
     return SegmentFileResult(
         labels_path=targets[0],
         table_path=targets[1],
         n_frames=acquisition.n_frames,
-        n_cells=int(table["label"].size),
+        n_cells=outputs.n_rows,
         model="(in memory)" if info is None else info.name,
         model_sha256=None if info is None else info.sha256,
     )

@@ -164,6 +164,44 @@ def plan_tiles(
     return TilePlan(tuple(int(n) for n in shape), tuple(padded), tuple(pad), tuple(tile), *starts)
 
 
+def plan_strips(
+    n_rows: int, n_cols: int, *, max_pixels: int, halo: int
+) -> tuple[tuple[int, int, int, int], ...]:
+    """Horizontal strips that cover a frame, each read with ``halo`` rows of context.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Frame rows and columns.
+    max_pixels : int
+        Pixels of one strip without its context; strips have ``max_pixels // n_cols`` rows
+        (at least one).
+    halo : int
+        Rows of context above and below each strip (clipped at the frame's edges).
+
+    Returns
+    -------
+    tuple of (top, bottom, low, high)
+        Strip ``k`` owns rows ``[top, bottom)`` and is read as rows ``[low, high)``. A frame
+        of at most ``max_pixels`` pixels is one strip, ``(0, n_rows, 0, n_rows)``.
+
+    Examples
+    --------
+    >>> plan_strips(10, 4, max_pixels=16, halo=1)
+    ((0, 4, 0, 5), (4, 8, 3, 9), (8, 10, 7, 10))
+    """
+    if min(n_rows, n_cols, max_pixels) < 1 or halo < 0:
+        raise ValueError(
+            f"n_rows, n_cols and max_pixels must be >= 1 and halo >= 0; got {n_rows}, "
+            f"{n_cols}, {max_pixels}, {halo}"
+        )
+    rows = max(1, max_pixels // n_cols)
+    return tuple(
+        (top, min(top + rows, n_rows), max(0, top - halo), min(n_rows, top + rows + halo))
+        for top in range(0, n_rows, rows)
+    )
+
+
 @lru_cache(maxsize=8)
 def _gaussian(shape: tuple[int, int], sigma_scale: float) -> np.ndarray:
     axes = []

@@ -36,11 +36,15 @@ class DataWarning(UserWarning):
 class Acquisition:
     """One ssQPM recording: polarized intensities (optional) and phase, with a time axis.
 
+    The arrays are numpy arrays, or dask arrays when the file was opened lazily
+    (``read_acquisition(..., lazy=True)``, see :mod:`napari_dmqpm.io.lazy`): then
+    ``np.asarray(acquisition.phase[t])`` reads frame ``t`` only, and ``is_lazy`` is True.
+
     Parameters
     ----------
-    phase : ndarray of shape (T, M, N), float32
+    phase : ndarray or dask array of shape (T, M, N), float32
         Phase in radians, unwrapped, background-corrected. ``T == 1`` for a single frame.
-    angles : ndarray of shape (T, 4, M, N), float32, or None
+    angles : ndarray or dask array of shape (T, 4, M, N), float32, or None
         Intensities at polarizer angles 0, 45, 90 and 135 degrees (``ANGLES_DEG``).
         None for a phase-only map.
     kind : str
@@ -51,7 +55,7 @@ class Acquisition:
         Illumination wavelength in µm, where known.
     is_timelapse : bool
         True when the source had a time axis (even of length 1).
-    modulation : ndarray of shape (T, M, N), float32, or None
+    modulation : ndarray or dask array of shape (T, M, N), float32, or None
         Fringe modulation (per-pixel quality signal) where the phase was retrieved.
     phase_source : str
         How the phase was obtained, in words (e.g. ``"read from channel 4"``,
@@ -96,6 +100,11 @@ class Acquisition:
     def n_frames(self) -> int:
         """Number of time points ``T``."""
         return int(self.phase.shape[0])
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the arrays are read on demand (dask arrays), not held in memory."""
+        return not isinstance(self.phase, np.ndarray)
 
     @property
     def frame_shape(self) -> tuple[int, int]:

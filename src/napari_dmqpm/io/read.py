@@ -12,6 +12,7 @@ from napari_dmqpm.io._layout import arrange
 from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, FormatError
 from napari_dmqpm.io.arrays import assemble, check_retrieval_options
 from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
+from napari_dmqpm.io.lazy import LAZY_THRESHOLD_BYTES, lazy_parts, wants_lazy
 from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
 from napari_dmqpm.io.units import radians_per_unit
 
@@ -73,8 +74,8 @@ def _check_options(
     check_retrieval_options(sign=sign, background=background)
 
 
-def _metadata(info: FileInfo) -> dict[str, Any]:
-    return {
+def _metadata(info: FileInfo, options: dict[str, Any], phase_unit: str, alpha: float) -> dict:
+    metadata = {
         "file_format": info.file_format,
         "compression": info.compression,
         "stored_shape": list(info.shape),
@@ -85,6 +86,28 @@ def _metadata(info: FileInfo) -> dict[str, Any]:
         "wavelength_source": info.wavelength_source,
         "angles_deg": list(ANGLES_DEG),
     }
+    if info.kind in ("phase-map", "ssqpm-stack"):
+        metadata.update(phase_unit=phase_unit, radians_per_unit=options["radians"])
+        if phase_unit == "pg_per_um2":
+            metadata["alpha_um3_per_pg"] = alpha
+        return metadata
+    metadata["retrieval"] = {"sign": options["sign"], "background": options["background"]}
+    if info.kind == "raw-mosaic":
+        origin = list(options["mosaic_origin"])
+        metadata["demosaic"] = {"method": options["demosaic_method"], "origin": origin}
+    return metadata
+
+
+def _phase_source(info: FileInfo, retrieval: str, phase_unit: str, options: dict) -> str:
+    """How the phase was obtained, in words (``retrieval``: the words of ``assemble``)."""
+    if info.kind in ("phase-map", "ssqpm-stack"):
+        radians = options["radians"]
+        unit = "radians" if phase_unit == "rad" else f"{phase_unit}, x{radians:.4g} to radians"
+        where = "the phase map" if info.kind == "phase-map" else "channel 4"
+        return f"read from {where} ({unit})"
+    if info.kind == "raw-mosaic":
+        return f"{retrieval}, after {options['demosaic_method']} demosaicing"
+    return retrieval
 
 
 def read_acquisition(
@@ -99,6 +122,7 @@ def read_acquisition(
     sign: int = 1,
     background: str | None = "plane",
     pixel_size_um: float | None = None,
+    lazy: bool | None = None,
 ) -> Acquisition:
     """Read an ssQPM stack, an angles stack, a raw mosaic or a phase map.
 
@@ -126,13 +150,19 @@ def read_acquisition(
     pixel_size_um : float, optional
         Pixel size of the stored image in µm, overriding the file's (superpixel
         demosaicing still doubles it).
+    lazy : bool or None, optional
+        Return dask arrays that read (and, for angle stacks and raw mosaics, retrieve the
+        phase of) a frame only when it is used; see :mod:`napari_dmqpm.io.lazy`. None
+        (default): lazy for a TIFF time-lapse whose stored pixels exceed
+        ``LAZY_THRESHOLD_BYTES`` (256 MiB). PNG files are always read at once.
 
     Returns
     -------
     Acquisition
         ``phase`` (T, M, N) float32 radians; ``angles`` (T, 4, M, N) float32 or None;
         ``modulation`` where the phase was retrieved; pixel size and wavelength in µm;
-        ``metadata`` with the detection rule, units and sources.
+        ``metadata`` with the detection rule, units and sources (and ``"lazy"``, the chunk
+        layout, when the arrays are dask arrays).
 
     Raises
     ------
@@ -146,7 +176,8 @@ def read_acquisition(
     Warns
     -----
     DataWarning
-        NaN/Inf pixels replaced: by 0 in the phase, by the plane median in intensities.
+        NaN/Inf pixels replaced: by 0 in the phase, by the plane median in intensities
+        (when a frame is computed, for lazy arrays).
     """
     _check_options(demosaic_method, mosaic_origin, sign, background)
     if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
@@ -159,23 +190,15 @@ def read_acquisition(
         wavelength_um=wavelength,
         alpha_um3_per_pg=alpha_um3_per_pg,
     )
-    stack = arrange(read_pixels(info), info.layout, info.axes)
-    metadata = _metadata(info)
-    if stores_phase:
-        metadata.update(phase_unit=phase_unit, radians_per_unit=radians)
-        if phase_unit == "pg_per_um2":
-            metadata["alpha_um3_per_pg"] = alpha_um3_per_pg
-        parts = _stored_phase_parts(info, stack, radians=radians, phase_unit=phase_unit)
+    options = {"radians": radians, "sign": sign, "background": background}
+    options |= {"demosaic_method": demosaic_method, "mosaic_origin": tuple(mosaic_origin)}
+    metadata = _metadata(info, options, phase_unit, alpha_um3_per_pg)
+    if wants_lazy(lazy, info):
+        parts = lazy_parts(info, **options)
+        metadata["lazy"] = {**parts.pop("lazy"), "threshold_bytes": LAZY_THRESHOLD_BYTES}
     else:
-        metadata["retrieval"] = {"sign": sign, "background": background}
-        if info.kind == "raw-mosaic":
-            metadata["demosaic"] = {"method": demosaic_method, "origin": list(mosaic_origin)}
-            stack = _demosaic(info, stack, method=demosaic_method, origin=tuple(mosaic_origin))
-        parts = assemble(
-            angles=stack, phase=None, where=str(info.path), sign=sign, background=background
-        )
-        if info.kind == "raw-mosaic":
-            parts["phase_source"] += f", after {demosaic_method} demosaicing"
+        parts = _eager_parts(info, **options)
+    parts["phase_source"] = _phase_source(info, parts["phase_source"], phase_unit, options)
     size = pixel_size_um if pixel_size_um is not None else info.pixel_size_um
     if size is not None and info.kind == "raw-mosaic" and demosaic_method == "superpixel":
         size *= 2  # one output pixel per 2x2 super-pixel
@@ -190,19 +213,21 @@ def read_acquisition(
     )
 
 
-def _stored_phase_parts(
-    info: FileInfo, stack: np.ndarray, *, radians: float, phase_unit: str
-) -> dict[str, Any]:
-    """Phase maps (one channel) and ssQPM stacks (phase in channel 4): nothing to retrieve."""
-    unit = "radians" if phase_unit == "rad" else f"{phase_unit}, x{radians:.4g} to radians"
+def _eager_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
+    """Read every pixel now: ``angles``, ``phase``, ``modulation`` and ``phase_source``."""
+    stack = arrange(read_pixels(info), info.layout, info.axes)
     where = str(info.path)
     if info.kind == "phase-map":
-        parts = assemble(angles=None, phase=stack[:, 0], where=where, radians=radians)
-        parts["phase_source"] = f"read from the phase map ({unit})"
-    else:
-        parts = assemble(angles=stack[:, :4], phase=stack[:, 4], where=where, radians=radians)
-        parts["phase_source"] = f"read from channel 4 ({unit})"
-    return parts
+        return assemble(angles=None, phase=stack[:, 0], where=where, radians=options["radians"])
+    if info.kind == "ssqpm-stack":
+        return assemble(
+            angles=stack[:, :4], phase=stack[:, 4], where=where, radians=options["radians"]
+        )
+    if info.kind == "raw-mosaic":
+        method, origin = options["demosaic_method"], options["mosaic_origin"]
+        stack = _demosaic(info, stack, method=method, origin=origin)
+    sign, background = options["sign"], options["background"]
+    return assemble(angles=stack, phase=None, where=where, sign=sign, background=background)
 
 
 def _demosaic(

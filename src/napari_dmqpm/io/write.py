@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_dmqpm.io.acquisition import Acquisition
 
-__all__ = ["STACK_CHANNELS", "write_labels", "write_stack"]
+__all__ = ["STACK_CHANNELS", "LabelsStream", "write_labels", "write_stack"]
 
 #: Channel names of the canonical ssQPM stack, in order.
 STACK_CHANNELS: tuple[str, ...] = ("I0", "I45", "I90", "I135", "phase")
@@ -116,14 +116,28 @@ def _labels_array(labels: Any) -> np.ndarray:
     return labels.astype(np.uint16 if maximum <= np.iinfo(np.uint16).max else np.uint32)
 
 
-def _imagej_description(labels: np.ndarray, unit: bool) -> str:
+def _imagej_description(shape: tuple[int, ...], unit: bool) -> str:
     """The ImageJ header ImageJ itself would write for a (T)YX stack."""
     lines = ["ImageJ=1.11a"]
-    if labels.ndim == 3:
-        lines += [f"images={labels.shape[0]}", f"frames={labels.shape[0]}", "hyperstack=true"]
+    if len(shape) == 3:
+        lines += [f"images={shape[0]}", f"frames={shape[0]}", "hyperstack=true"]
     if unit:
         lines.append("unit=um")
     return "\n".join(lines) + "\n"
+
+
+def _labels_tiff_options(
+    dtype: np.dtype, shape: tuple[int, ...], resolution: dict[str, Any]
+) -> dict[str, Any]:
+    """``tifffile.imwrite`` keywords of a labels TIFF (ImageJ uint16, or uint32 + header)."""
+    if np.dtype(dtype) == np.uint16:
+        axes = "TYX" if len(shape) == 3 else "YX"
+        metadata = {"axes": axes, **({"unit": "um"} if resolution else {})}
+        return {"imagej": True, "metadata": metadata, **resolution}
+    description = _imagej_description(shape, unit=bool(resolution))
+    # minisblack: without it tifffile stores 3 or 4 frames as the planes of one RGB(A) image
+    return {"description": description, "metadata": None, "photometric": "minisblack",
+            **resolution}  # fmt: skip
 
 
 def write_labels(
@@ -169,18 +183,128 @@ def write_labels(
 
     target = _check_target(path, overwrite)
     data = _labels_array(labels)
-    resolution = _resolution(pixel_size_um)
+    options = _labels_tiff_options(data.dtype, data.shape, _resolution(pixel_size_um))
 
     def write(handle: Any) -> None:
-        if data.dtype == np.uint16:
-            axes = "TYX" if data.ndim == 3 else "YX"
-            metadata = {"axes": axes, **({"unit": "um"} if resolution else {})}
-            tifffile.imwrite(handle, data, imagej=True, metadata=metadata, **resolution)
-        else:
-            description = _imagej_description(data, unit=bool(resolution))
-            tifffile.imwrite(handle, data, description=description, metadata=None, **resolution)
+        tifffile.imwrite(handle, data, **options)
 
     return atomic_write(target, write, overwrite=overwrite)
+
+
+class LabelsStream:
+    """Write instance labels frame by frame: the same TIFF as :func:`write_labels`, in O(frame).
+
+    The TIFF header is written first, for the whole ``shape``, with uint16 data; each
+    :meth:`write` puts one frame at its place in the contiguous image data. A frame with a
+    label above 65535 turns the file into the uint32 layout of :func:`write_labels` (the
+    frames written so far are copied over, one at a time). Once every frame is written and
+    :meth:`close` returned, the file is byte for byte what ``write_labels(path, stack,
+    pixel_size_um=...)`` writes for the stacked frames.
+
+    The file is written in place at ``path``: give a temporary name and move the finished file
+    (:func:`place_file`), as :func:`napari_dmqpm.inference.segment_file` does.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to create; it must not exist.
+    shape : (M, N) or (T, M, N)
+        Shape of the labels image; ``(M, N)`` takes one frame, index 0.
+    pixel_size_um : float, optional
+        Pixel size in µm.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with LabelsStream(folder / "labels.tif", shape=(2, 4, 4)) as stream:
+    ...     stream.write(1, np.eye(4, dtype=np.uint32))
+    ...     stream.write(0, np.zeros((4, 4), np.uint32))
+    >>> import tifffile
+    >>> tifffile.imread(folder / "labels.tif")[1].diagonal().tolist()
+    [1, 1, 1, 1]
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        shape: tuple[int, ...],
+        pixel_size_um: float | None = None,
+    ) -> None:
+        shape = tuple(int(n) for n in shape)
+        if len(shape) not in (2, 3) or min(shape) < 1:
+            raise ValueError(f"shape must be (M, N) or (T, M, N) >= 1; got shape={shape}")
+        self.path, self.shape = Path(path), shape
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists; LabelsStream writes a new file")
+        self._resolution = _resolution(pixel_size_um)
+        self._written: set[int] = set()
+        self._handle: Any = None
+        self._create(np.dtype(np.uint16))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """uint16, or uint32 once a frame needed it."""
+        return self._dtype
+
+    def _create(self, dtype: np.dtype) -> None:
+        import tifffile
+
+        options = _labels_tiff_options(dtype, self.shape, self._resolution)
+        self._offset, _ = tifffile.imwrite(
+            self.path, shape=self.shape, dtype=dtype, returnoffset=True, **options
+        )
+        self._dtype = dtype
+        self._handle = open(self.path, "r+b")  # noqa: SIM115 - closed by close()
+
+    def _seek(self, index: int) -> None:
+        frame_bytes = math.prod(self.shape[-2:]) * self._dtype.itemsize
+        self._handle.seek(self._offset + index * frame_bytes)
+
+    def write(self, index: int, labels: np.ndarray) -> None:
+        """Write frame ``index`` (``labels`` of shape (M, N), integers >= 0; not modified)."""
+        n_frames = self.shape[0] if len(self.shape) == 3 else 1
+        if not 0 <= int(index) < n_frames:
+            raise ValueError(f"index must be in [0, {n_frames}); got index={index!r}")
+        data = _labels_array(labels)
+        if data.shape != self.shape[-2:]:
+            raise ValueError(f"labels must have shape {self.shape[-2:]}; got {data.shape}")
+        if data.dtype == np.uint32 and self._dtype == np.uint16:
+            self._widen()
+        self._seek(int(index))
+        self._handle.write(memoryview(np.ascontiguousarray(data, dtype=self._dtype)).cast("B"))
+        self._written.add(int(index))
+
+    def _widen(self) -> None:
+        """Rewrite the file as uint32, copying the frames written so far."""
+        old, old_offset = self._handle, self._offset
+        old.flush()
+        frame = math.prod(self.shape[-2:])
+        try:
+            self.path.unlink()  # the open handle still reads the old data
+            self._create(np.dtype(np.uint32))
+            for index in sorted(self._written):
+                old.seek(old_offset + index * frame * 2)
+                values = np.fromfile(old, dtype=np.uint16, count=frame)
+                self._seek(index)
+                self._handle.write(memoryview(values.astype(np.uint32)).cast("B"))
+        finally:
+            old.close()
+
+    def close(self) -> Path:
+        """Flush and fsync the file; returns its path."""
+        if self._handle is not None and not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+        return self.path
+
+    def __enter__(self) -> LabelsStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_stack(

@@ -19,7 +19,7 @@ from napari_dmqpm.io import Acquisition, DataWarning, write_stack
 from napari_dmqpm.model.registry import load_model
 from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
-CONFIG = InferenceConfig(tile_size=32, batch_size=4, device="cpu")
+CONFIG = InferenceConfig(tile_size=32, whole_frame_px=0, batch_size=4, device="cpu")  # tiled
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_segment_file_leaves_nothing_when_interrupted(
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(outputs_module, "write_table_csv", fail)
+    monkeypatch.setattr(outputs_module, "table_to_csv", fail)
     with pytest.raises(type(error)):
         segment_file(stack_file, out_dir=out, model=helpers.tiny_net(), config=CONFIG)
     assert os.listdir(out) == []
