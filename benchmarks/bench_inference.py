@@ -5,28 +5,38 @@ Times the whole core path behind ``dmqpm segment`` and the napari widget
 post-processing, measurements) on simulated frames of 512² and 1024×1224 (the IMX250MZR
 super-pixel frame), without and with mirror TTA, on the CPU with all cores; the network alone
 for the dual encoder against an early-fusion network of the same widths; and the forward GFLOP
-per megapixel. Prints a markdown section (collected by ``benchmarks/run_all.py``).
+per megapixel; the cost against the image size (256² to 2048², which should grow linearly:
+milliseconds per megapixel at each size) and the frames per second over a short simulated
+time-lapse. Prints a markdown section (collected by ``benchmarks/run_all.py``). The comparison
+with nnU-Net's default network is ``bench_nnunet.py``.
 
 Targets (issue 3): a 1024×1224 frame in ≤ 3 s on this 2-core CPU without TTA; the dual
 encoder ≤ 1.3× the time of early fusion of the same widths.
+
+Usage: ``python benchmarks/bench_inference.py [--device cpu] [--repeats 2] [--sizes 256 512
+1024 2048] [--frames 5] [--quick]``
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import statistics
 import sys
 import time
 
 import torch
+from bench_attention import count_gflop
 
 from napari_dmqpm.inference import InferenceConfig, segment_acquisition
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import ModelNotFoundError, load_model
-from napari_dmqpm.simulation import SimulationConfig, simulate_field
+from napari_dmqpm.simulation import SimulationConfig, simulate_field, simulate_timelapse
 
 SHAPES = ((512, 512), (1024, 1224))
+SIZES = (256, 512, 1024, 2048)
 REPEATS = 2
+N_FRAMES = 5
 
 
 def best_and_median(function, repeats: int = REPEATS) -> tuple[float, float]:
@@ -40,12 +50,37 @@ def best_and_median(function, repeats: int = REPEATS) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def frame_latency(model, shape: tuple[int, int], *, tta: bool) -> tuple[float, float]:
+def frame_latency(
+    model, shape: tuple[int, int], *, tta: bool, device: str = "cpu", repeats: int = REPEATS
+) -> tuple[float, float]:
     """Seconds to segment one simulated dense frame of ``shape`` with the whole core path."""
     field = simulate_field(SimulationConfig(shape=shape, density="dense"), rng=1)
     acquisition = field.to_acquisition()
-    config = InferenceConfig(device="cpu", tta=tta)
-    return best_and_median(lambda: list(segment_acquisition(acquisition, model, config=config)))
+    config = InferenceConfig(device=device, tta=tta)
+    return best_and_median(
+        lambda: list(segment_acquisition(acquisition, model, config=config)), repeats
+    )
+
+
+def size_scaling(model, sizes, *, device: str, repeats: int) -> list[str]:
+    """Table of the whole-path time per megapixel for square frames of each size."""
+    lines = ["| frame | best (s) | ms per megapixel |", "|---|---:|---:|"]
+    for size in sizes:
+        best, _ = frame_latency(model, (size, size), tta=False, device=device, repeats=repeats)
+        lines.append(f"| {size}² | {best:.2f} | {1e3 * best / (size * size / 1e6):.0f} |")
+    return lines
+
+
+def timelapse_fps(model, *, n_frames: int, device: str) -> tuple[float, float]:
+    """Frames per second and seconds per frame over a simulated 512² time-lapse."""
+    movie = simulate_timelapse(SimulationConfig(shape=(512, 512)), n_frames, rng=2)
+    acquisition = movie.to_acquisition()
+    config = InferenceConfig(device=device)
+    list(segment_acquisition(acquisition, model, config=config, frames=[0]))  # warm-up
+    start = time.perf_counter()
+    list(segment_acquisition(acquisition, model, config=config))
+    seconds = time.perf_counter() - start
+    return n_frames / seconds, seconds / n_frames
 
 
 def network_seconds(network: DMQPMNet, size: int = 512) -> float:
@@ -60,51 +95,69 @@ def network_seconds(network: DMQPMNet, size: int = 512) -> float:
 
 
 def gflop_per_megapixel(network: DMQPMNet, size: int = 512) -> float:
-    """Forward GFLOP of a size² tile, scaled to 10⁶ pixels (torch's FlopCounterMode)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Forward GFLOP of a size² tile, scaled to 10⁶ pixels (``bench_attention.count_gflop``,
+    which also counts the CPU attention kernel)."""
     angles = torch.rand(1, 4, size, size) if network.config.inputs != "phase" else None
     phase = torch.rand(1, 1, size, size) if network.config.inputs != "angles" else None
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        network.eval()(angles=angles, phase=phase)
-    return counter.get_total_flops() / 1e9 * 1e6 / size**2
+    return count_gflop(network.cpu().eval(), (angles, phase)) * 1e6 / size**2
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or mps")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs after warm-up")
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES), help="square sides")
+    parser.add_argument("--frames", type=int, default=N_FRAMES, help="time-lapse frames")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, sizes 256 512, 3 frames")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.sizes, args.frames = 1, [256, 512], 3
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    print("## Segmentation speed (CPU)\n")
+    where = "CPU" if args.device == "cpu" else args.device
+    print(f"## Segmentation speed ({where})\n")
     try:
-        loaded = load_model("dmqpm-default", device="cpu")
+        loaded = load_model("dmqpm-default", device=args.device)
     except ModelNotFoundError as error:
         print(f"Skipped: {error}\n")
         return 0
     print(
         f"Shipped `dmqpm-default` ({loaded.network.n_parameters:,} parameters), whole "
         f"`segment_acquisition` path on a simulated dense frame, {torch.get_num_threads()} torch "
-        f"threads, best and median of {REPEATS} after a warm-up; TTA (4 passes) only at 512².\n"
+        f"threads, device {next(loaded.network.parameters()).device}, "
+        f"best and median of {args.repeats} after a warm-up; TTA (4 passes) only at 512².\n"
     )
     print("| frame | TTA | best (s) | median (s) |")
     print("|---|---|---:|---:|")
     for shape in SHAPES:
         for tta in (False, True) if shape == SHAPES[0] else (False,):
-            best, median = frame_latency(loaded, shape, tta=tta)
+            best, median = frame_latency(
+                loaded, shape, tta=tta, device=args.device, repeats=args.repeats
+            )
             print(
                 f"| {shape[0]}×{shape[1]} | {'yes' if tta else 'no'} | {best:.2f} | {median:.2f} |"
             )
-    dual = loaded.network
+    print("\nCost against the frame size (whole path, no TTA; linear growth = constant ms/MP):\n")
+    print("\n".join(size_scaling(loaded, args.sizes, device=args.device, repeats=args.repeats)))
+    fps, per_frame = timelapse_fps(loaded, n_frames=args.frames, device=args.device)
+    print(
+        f"\nTime-lapse of {args.frames} simulated 512² frames, one after the other: "
+        f"**{fps:.2f} frames per second** ({per_frame:.2f} s per frame).\n"
+    )
+    dual = load_model("dmqpm-default", device="cpu").network
     early = DMQPMNet(dataclasses.replace(dual.config, fusion="early"))
     t_dual, t_early = network_seconds(dual), network_seconds(early)
     print(
-        "\nNetwork alone, one 512² tile (median of 5): "
+        "Network alone on the CPU, one 512² tile (median of 5): "
         f"dual encoder with {dual.config.attention} MHA at stage {dual.config.fusion_stage} "
         f"{t_dual * 1e3:.0f} ms, early fusion of the same widths {t_early * 1e3:.0f} ms: "
         f"**{t_dual / t_early:.2f}×** (target ≤ 1.3×).\n"
     )
     print(
         f"Forward cost: {gflop_per_megapixel(dual):.0f} GFLOP per megapixel (dual), "
-        f"{gflop_per_megapixel(early):.0f} (early fusion). On CUDA the code uses "
-        "bf16 autocast (fp16 where bf16 is not native), channels_last and batched tiles; "
-        "no GPU was available for these measurements.\n"
+        f"{gflop_per_megapixel(early):.0f} (early fusion). On CUDA the code uses bf16 autocast "
+        "(fp16 where bf16 is not native), channels_last inputs and batches of tiles sized to "
+        "the free memory; GPU numbers and the comparison with nnU-Net's default network are in "
+        "the bench_nnunet section.\n"
     )
     return 0
 

@@ -2,9 +2,12 @@
 
 Each ``benchmarks/bench_*.py`` prints a markdown section on stdout. This script runs them one
 after the other (never in parallel: they time things) in fresh interpreters and writes
-``docs/performance.md`` with the machine and the commit they ran on.
+``docs/performance.md`` with the machine and the commit they ran on. With ``--only`` the
+sections of the other benchmarks already in the file are kept: a section (from its ``## ``
+heading to the next one) is replaced by the new output with the same heading, or added.
 
-Usage: ``python benchmarks/run_all.py [--only NAME ...] [--out docs/performance.md]``
+Usage: ``python benchmarks/run_all.py [--only NAME ...] [--args "--quick"] [--out FILE]``
+(``--args``: options passed to every benchmark run, e.g. ``--only bench_nnunet --args=--quick``).
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["bench_read_raw", "bench_sample_data", "bench_attention", "bench_inference"]
+ORDER = [
+    "bench_read_raw",
+    "bench_sample_data",
+    "bench_attention",
+    "bench_inference",
+    "bench_nnunet",
+]
 
 
 def machine_description() -> str:
@@ -60,10 +70,37 @@ def commit_description() -> str:
     return commit + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
 
 
+def split_sections(text: str) -> tuple[str, list[str]]:
+    """The text before the first ``## `` heading, and the sections from each one to the next."""
+    header, sections = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            sections.append(line)
+        elif sections:
+            sections[-1] += line
+        else:
+            header.append(line)
+    return "".join(header), sections
+
+
+def merge_sections(old: list[str], new: list[str]) -> list[str]:
+    """``old`` with each section of ``new`` replacing the one of the same heading (or added)."""
+    merged = list(old)
+    for section in new:
+        heading = section.splitlines()[0].strip() if section.strip() else ""
+        same = [i for i, s in enumerate(merged) if s.splitlines()[0].strip() == heading]
+        if same:
+            merged[same[0]] = section
+        else:
+            merged.append(section)
+    return [s.rstrip("\n") + "\n" for s in merged]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these benchmarks (names without .py)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--args", default="", help="options for each benchmark run (quoted)")
     args = parser.parse_args()
     available = sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
     names = [n for n in ORDER if n in available] + [n for n in available if n not in ORDER]
@@ -74,7 +111,7 @@ def main() -> int:
         print(f"running {name} ...", flush=True)
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / f"{name}.py")],
+            [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *shlex.split(args.args)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -92,9 +129,14 @@ def main() -> int:
         "Measured by `python benchmarks/run_all.py` (or `make bench`); do not edit by hand.\n\n"
         f"- Machine: {machine_description()}\n"
         f"- Commit: {commit_description()}\n"
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
     )
-    args.out.write_text(header + "\n".join(sections))
+    if args.only and args.out.is_file():
+        _, old = split_sections(args.out.read_text())
+        new = [s for text in sections for s in split_sections(text)[1]]
+        sections = merge_sections(old, new)
+        header += f"- Sections re-run at that date: {', '.join(names)}; the others are older.\n"
+    args.out.write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.out}")
     return 0
 

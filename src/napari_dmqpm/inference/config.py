@@ -60,8 +60,18 @@ class InferenceConfig:
         image smaller than a tile is padded by reflection to the next multiple of the divisor.
     overlap : float
         Fraction of a tile shared with its neighbour, in [0, 1); 0.5 is nnU-Net's default.
-    batch_size : int
-        Tiles per forward pass. On CUDA a batch that runs out of memory is split in halves.
+    whole_frame_px : int
+        A frame of at most this many pixels (at the model's scale) is run as one tile padded
+        to the divisor, whatever ``tile_size``: a 1224 x 1024 camera frame then costs 1.3 MP
+        of network work instead of the 3.1 MP of twelve overlapping 512² tiles, for the same
+        accuracy (docs/inference.md). Larger frames are tiled, so memory stays bounded; 0
+        always tiles.
+    batch_size : int or None
+        Tiles per forward pass. None (default): on CUDA and MPS as many as fit in the free
+        accelerator memory, at most 32; 4 on the CPU (see
+        :func:`napari_dmqpm.model.device.choose_batch_size`). A number is used as given on
+        the CPU and as an upper bound on an accelerator. A batch that runs out of memory is
+        halved and the same tiles are run again, down to one tile.
     tta : bool
         Test-time augmentation: average over the identity and the three mirror flips
         (rows, columns, both); 4x the compute.
@@ -80,6 +90,13 @@ class InferenceConfig:
         on CPU and MPS).
     channels_last : bool
         Use the channels-last memory format on CUDA (faster convolutions on tensor cores).
+    torch_compile : bool
+        Run the network through ``torch.compile`` (off by default: the first call of each
+        tile shape compiles for tens of seconds; it pays off for long time-lapses on a GPU).
+        Where compiling fails the network runs eagerly, with a ``DeviceFallbackWarning``.
+    cpu_fallback : bool
+        When even one tile does not fit in the accelerator's memory, finish the frame on the
+        CPU (with a ``DeviceFallbackWarning``) instead of raising ``OutOfDeviceMemory``.
 
     Examples
     --------
@@ -90,19 +107,24 @@ class InferenceConfig:
 
     tile_size: int = 512
     overlap: float = 0.5
-    batch_size: int = 4
+    whole_frame_px: int = 1_600_000
+    batch_size: int | None = None
     tta: bool = False
     device: str = "auto"
     diameter_px: float | None = None
     use_pixel_size: bool = True
     amp: str = "auto"
     channels_last: bool = True
+    torch_compile: bool = False
+    cpu_fallback: bool = True
 
     def __post_init__(self) -> None:
         _check_int("tile_size", self.tile_size, 16)
         _check_number("overlap", self.overlap, 0.0, 1.0, open_high=True)
-        _check_int("batch_size", self.batch_size, 1)
-        for name in ("tta", "use_pixel_size", "channels_last"):
+        _check_int("whole_frame_px", self.whole_frame_px, 0)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1)
+        for name in ("tta", "use_pixel_size", "channels_last", "torch_compile", "cpu_fallback"):
             _check_bool(name, getattr(self, name))
         device = self.device.strip().lower() if isinstance(self.device, str) else None
         kind, _, index = (device or "").partition(":")
@@ -114,6 +136,25 @@ class InferenceConfig:
             _check_number("diameter_px", self.diameter_px, 1.0, 10_000.0)
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be one of {AMP_CHOICES}; got amp={self.amp!r}")
+
+    def frame_tile_size(self, shape: tuple[int, int], divisor: int = 1) -> int:
+        """The tile side used for a frame of ``shape`` (rows, cols) at the model's scale.
+
+        Examples
+        --------
+        >>> config = InferenceConfig()
+        >>> config.frame_tile_size((1024, 1224), 16), config.frame_tile_size((4096, 4096), 16)
+        (1232, 512)
+        """
+        if self.tile_size % divisor:
+            raise ValueError(
+                f"tile_size must be a multiple of the model's divisor {divisor}; "
+                f"got tile_size={self.tile_size}"
+            )
+        rows, cols = shape
+        if rows * cols > self.whole_frame_px:
+            return self.tile_size
+        return max(self.tile_size, -(-max(rows, cols) // divisor) * divisor)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; inverse of :meth:`from_dict`."""

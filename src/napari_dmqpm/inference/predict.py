@@ -4,10 +4,18 @@ The network normalizes its inputs itself (the statistics travel in its config), 
 pass raw intensities and phase in radians. When the cells in the input are not the size the
 model was trained at, the frame is resampled bilinearly to the trained scale first and the
 probabilities are resampled back, so they always come at the input's size.
+
+On an accelerator the tiles run in batches sized to its free memory, under bf16 (or fp16)
+autocast on CUDA; a batch that runs out of memory is halved and run again, down to one tile,
+and when even one tile does not fit the frame is finished on the CPU with a
+:class:`DeviceFallbackWarning` (the result then equals a CPU run).
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +23,24 @@ import torch
 import torch.nn.functional as F
 
 from napari_dmqpm.model import DMQPMNet, autocast_dtype
+from napari_dmqpm.model.device import (
+    DeviceFallbackWarning,
+    DeviceMemoryError,
+    ShrinkingBatch,
+    choose_batch_size,
+    compiled_or_eager,
+    cpu_copy,
+)
 from napari_dmqpm.model.registry import LoadedModel
 
 from .config import InferenceConfig
-from .tiling import ProgressCallback, StopCallback, plan_tiles, predict_tiled
+from .tiling import (
+    OutOfDeviceMemory,
+    ProgressCallback,
+    StopCallback,
+    plan_tiles,
+    predict_tiled,
+)
 
 #: Allowed resampling factors (model pixels per input pixel).
 SCALE_RANGE = (1.0 / 16.0, 16.0)
@@ -89,6 +111,50 @@ class Probabilities:
         return np.concatenate([self.classes, self.distance[None]]), (*self.class_names, "distance")
 
 
+def _is_accelerator(device: torch.device) -> bool:
+    return device.type != "cpu"
+
+
+def _amp_dtype(config: InferenceConfig, device: torch.device) -> torch.dtype | None:
+    if config.amp == "off" or device.type != "cuda":
+        return None
+    return autocast_dtype(device) if config.amp == "auto" else getattr(torch, config.amp)
+
+
+def _predict_on(
+    network: torch.nn.Module,
+    device: torch.device,
+    *,
+    layout: _Layout,
+    inputs: list[np.ndarray | None],
+    config: InferenceConfig,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
+) -> np.ndarray:
+    """Blended (n_outputs, M, N) activated outputs of ``network`` (on ``device``)."""
+    shape = next(a for a in inputs if a is not None).shape[1:]
+    divisor = network.required_divisor
+    tile_size = config.frame_tile_size(shape, divisor)
+    plan = plan_tiles(shape, tile_size=tile_size, overlap=config.overlap, divisor=divisor)
+    size = choose_batch_size(network.config, plan.tile, device=device, requested=config.batch_size)
+    forward = _make_forward(compiled_or_eager(network) if config.torch_compile else network, layout)
+    return predict_tiled(
+        ShrinkingBatch(forward, device, size),
+        inputs,
+        n_outputs=layout.n_outputs,
+        tile_size=tile_size,
+        overlap=config.overlap,
+        divisor=divisor,
+        batch_size=size,
+        tta=config.tta,
+        device=device,
+        amp_dtype=_amp_dtype(config, device),
+        channels_last=config.channels_last,
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
 def _network(model: DMQPMNet | LoadedModel) -> DMQPMNet:
     network = model.network if isinstance(model, LoadedModel) else model
     if not isinstance(network, torch.nn.Module) or not hasattr(network, "config"):
@@ -137,7 +203,7 @@ def _layout(network: DMQPMNet) -> _Layout:
     )
 
 
-def _make_forward(network: DMQPMNet, layout: _Layout):
+def _make_forward(network: Callable[..., torch.Tensor], layout: _Layout):
     def forward(angles: torch.Tensor | None, phase: torch.Tensor | None) -> torch.Tensor:
         output = network(angles, phase)
         if isinstance(output, (list, tuple)):
@@ -224,11 +290,13 @@ def count_tiles(
     """Tiles one frame of ``shape`` takes (the ``total`` its progress callback reports)."""
     network = _network(model)
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    model_shape = _model_shape(shape, scale)
+    divisor = network.required_divisor
     plan = plan_tiles(
-        _model_shape(shape, scale),
-        tile_size=config.tile_size,
+        model_shape,
+        tile_size=config.frame_tile_size(model_shape, divisor),
         overlap=config.overlap,
-        divisor=network.required_divisor,
+        divisor=divisor,
     )
     return plan.n_tiles
 
@@ -312,6 +380,22 @@ def predict_probabilities(
         is not a multiple of the model's divisor, or an impossible resampling.
     Cancelled
         When ``should_stop()`` returned True.
+    OutOfDeviceMemory
+        One tile does not fit in the accelerator's memory and ``config.cpu_fallback`` is off
+        (or the CPU itself ran out of memory).
+
+    Warns
+    -----
+    DeviceFallbackWarning
+        When the frame was finished on the CPU, or ``torch.compile`` failed.
+
+    Notes
+    -----
+    On CUDA the tiles run under ``torch.inference_mode``, autocast to ``config.amp``
+    (bfloat16 where native, else float16), in channels-last format, in batches of
+    :func:`~napari_dmqpm.model.device.choose_batch_size` tiles. Out of memory, the batch is
+    halved and the same tiles run again, down to one tile; then, with ``config.cpu_fallback``,
+    the whole frame is run again on a CPU copy of the network, so the result equals a CPU run.
     """
     config = config or InferenceConfig()
     network = _network(model)
@@ -321,27 +405,34 @@ def predict_probabilities(
     _check_input("phase", None if phase_in is None else phase_in[0], tuple(shape))
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
     target = _model_shape(shape, scale)
-    device = next(network.parameters()).device
-    if config.amp == "off" or device.type != "cuda":
-        amp = None
-    else:
-        amp = autocast_dtype(device) if config.amp == "auto" else getattr(torch, config.amp)
     layout = _layout(network)
-    blended = predict_tiled(
-        _make_forward(network, layout),
-        [None if a is None else resize(a, target) for a in (angles_in, phase_in)],
-        n_outputs=layout.n_outputs,
-        tile_size=config.tile_size,
-        overlap=config.overlap,
-        divisor=network.required_divisor,
-        batch_size=config.batch_size,
-        tta=config.tta,
-        device=device,
-        amp_dtype=amp,
-        channels_last=config.channels_last,
+    run = functools.partial(
+        _predict_on,
+        layout=layout,
+        inputs=[None if a is None else resize(a, target) for a in (angles_in, phase_in)],
+        config=config,
         progress=progress,
         should_stop=should_stop,
     )
+    device = next(network.parameters()).device
+    try:
+        blended, failure = run(network, device), None
+    except DeviceMemoryError as error:
+        if not (config.cpu_fallback and _is_accelerator(device)):
+            advice = f"; lower tile_size (now {config.tile_size}) or whole_frame_px"
+            advice += " or use device='cpu'" if _is_accelerator(device) else ""
+            raise OutOfDeviceMemory(f"{error}{advice}") from None
+        failure = str(error)
+    if failure is not None:  # outside the except block, which holds the device's tensors
+        warnings.warn(
+            f"{failure}; finishing this frame on the CPU, which is slower (tile_size="
+            f"{config.tile_size}, whole_frame_px={config.whole_frame_px}; lower them or free "
+            f"accelerator memory to stay on {device}, "
+            "or set cpu_fallback=False to get an error instead)",
+            DeviceFallbackWarning,
+            stacklevel=2,
+        )
+        blended = run(cpu_copy(network), torch.device("cpu"))
     blended = resize(blended, tuple(shape))
     n_classes = len(layout.class_names)
     distance = None if layout.distance is None else np.clip(blended[n_classes], 0.0, 1.0)

@@ -152,3 +152,15 @@ def test_frames_much_smaller_than_the_network_divisor_are_padded_not_refused(sha
     phase = np.random.default_rng(0).random(shape, dtype=np.float32)
     probs = predict_probabilities(net, phase=phase, config=InferenceConfig(device="cpu"))
     assert probs.shape == shape
+
+
+def test_a_frame_up_to_whole_frame_px_is_one_tile_and_larger_ones_are_tiled(helpers, phase):
+    net = helpers.tiny_net(inputs="phase")
+    whole = InferenceConfig(tile_size=16, device="cpu")
+    tiled = whole.replace(whole_frame_px=0)
+    assert count_tiles(net, phase.shape, config=whole) == 1
+    assert count_tiles(net, phase.shape, config=tiled) > 1
+    assert whole.frame_tile_size((50, 70), 4) == 72 and tiled.frame_tile_size((50, 70), 4) == 16
+    a = predict_probabilities(net, phase=phase, config=whole)
+    b = predict_probabilities(net, phase=phase, config=tiled)
+    assert a.classes.shape == b.classes.shape == (3, *phase.shape)
