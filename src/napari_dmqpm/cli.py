@@ -7,6 +7,7 @@ command that needs them, so ``dmqpm info`` starts fast and never imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -104,34 +105,56 @@ class _TerminalProgress:
     def close(self) -> None:
         if self.shown >= 0 and sys.stderr.isatty():
             print(file=sys.stderr)
+        self.shown = -1
 
 
-def _cmd_segment(args: argparse.Namespace) -> int:
-    from napari_dmqpm.inference import InferenceConfig, segment_file
+def _segment_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of inference.batch.iter_segment_files from the options."""
+    from napari_dmqpm.inference import InferenceConfig
 
     config = InferenceConfig(
         device=args.device, diameter_px=args.diameter, tta=args.tta, batch_size=args.batch_size
     )
+    return {
+        "out_dir": args.out,
+        "model": args.model,
+        "config": config,
+        "read_options": _reader_kwargs(args),
+        "alpha_um3_per_pg": args.alpha,
+        "overwrite": args.overwrite,
+        "scheduler": args.scheduler,
+        "scheduler_file": args.scheduler_file,
+        "workers": args.workers,
+        "torch_threads": args.torch_threads,
+        "retries": args.retries,
+        "connect_timeout": args.connect_timeout,
+    }
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from napari_dmqpm.inference import output_paths
+    from napari_dmqpm.inference.batch import iter_segment_files
+
+    in_process = args.scheduler is None and args.scheduler_file is None and args.workers == 1
+    inputs = {output_paths(path, args.out)[0]: path for path in args.inputs}
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in args.inputs:
-        progress = _TerminalProgress(path.name)
-        try:
-            result = segment_file(
-                path,
-                out_dir=args.out,
-                model=args.model,
-                config=config,
-                read_options=_reader_kwargs(args),
-                alpha_um3_per_pg=args.alpha,
-                overwrite=args.overwrite,
-                progress=progress,
-            )
-        finally:
+    # in process the files run in input order, one bar each; on a pool one bar over all tasks
+    progress = _TerminalProgress(args.inputs[0].name if in_process else "segment (tasks)")
+    try:
+        results = iter_segment_files(args.inputs, **_segment_options(args), progress=progress)
+    except ImportError as err:  # no dask.distributed: one line with the pip command
+        raise RuntimeError(str(err)) from err
+    with contextlib.closing(results):
+        for index, result in enumerate(results, start=1):
             progress.close()
-        print(
-            f"{path}: {result.n_cells} cells in {result.n_frames} frame(s) with "
-            f"{result.model} -> {result.labels_path}, {result.table_path}"
-        )
+            print(
+                f"{inputs[result.labels_path]}: {result.n_cells} cells in {result.n_frames} "
+                f"frame(s) with {result.model} -> {result.labels_path}, {result.table_path}",
+                flush=True,
+            )
+            if in_process and index < len(args.inputs):
+                progress.label = args.inputs[index].name
+    progress.close()
     return 0
 
 
@@ -229,6 +252,43 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pool_options(parser: argparse.ArgumentParser) -> None:
+    """Where ``segment`` runs: this process, a local pool or a dask cluster (docs/cluster.md)."""
+    group = parser.add_argument_group("where to run (see docs/cluster.md)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the dask.distributed cluster of this scheduler, e.g. tcp://host:8786",
+    )
+    where.add_argument(
+        "--scheduler-file", type=Path, metavar="FILE", help="...or of this dask scheduler file"
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local worker processes without --scheduler (default 1: in this process)",
+    )
+    group.add_argument(
+        "--torch-threads",
+        type=int,
+        metavar="N",
+        help="torch threads per worker (default: the cores shared out among the workers)",
+    )
+    group.add_argument(
+        "--retries", type=int, default=2, metavar="N", help="re-runs of a failed task (default 2)"
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on an unreachable scheduler after this long (default 10)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmqpm",
@@ -280,6 +340,7 @@ def _build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
     segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_reader_options(segment)
+    _add_pool_options(segment)
     segment.set_defaults(run=_cmd_segment)
 
     evaluate = commands.add_parser(

@@ -1,0 +1,88 @@
+"""`dmqpm segment` on a local pool and against a dask scheduler (docs/cluster.md)."""
+
+import socket
+import sys
+import time
+
+import pytest
+
+from napari_dmqpm.cli import main
+
+
+@pytest.fixture
+def two_inputs(tmp_path):
+    """A 2-frame time-lapse and a single frame, with a tiny untrained DM-QPMNet checkpoint."""
+    import torch
+
+    from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig, save_checkpoint
+    from napari_dmqpm.simulation import write_dataset
+
+    write_dataset(tmp_path / "lapse", n=1, seed=2, shape=(40, 48), n_frames=2)
+    write_dataset(tmp_path / "one", n=1, seed=3, shape=(40, 40))
+    (tmp_path / "one" / "sim_0000.tif").rename(tmp_path / "one" / "field.tif")
+    torch.manual_seed(1)
+    network = DMQPMNet(
+        ModelConfig(
+            features=(4, 8, 16), strides=(1, 2, 2), fusion_stage=1, n_heads=2, heads=(THREE_CLASS,)
+        )
+    ).eval()
+    model = save_checkpoint(tmp_path / "tiny", network)
+    inputs = [str(tmp_path / "lapse" / "sim_0000.tif"), str(tmp_path / "one" / "field.tif")]
+    return inputs, ["--model", str(model), "--device", "cpu"]
+
+
+def _unused_address():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.slow
+def test_a_local_pool_writes_the_same_files_as_one_process(two_inputs, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    inputs, model = two_inputs
+    assert main(["segment", *inputs, "--out", str(tmp_path / "one_process"), *model]) == 0
+    capsys.readouterr()
+    pool = ["--workers", "2", "--torch-threads", "1"]
+    assert main(["segment", *inputs, "--out", str(tmp_path / "pool"), *model, *pool]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split(":")[0] for line in lines) == sorted(inputs)
+    assert any("cells in 2 frame(s)" in line for line in lines)
+    names = sorted(path.name for path in (tmp_path / "one_process").iterdir())
+    assert names == [
+        "field_cells.csv",
+        "field_labels.tif",
+        "sim_0000_cells.csv",
+        "sim_0000_labels.tif",
+    ]
+    for name in names:
+        expected = (tmp_path / "one_process" / name).read_bytes()
+        assert (tmp_path / "pool" / name).read_bytes() == expected, name
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_it(two_inputs, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    inputs, model = two_inputs
+    address = _unused_address()
+    start = time.monotonic()
+    args = ["segment", *inputs, "--out", str(tmp_path / "out"), *model]
+    assert main([*args, "--scheduler", address, "--connect-timeout", "1"]) == 2
+    assert time.monotonic() - start < 5
+    err = capsys.readouterr().err
+    assert err.startswith("dmqpm segment: error: could not reach the dask scheduler at")
+    assert address in err and "Traceback" not in err
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_pool_options_are_checked_with_a_clear_line(two_inputs, tmp_path, capsys, monkeypatch):
+    inputs, model = two_inputs
+    args = ["segment", *inputs, "--out", str(tmp_path / "out"), *model]
+    assert main([*args, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"]) == 2
+    assert "workers=2 sets the size of a local pool" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    assert main([*args, "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install napari-dmqpm[cluster]" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main([*args, "--scheduler", "tcp://a:1", "--scheduler-file", "s.json"])
+    assert "not allowed with argument" in capsys.readouterr().err
