@@ -151,6 +151,8 @@ def _real_qphase_segment(viewer) -> None:
     _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
     segment.model.refresh(select=model)
     segment.device.setCurrentText("cpu")
+    segment.units.unit.setCurrentIndex(segment.units.unit.findData("pg_per_um2"))
+    segment.units.wavelength.setValue(0.65)  # Q-PHASE maps hold pg/µm² (data README)
     _run_widget(segment)
     cells = viewer.layers["img_003 cells"]
     cells.contour = 2

@@ -33,6 +33,7 @@ __all__ = [
     "PHASE_COLORMAP",
     "LayerDataTuple",
     "acquisition_to_layer_data",
+    "known_phase_unit",
     "labels_to_layer_data",
     "layer_metadata",
     "robust_contrast_limits",
@@ -177,7 +178,9 @@ def acquisition_to_layer_data(acq: Acquisition, *, name: str) -> list[LayerDataT
         ``[(angles, meta, "image"), (phase, meta, "image")]``, or only the phase layer for a
         phase-only map. ``angles`` has shape ``(4, M, N)``, or ``(4, T, M, N)`` for a
         time-lapse (angle axis first); ``phase`` has shape ``(M, N)`` or ``(T, M, N)``,
-        in radians. Each ``meta`` holds ``name``, ``scale``, ``units``, ``axis_labels``,
+        in radians, with ``metadata["unit"] = "rad"``; a phase map whose file states no
+        unit is as stored, with ``metadata["unit"] = None`` (see :func:`known_phase_unit`).
+        Each ``meta`` holds ``name``, ``scale``, ``units``, ``axis_labels``,
         ``colormap``, ``contrast_limits`` and ``metadata`` (see :func:`layer_metadata`).
 
     Examples
@@ -212,10 +215,32 @@ def acquisition_to_layer_data(acq: Acquisition, *, name: str) -> list[LayerDataT
         **spatial_kwargs(acq),
         "colormap": PHASE_COLORMAP,
         "contrast_limits": robust_contrast_limits(phase),
-        "metadata": {**metadata, "quantity": "phase", "unit": "rad"},
+        "metadata": {**metadata, "quantity": "phase", "unit": known_phase_unit(acq)},
     }
     layers.append((phase, meta, "image"))
     return layers
+
+
+def known_phase_unit(acq: Acquisition) -> str | None:
+    """The unit of ``acq.phase`` as far as it is known: "rad", or None when nobody said.
+
+    A phase map read as it is (``phase_unit="rad"``, the default, because its file states
+    no unit; e.g. the Q-PHASE maps in pg/µm²) gives None, and the widgets then ask for the
+    unit. Retrieved, simulated and converted phases, and the phase channel of ssQPM stacks
+    (radians by definition of the format), give "rad".
+
+    Examples
+    --------
+    >>> from napari_dmqpm.io.acquisition import Acquisition
+    >>> phase = np.zeros((1, 8, 8), np.float32)
+    >>> known_phase_unit(Acquisition(phase=phase, kind="phase-map",
+    ...                               metadata={"phase_unit": "rad"}))
+    >>> known_phase_unit(Acquisition(phase=phase, kind="phase-map",
+    ...                               metadata={"phase_unit": "pg_per_um2"}))
+    'rad'
+    """
+    as_is = acq.metadata.get("phase_unit") == "rad"
+    return None if acq.kind == "phase-map" and as_is else "rad"
 
 
 def labels_to_layer_data(

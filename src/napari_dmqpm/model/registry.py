@@ -11,6 +11,9 @@ Where models live, searched in this order (the first folder holding a name wins)
 Each model is a checkpoint folder (see :mod:`napari_dmqpm.model.checkpoint`). Loading checks the
 weights' sha256 against the hashes recorded in the folder (``config.json`` and ``SHA256SUMS``),
 never executes pickled code, and is cached per (folder, device) until the files change.
+
+Importing this module does not import torch: the checkpoint, device and network modules (which
+need it) are imported by the functions that read or load checkpoints, when they are called.
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch and the network are imported by the functions that load
+    import torch
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, read_checkpoint_config
-from .device import resolve_device
-from .network import DMQPMNet
+    from .network import DMQPMNet
 
 #: Environment variable that overrides the user models folder.
 MODELS_ENV = "NAPARI_DMQPM_MODELS"
@@ -142,6 +144,8 @@ def _number(content: dict[str, Any], key: str) -> float | None:
 
 
 def _info(folder: Path, source: str) -> ModelInfo:
+    from .checkpoint import read_checkpoint_config
+
     content = read_checkpoint_config(folder)
     model = content.get("model") or {}
     post = content.get("postprocessing") or {}
@@ -158,6 +162,8 @@ def _info(folder: Path, source: str) -> ModelInfo:
 
 
 def _scan(folder: Path, source: str) -> list[ModelInfo]:
+    from .checkpoint import CONFIG_FILE
+
     found = []
     for child in sorted(folder.iterdir()) if folder.is_dir() else ():
         if child.name.startswith(".") or not (child / CONFIG_FILE).is_file():
@@ -239,6 +245,8 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _stamp(folder: Path) -> tuple:
+    from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
     stats = [(folder / name).stat() for name in (CONFIG_FILE, WEIGHTS_FILE)]
     return tuple((s.st_mtime_ns, s.st_size) for s in stats)
 
@@ -268,6 +276,11 @@ def load_model(
     CheckpointError
         Missing or corrupt files, or weights whose sha256 does not match the recorded one.
     """
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .device import resolve_device
+
     info = find_model(name_or_path)
     target = resolve_device(device)
     try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_dmqpm.inference.config import InferenceConfig, PostprocessConfig
+
+from ._inputs import PhaseUnit
 
 __all__ = ["SegmentCall", "python_snippet", "shell_command"]
 
@@ -41,6 +43,10 @@ class SegmentCall:
     postprocess : PostprocessConfig
     frames : sequence of int or None
         Frames segmented (None: all).
+    phase_unit : PhaseUnit
+        How the phase layer's values were read (unit, wavelength).
+    file_wavelength_um : float or None
+        The wavelength the layer's file states (the command repeats a different one).
     """
 
     source: str | None
@@ -51,6 +57,24 @@ class SegmentCall:
     config: InferenceConfig
     postprocess: PostprocessConfig
     frames: Sequence[int] | None = None
+    phase_unit: PhaseUnit = field(default_factory=PhaseUnit)
+    file_wavelength_um: float | None = None
+
+    @property
+    def reader_options(self) -> dict:
+        """The reader's ``phase_unit``, ``wavelength_um``, ``alpha_um3_per_pg`` to repeat.
+
+        Those that are not the defaults; the wavelength where it is not the file's own.
+        """
+        unit, options = self.phase_unit, {}
+        if unit.unit != "rad":
+            options["phase_unit"] = unit.unit
+        wavelength = unit.wavelength_um
+        if wavelength is not None and (unit.unit != "rad" or wavelength != self.file_wavelength_um):
+            options["wavelength_um"] = wavelength
+        if unit.alpha_um3_per_pg != PhaseUnit().alpha_um3_per_pg:
+            options["alpha_um3_per_pg"] = unit.alpha_um3_per_pg
+        return options
 
     @property
     def has_file(self) -> bool:
@@ -103,6 +127,10 @@ def shell_command(call: SegmentCall, *, out: str = "segmented") -> str:
         words += ["--diameter", f"{call.config.diameter_px:g}"]
     if call.config.tta:
         words.append("--tta")
+    flags = {"phase_unit": "--phase-unit", "wavelength_um": "--wavelength-um"}
+    flags["alpha_um3_per_pg"] = "--alpha"
+    for key, value in call.reader_options.items():
+        words += [flags[key], value if isinstance(value, str) else f"{value:g}"]
     line = shlex.join(words)
     if call.has_file:
         return line
@@ -127,11 +155,12 @@ def python_snippet(call: SegmentCall) -> str:
         "    InferenceConfig, PostprocessConfig, concat_tables, segment_acquisition,",
         ")",
     ]
+    options = "".join(f", {key}={value!r}" for key, value in call.reader_options.items())
     if call.has_file:
         lines += [
             "from napari_dmqpm.io import read_acquisition",
             "",
-            f"acquisition = read_acquisition({call.source!r})",
+            f"acquisition = read_acquisition({call.source!r}{options})",
         ]
     else:
         arrays = {"phase": f"viewer.layers[{call.phase_layer!r}].data"}
@@ -139,6 +168,8 @@ def python_snippet(call: SegmentCall) -> str:
             arrays["angles"] = f"viewer.layers[{call.angles_layer!r}].data"
             arrays["angle_axis"] = "0"
         arrays["pixel_size_um"] = repr(call.pixel_size_um)
+        reader = {"wavelength_um": call.file_wavelength_um, **call.reader_options}
+        arrays.update({key: repr(value) for key, value in reader.items() if value is not None})
         inner = ",\n    ".join(f"{key}={value}" for key, value in arrays.items())
         lines += [
             "from napari_dmqpm.io import acquisition_from_arrays",

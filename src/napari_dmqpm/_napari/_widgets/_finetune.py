@@ -4,7 +4,10 @@ Fields -> :class:`~._work.FinetuneRequest` -> :func:`napari_dmqpm.training.iter_
 core of ``dmqpm finetune``) in a worker, with a live plot of training loss and validation Dice.
 Validation uses held-out tiles, so one image is enough. Stop ends training and keeps the best
 weights; the model is saved atomically into the user models folder (never over a shipped
-model) and appears in every segment widget's list at once.
+model) and appears in every segment widget's list at once. The phase is read one frame at a
+time and converted to radians from the unit chosen under the image (see ``_unit``). Closing
+the dock or the viewer mid-run acts as Stop (the best weights so far are saved), and nothing
+more reaches the widget.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit
 
 from . import _inputs as inputs
 from ._form import LayerBox, ModelBox, double_spin, int_spin, model_events
-from ._jobs import Job, JobEnd, RunProgress
+from ._jobs import CloseWatch, Job, JobEnd, RunProgress, close_job
 from ._panel import Panel
 from ._plot import LossPlot
-from ._settings import DEVICES
+from ._settings import DEVICES, load_settings, save_settings
+from ._unit import PhaseUnitFields
 from ._work import FinetuneRequest, finetune_work
 
 if TYPE_CHECKING:
@@ -49,6 +53,7 @@ class FinetuneWidget(Panel):
         self.phase = LayerBox(viewer, inputs.phase_layers)
         self.angles = LayerBox(viewer, inputs.angles_layers, none_text="none (phase only)")
         self.labels = LayerBox(viewer, inputs.labels_layers)
+        self.units = PhaseUnitFields()
         self.frames, self.device = QComboBox(), QComboBox()
         self.frames.addItems(FRAME_CHOICES)
         self.device.addItems(DEVICES)
@@ -87,11 +92,14 @@ class FinetuneWidget(Panel):
         model_events().added.connect(self._model_added)
         self.base.refresh()
         self._phase_changed()
+        self._watch = CloseWatch(self, self.shut_down)
 
     def _build(self) -> None:
         self.section("Training data")
         self.row("Phase image", self.phase)
         self.row("Angle images", self.angles)
+        self.row("Phase unit", self.units.unit)
+        self.row("Wavelength", self.units.wavelength)
         self.row("Corrected labels", self.labels)
         self.row("Frames", self.frames)
         self.section("Training")
@@ -120,6 +128,7 @@ class FinetuneWidget(Panel):
 
     def _phase_changed(self, *_: Any) -> None:
         self._pair_inputs(force=True)
+        self.units.follow(self.phase.layer(), load_settings())
 
     def _pair_inputs(self, *, force: bool = False) -> None:
         """Choose the angles and labels of the phase image (unless the user chose others)."""
@@ -175,16 +184,13 @@ class FinetuneWidget(Panel):
         name = self.name.text().strip()
         if user_model_path(name).exists():  # ValueError for bad or shipped names
             raise inputs.InputError(f"a model named {name!r} exists; choose another name")
-        stack = np.asarray(phase.data, dtype=np.float32)
-        stack = stack[None] if stack.ndim == 2 else stack
+        unit = self.units.value()
+        chosen = frames if frames is not None else list(range(inputs.frames_of(phase)))
+        stack = np.stack([inputs.phase_in_radians(phase, t, unit) for t in chosen])
         angle_stack = None
-        if info.needs_angles:
-            angle_stack = np.asarray(angles.data, dtype=np.float32)
-            angle_stack = angle_stack[:, None] if angle_stack.ndim == 3 else angle_stack
-            angle_stack = np.moveaxis(angle_stack, 0, 1)  # (4, T, M, N) -> (T, 4, M, N)
-        if frames is not None:
-            stack = stack[frames]
-            angle_stack = None if angle_stack is None else angle_stack[frames]
+        if info.needs_angles:  # (4, [T,] M, N) -> (T, 4, M, N), one frame at a time
+            read = (lambda t: angles.data[:, t]) if phase.ndim == 3 else (lambda t: angles.data)
+            angle_stack = np.stack([np.asarray(read(t), dtype=np.float32) for t in chosen])
         options = {
             "epochs": epochs,
             "minutes": minutes,
@@ -193,7 +199,7 @@ class FinetuneWidget(Panel):
             "patch_size": int(self.patch.value()),
             "device": self.device.currentText(),
         }
-        return FinetuneRequest(stack, labels, angle_stack, info.name, name, options)
+        return FinetuneRequest(stack, labels, angle_stack, info.name, name, options, unit)
 
     def train(self) -> None:
         """Check the inputs and start fine-tuning (a notification names any problem)."""
@@ -204,18 +210,25 @@ class FinetuneWidget(Panel):
         except (inputs.InputError, ValueError) as error:
             show_error(f"Fine-tune: {error}")
             return
+        try:
+            save_settings(self.units.remember(load_settings()))
+        except OSError as error:
+            show_warning(f"Fine-tune: could not save the settings ({error})")
         self.plot.clear()
         self.scores.setText("")
         self.outcome = None
         self.use_button.setEnabled(False)
         self.set_running(True)
+        unit = request.phase_unit
+        read_as = "" if unit.unit == "rad" else f" (phase read as {inputs.UNIT_NAMES[unit.unit]})"
         self.status.setText(
-            f"Fine-tuning {request.base} as {request.name}: scoring the base model…"
+            f"Fine-tuning {request.base} as {request.name}{read_as}: scoring the base model…"
         )
         self._progress = RunProgress(1, f"Fine-tuning {request.name}")
         self._job = Job(
             lambda job: finetune_work(job, request), on_yield=self._epoch, on_done=self._done
         )
+        self._watch.track(self._job)
         self._job.start()
 
     def stop(self) -> None:
@@ -223,6 +236,12 @@ class FinetuneWidget(Panel):
         if self._job is not None:
             self._job.stop()
             self.status.setText("Stopping: saving the best weights so far…")
+
+    def shut_down(self) -> None:
+        """The dock or the viewer closes: stop as Stop does, then forget the job (no Qt)."""
+        job, bars = self._job, self._progress
+        self._job, self._progress = None, None
+        close_job(job, bars)
 
     def _epoch(self, report: Any) -> None:
         self.plot.add(report.epoch, report.train_loss, report.val_dice)

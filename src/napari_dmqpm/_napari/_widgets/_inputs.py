@@ -4,20 +4,28 @@ The widgets read their inputs here. Every problem a user can cause (no layer cho
 of the wrong shape, empty labels, a frame too small, a model that needs the angle images)
 raises :class:`InputError` with a message naming the layer and the problem; the widget shows
 it as a notification and changes nothing.
+
+Layers are read one frame at a time (``np.asarray(layer.data[t])``), so a time-lapse held as
+a lazy (dask) array is never loaded whole. Phase values are turned into radians with
+:class:`PhaseUnit`, through :func:`napari_dmqpm.io.units.radians_per_unit` as in the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from napari_dmqpm.io.acquisition import Acquisition
+from napari_dmqpm.io.units import PHASE_UNITS, radians_per_unit
 
 __all__ = [
     "MIN_FRAME_PX",
+    "UNIT_NAMES",
     "InputError",
+    "PhaseUnit",
     "acquisition_from_layers",
     "angles_layers",
     "check_frame_size",
@@ -27,8 +35,10 @@ __all__ = [
     "labels_layers",
     "partner_angles",
     "partner_labels",
+    "phase_in_radians",
     "phase_layers",
     "pixel_size_um",
+    "stated_phase_unit",
     "stem",
 ]
 
@@ -38,8 +48,111 @@ MIN_FRAME_PX = 32
 PROBABILITY_QUANTITY = "cell probability"
 
 
+#: How the widgets name the phase units of :data:`napari_dmqpm.io.units.PHASE_UNITS`.
+UNIT_NAMES = {
+    "rad": "rad",
+    "pg_per_um2": "pg/µm² (dry mass)",
+    "opd_nm": "nm (optical path)",
+    "opd_um": "µm (optical path)",
+}
+
+
 class InputError(ValueError):
     """A problem with the layers or values the user chose; the message says which and why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseUnit:
+    """The unit of a phase layer's values, and the wavelength that converts them to radians.
+
+    Parameters
+    ----------
+    unit : {"rad", "pg_per_um2", "opd_nm", "opd_um"}
+        What the layer's values are (see :mod:`napari_dmqpm.io.units`).
+    wavelength_um : float or None
+        Illumination wavelength in µm; needed for every unit but "rad", and for dry mass.
+    alpha_um3_per_pg : float
+        Specific refraction increment in µm³/pg, for "pg_per_um2" and dry mass.
+
+    Raises
+    ------
+    InputError
+        An unknown unit, a unit other than "rad" without a wavelength, or a wavelength
+        that is not a positive number.
+
+    Examples
+    --------
+    >>> round(PhaseUnit(unit="pg_per_um2", wavelength_um=0.65).radians, 3)
+    1.74
+    """
+
+    unit: str = "rad"
+    wavelength_um: float | None = None
+    alpha_um3_per_pg: float = 0.18
+
+    def __post_init__(self) -> None:
+        if self.unit not in PHASE_UNITS:
+            raise InputError(f"phase unit must be one of {PHASE_UNITS}; got {self.unit!r}")
+        if self.unit != "rad" and self.wavelength_um is None:
+            raise InputError(
+                f"a phase in {UNIT_NAMES[self.unit]} needs the wavelength: set it "
+                "(e.g. 0.65 µm for 650 nm)"
+            )
+        try:
+            self.radians  # noqa: B018 - checks the numbers with the core's own rules
+        except ValueError as error:
+            raise InputError(str(error)) from error
+
+    @property
+    def radians(self) -> float:
+        """The factor from the layer's values to radians (1 for "rad")."""
+        if self.unit == "rad":
+            return 1.0
+        return radians_per_unit(
+            self.unit, wavelength_um=self.wavelength_um, alpha_um3_per_pg=self.alpha_um3_per_pg
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native record (stored with a result): unit, wavelength, alpha and the factor."""
+        return {
+            "unit": self.unit,
+            "wavelength_um": self.wavelength_um,
+            "alpha_um3_per_pg": self.alpha_um3_per_pg,
+            "radians_per_unit": self.radians,
+        }
+
+
+def stated_phase_unit(layer: Any) -> str | None:
+    """The unit a layer's metadata states for its values (``metadata["unit"]``), or None.
+
+    The reader states "rad" for phases it retrieved from angle images or converted; a phase
+    map whose file states no unit (e.g. a Q-PHASE export in pg/µm²), and any layer from
+    elsewhere, state none: the user says which.
+    """
+    unit = layer.metadata.get("unit")
+    return unit if unit in PHASE_UNITS else None
+
+
+def phase_in_radians(layer: Any, frame: int, phase_unit: PhaseUnit | None = None) -> np.ndarray:
+    """One frame of a phase layer, read alone and converted to radians.
+
+    Parameters
+    ----------
+    layer : napari Image layer, ``(M, N)`` or ``(T, M, N)``
+        Any array type (numpy, dask, zarr): only ``layer.data[frame]`` is read.
+    frame : int
+        Time index (ignored for an ``(M, N)`` layer).
+    phase_unit : PhaseUnit, optional
+        The unit of the values (radians when None).
+
+    Returns
+    -------
+    ndarray of shape (M, N), float32
+        A new array in radians; the layer is not modified.
+    """
+    factor = np.float32(1.0 if phase_unit is None else phase_unit.radians)
+    data = layer.data[frame] if layer.ndim == 3 else layer.data
+    return np.asarray(data, dtype=np.float32) * factor
 
 
 def _kind(layer: Any) -> str:
@@ -159,18 +272,26 @@ def _chosen(layer: Any, what: str) -> Any:
 
 
 def acquisition_from_layers(
-    phase: Any, angles: Any | None = None, *, frames: Sequence[int] | None = None
+    phase: Any,
+    angles: Any | None = None,
+    *,
+    frames: Sequence[int] | None = None,
+    phase_unit: PhaseUnit | None = None,
 ) -> Acquisition:
     """An :class:`Acquisition` of the chosen frames of the phase (and angles) layers.
 
     Parameters
     ----------
     phase : napari Image layer, ``(M, N)`` or ``(T, M, N)``
-        Phase in radians.
+        Phase in ``phase_unit``.
     angles : napari Image layer, ``(4, M, N)`` or ``(4, T, M, N)``, optional
         The four angle images, angle axis first (as the reader makes them).
     frames : sequence of int, optional
         Time points to keep (all when None); the acquisition holds only those, in order.
+        Each is read on its own (``layer.data[t]``), so lazy layers load only these frames.
+    phase_unit : PhaseUnit, optional
+        Unit of the phase values and the wavelength (radians, the layer's wavelength when
+        None); converted by :func:`napari_dmqpm.io.acquisition_from_arrays`, as the CLI does.
 
     Returns
     -------
@@ -186,19 +307,32 @@ def acquisition_from_layers(
 
     phase = _chosen(phase, "phase image")
     check_frame_size(phase)
+    unit = phase_unit or PhaseUnit(wavelength_um=phase.metadata.get("wavelength_um"))
+    if angles is not None and tuple(angles.data.shape[1:]) != tuple(phase.data.shape):
+        raise InputError(
+            f"{phase.name} and {angles.name}: the angle images have shape "
+            f"{tuple(angles.data.shape)}, which does not fit the phase {tuple(phase.data.shape)}"
+            " (expected 4 followed by the phase shape)"
+        )
     is_timelapse = phase.ndim == 3
-    phase_data = np.asarray(phase.data)
-    angles_data = None if angles is None else np.asarray(angles.data)
-    if is_timelapse and frames is not None:
-        phase_data = phase_data[list(frames)]
-        angles_data = None if angles_data is None else angles_data[:, list(frames)]
+    chosen = list(range(frames_of(phase)) if frames is None else frames)
+    if is_timelapse:
+        phase_data = np.stack([np.asarray(phase.data[t]) for t in chosen])
+        angles_data = None
+        if angles is not None:
+            angles_data = np.stack([np.asarray(angles.data[:, t]) for t in chosen], axis=1)
+    else:
+        phase_data = np.asarray(phase.data)
+        angles_data = None if angles is None else np.asarray(angles.data)
     try:
         return acquisition_from_arrays(
             phase=phase_data,
             angles=angles_data,
             angle_axis=0,
             pixel_size_um=pixel_size_um(phase),
-            wavelength_um=phase.metadata.get("wavelength_um"),
+            wavelength_um=unit.wavelength_um,
+            phase_unit=unit.unit,
+            alpha_um3_per_pg=unit.alpha_um3_per_pg,
             is_timelapse=is_timelapse,
             background=None,
             source=str(phase.metadata.get("source") or phase.name),
@@ -216,7 +350,7 @@ def labels_for_training(
     Returns
     -------
     ndarray of shape (T', M, N), int64 copy
-        One frame per entry of ``frames`` (all frames when None).
+        One frame per entry of ``frames`` (all frames when None), read one at a time.
 
     Raises
     ------
@@ -232,10 +366,11 @@ def labels_for_training(
             f"{phase.name!r} has shape {phase.data.shape}; pick the labels of that image"
         )
     check_frame_size(phase, minimum=minimum)
-    stack = np.array(labels.data, dtype=np.int64, copy=True)
-    stack = stack[None] if stack.ndim == 2 else stack
-    if frames is not None:
-        stack = stack[list(frames)]
+    if labels.ndim == 2:
+        stack = np.array(labels.data, dtype=np.int64, copy=True)[None]
+    else:  # frame by frame: a lazy stack is read only where asked
+        chosen = range(frames_of(labels)) if frames is None else frames
+        stack = np.stack([np.asarray(labels.data[t], dtype=np.int64) for t in chosen])
     if not stack.any():
         where = "" if frames is None else f" in frame(s) {list(frames)}"
         raise InputError(

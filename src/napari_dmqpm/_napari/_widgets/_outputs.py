@@ -1,11 +1,13 @@
 """Segmentation results into layers: one Labels layer ``"<stem> cells"`` and its probability.
 
-The Labels layer is created once per recording; later runs change it through
-``Labels.data_setitem`` inside one ``block_history()``, so a single Ctrl+Z restores the
-previous result (painted corrections included). Its ``features`` hold the per-cell table
-(the columns of the CLI's CSV, plus napari's ``index`` column = label), and its ``metadata``
-records the model, its sha256 and every parameter. The foreground probability goes into a
-hidden Image layer ``"<stem> cell probability"``.
+A run gathers its frames in a :class:`FrameStage`, off the layers (so Cancel changes none),
+frame by frame as they arrive. The Labels layer is created once per recording (uint32, the
+phase layer's shape); later runs change it through ``Labels.data_setitem`` inside one
+``block_history()``, so a single Ctrl+Z restores the previous result (painted corrections
+included). Its ``features`` hold the per-cell table (the columns of the CLI's CSV, plus
+napari's ``index`` column = label), and its ``metadata`` records the model, its sha256, the
+phase unit and every parameter. The foreground probability goes into a hidden Image layer
+``"<stem> cell probability"``, stored as float16 (2 bytes a pixel, 3 significant digits).
 """
 
 from __future__ import annotations
@@ -15,19 +17,103 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import PROBABILITY_QUANTITY, InputError, stem
+from ._inputs import PROBABILITY_QUANTITY, InputError, PhaseUnit, phase_in_radians, stem
 
 __all__ = [
+    "PROBABILITY_DTYPE",
+    "FrameStage",
     "check_outputs",
+    "compact_probabilities",
     "labels_name",
     "measure_layer",
     "save_features_csv",
     "segmentation_record",
     "probability_name",
     "set_features",
+    "expand_probabilities",
     "update_labels",
     "write_results",
 ]
+
+
+#: dtype of the probability layer and of the probabilities kept for re-thresholding.
+PROBABILITY_DTYPE = np.float16
+
+
+def compact_probabilities(probabilities: Any) -> Any:
+    """A float16 copy of a :class:`~napari_dmqpm.inference.Probabilities` (half the memory).
+
+    Re-thresholding turns it back to float32 (:func:`expand_probabilities`); on the
+    simulated fields the labels come out the same pixel for pixel.
+    """
+    return _cast(probabilities, PROBABILITY_DTYPE)
+
+
+def expand_probabilities(probabilities: Any) -> Any:
+    """The float32 :class:`~napari_dmqpm.inference.Probabilities` post-processing needs."""
+    return _cast(probabilities, np.float32)
+
+
+def _cast(probabilities: Any, dtype: Any) -> Any:
+    import dataclasses
+
+    distance = probabilities.distance
+    return dataclasses.replace(
+        probabilities,
+        classes=probabilities.classes.astype(dtype, copy=False),
+        distance=None if distance is None else distance.astype(dtype, copy=False),
+    )
+
+
+class FrameStage:
+    """The results of one run, gathered frame by frame until they go into the layers.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The phase layer's shape, ``(M, N)`` or ``(T, M, N)``.
+
+    Attributes
+    ----------
+    labels : ndarray of the phase shape, uint32
+        Labels of the frames received so far, 0 elsewhere. Made with ``np.zeros``, whose
+        pages cost memory only where a frame is written.
+    probability : ndarray of the phase shape, float16
+        Foreground probability of the frames received so far.
+    tables : dict of int to dict
+        Per-cell table of each frame received (time index -> columns).
+    kept : dict of int to Probabilities
+        float16 probabilities of each frame, kept for re-thresholding.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.labels = np.zeros(self.shape, np.uint32)
+        self.probability = np.zeros(self.shape, PROBABILITY_DTYPE)
+        self.tables: dict[int, dict[str, np.ndarray]] = {}
+        self.kept: dict[int, Any] = {}
+
+    def add(self, result: Any) -> None:
+        """Store one :class:`~napari_dmqpm.inference.FrameResult` (``frame``: layer time)."""
+        where = (result.frame,) if len(self.shape) == 3 else ()
+        self.labels[where] = result.labels
+        self.kept[result.frame] = compact_probabilities(result.probabilities)
+        self.probability[where] = self.kept[result.frame].foreground
+        self.tables[result.frame] = result.table
+
+    @property
+    def frames(self) -> list[int]:
+        """Time indices received, in order."""
+        return sorted(self.tables)
+
+    @property
+    def n_cells(self) -> int:
+        """Cells over all frames received."""
+        return sum(int(table["label"].size) for table in self.tables.values())
+
+    def frame_labels(self) -> dict[int, np.ndarray]:
+        """Time index -> that frame's labels (views into :attr:`labels`)."""
+        return {t: self.labels[t] if len(self.shape) == 3 else self.labels for t in self.frames}
 
 
 def labels_name(phase: Any) -> str:
@@ -119,27 +205,24 @@ def set_features(layer: Any, tables: Mapping[int, dict[str, np.ndarray]]) -> Non
     layer.features = new
 
 
-def _full_stack(phase: Any, dtype: Any) -> np.ndarray:
-    return np.zeros(phase.data.shape, dtype=dtype)
-
-
-def _frames_into(stack: np.ndarray, frames: Mapping[int, np.ndarray]) -> np.ndarray:
-    for frame, values in frames.items():
-        if stack.ndim == 3:
-            stack[frame] = values
-        else:
-            stack[...] = values
-    return stack
+def _update_probability(layer: Any, stage: FrameStage, segmentation: dict[str, Any]) -> None:
+    """Write the stage's frames into an existing probability layer (no undo history)."""
+    data = layer.data
+    in_place = isinstance(data, np.ndarray) and data.flags.writeable
+    if not (in_place and data.dtype == PROBABILITY_DTYPE):
+        data = np.array(data, dtype=PROBABILITY_DTYPE)  # e.g. a float32 layer of an old session
+    for t in stage.frames:
+        where = (t,) if data.ndim == 3 else ()
+        data[where] = stage.probability[where]
+    if data is layer.data:
+        layer.refresh()
+    else:
+        layer.data = data
+    layer.metadata = {"quantity": PROBABILITY_QUANTITY, "segmentation": segmentation}
 
 
 def write_results(
-    viewer: Any,
-    phase: Any,
-    *,
-    labels: Mapping[int, np.ndarray],
-    probability: Mapping[int, np.ndarray],
-    tables: Mapping[int, dict[str, np.ndarray]],
-    segmentation: dict[str, Any],
+    viewer: Any, phase: Any, stage: FrameStage, *, segmentation: dict[str, Any]
 ) -> tuple[Any, bool]:
     """Put the result of a run into the viewer: create or update the output layers.
 
@@ -148,12 +231,12 @@ def write_results(
     viewer : napari.Viewer
     phase : napari Image layer
         The input; the outputs copy its scale, translate, units and axis labels.
-    labels, probability : mapping of int to ndarray of shape (M, N)
-        Frame -> uint32 labels, and frame -> foreground probability in [0, 1].
-    tables : mapping of int to dict of columns
-        Frame -> per-cell table.
+    stage : FrameStage
+        The frames of the run. A new Labels or probability layer takes its arrays as they
+        are (no copy): do not use the stage afterwards.
     segmentation : dict
-        Provenance (model, sha256, parameters); stored as ``metadata["segmentation"]``.
+        Provenance (model, sha256, phase unit, parameters); stored as
+        ``metadata["segmentation"]``.
 
     Returns
     -------
@@ -175,7 +258,7 @@ def write_results(
     }
     if prob_layer is None:
         viewer.add_image(
-            _frames_into(_full_stack(phase, np.float32), probability),
+            stage.probability,
             name=probability_name(phase),
             visible=False,
             colormap="inferno",
@@ -184,23 +267,27 @@ def write_results(
             **_spatial(phase),
         )
     else:
-        prob_layer.data = _frames_into(np.array(prob_layer.data, dtype=np.float32), probability)
-        prob_layer.metadata = {"quantity": PROBABILITY_QUANTITY, "segmentation": segmentation}
+        _update_probability(prob_layer, stage, segmentation)
     existed = layer is not None
     if layer is None:
-        data = _frames_into(_full_stack(phase, np.uint32), labels)
         layer = viewer.add_labels(
-            data, name=labels_name(phase), metadata=metadata, **_spatial(phase)
+            stage.labels, name=labels_name(phase), metadata=metadata, **_spatial(phase)
         )
     else:
-        update_labels(layer, labels)
+        update_labels(layer, stage.frame_labels())
         layer.metadata = metadata
-    set_features(layer, tables)
+    set_features(layer, stage.tables)
     return layer, existed
 
 
 def segmentation_record(
-    loaded: Any, *, config: Any, postprocess: Any, frames: list[int], inputs: list[str]
+    loaded: Any,
+    *,
+    config: Any,
+    postprocess: Any,
+    frames: list[int],
+    inputs: list[str],
+    phase_unit: PhaseUnit | None = None,
 ) -> dict[str, Any]:
     """The provenance stored with a result (``metadata["segmentation"]``), JSON-native.
 
@@ -214,6 +301,8 @@ def segmentation_record(
         Time indices segmented.
     inputs : list of str
         Names of the input layers.
+    phase_unit : PhaseUnit, optional
+        How the phase layer's values were read (radians when None).
     """
     import datetime as dt
 
@@ -229,22 +318,31 @@ def segmentation_record(
         "postprocess": postprocess.to_dict(),
         "frames": list(frames),
         "inputs": list(inputs),
+        "phase_unit": (phase_unit or PhaseUnit()).to_dict(),
         "napari_dmqpm_version": __version__,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
     }
 
 
-def measure_layer(labels: Any, phase: Any, *, pixel_size_um: float | None) -> dict[int, dict]:
-    """The per-cell table of every frame of ``labels`` as painted now, by time index."""
+def measure_layer(
+    labels: Any, phase: Any, *, pixel_size_um: float | None, phase_unit: PhaseUnit | None = None
+) -> dict[int, dict]:
+    """The per-cell table of every frame of ``labels`` as painted now, by time index.
+
+    Frames are read one at a time; ``phase_unit`` (a :class:`~._inputs.PhaseUnit`, radians
+    and the layer's wavelength when None) converts the phase and gives the wavelength.
+    """
     from napari_dmqpm.inference import measure_cells
 
+    unit = phase_unit or PhaseUnit(wavelength_um=phase.metadata.get("wavelength_um"))
     frames = range(labels.data.shape[0]) if labels.ndim == 3 else range(1)
     return {
         t: measure_cells(
             np.asarray(labels.data[t] if labels.ndim == 3 else labels.data),
-            np.asarray(phase.data[t] if phase.ndim == 3 else phase.data),
+            phase_in_radians(phase, t, unit),
             pixel_size_um=pixel_size_um,
-            wavelength_um=phase.metadata.get("wavelength_um"),
+            wavelength_um=unit.wavelength_um,
+            alpha_um3_per_pg=unit.alpha_um3_per_pg,
             frame=t,
         )
         for t in frames

@@ -2,9 +2,12 @@
 
 Inputs are picked from the reader's layers (the angles layer of the chosen phase image comes
 with it); the model list holds the shipped and the user's models and refreshes when the
-fine-tune widget saves one. A run writes ``"<stem> cells"`` (created, or updated through the
-layer's history so Ctrl+Z restores the previous result) and a hidden probability layer; the
-probabilities are kept, so new thresholds apply without running the network again.
+fine-tune widget saves one. A run reads the layers one frame at a time (a lazy time-lapse is
+never loaded whole), gathers the frames in a :class:`~._outputs.FrameStage` and then writes
+``"<stem> cells"`` (created, or updated through the layer's history so Ctrl+Z restores the
+previous result) and a hidden float16 probability layer; the probabilities are kept (float16),
+so new thresholds apply without running the network again. Closing the dock or the viewer
+mid-run stops the run; nothing is written then.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _inputs as inputs
-from ._jobs import Job, JobEnd, RunProgress
+from ._jobs import CloseWatch, Job, JobEnd, RunProgress, close_job
 from ._outputs import (
+    FrameStage,
     labels_name,
     measure_layer,
     save_features_csv,
@@ -43,7 +47,7 @@ class _Run:
     probabilities: dict
     segmentation: dict
     pixel_size_um: float | None
-    wavelength_um: float | None
+    phase_unit: inputs.PhaseUnit
 
 
 class SegmentWidget(SegmentForm):
@@ -58,12 +62,13 @@ class SegmentWidget(SegmentForm):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._job: Job | None = None
         self._progress: RunProgress | None = None
-        self._results: dict[int, Any] = {}
+        self._stage: FrameStage | None = None
         self._loaded: Any = None
         self._last: _Run | None = None
         self._warned_cpu = False
         self._edited: weakref.WeakSet = weakref.WeakSet()
         super().__init__(viewer)
+        self._watch = CloseWatch(self, self.shut_down)
 
     # ---- running ----------------------------------------------------------------------------
 
@@ -98,11 +103,10 @@ class SegmentWidget(SegmentForm):
             save_settings(self.settings())
         except OSError as error:
             show_warning(f"Segment cells: could not save the settings ({error})")
-        self._results, self._loaded = {}, None
-        n_frames = len(request.frames) if request.frames else inputs.frames_of(request.phase)
+        self._stage, self._loaded = FrameStage(request.phase.data.shape), None
         self._start(
             lambda job: segment_work(job, request),
-            n_frames,
+            len(request.chosen_frames),
             f"Segmenting {request.phase.name}",
             lambda end: self._segment_done(end, request),
         )
@@ -116,14 +120,14 @@ class SegmentWidget(SegmentForm):
             show_warning("Segment cells: run a segmentation first; thresholds apply to its result")
             return
         phase, post = self.viewer.layers[last.phase], self.postprocess()
-        self._results = {}
+        self._stage = FrameStage(phase.data.shape)
         work = lambda job: rethreshold_work(  # noqa: E731
             job,
             last.probabilities,
             phase,
             postprocess=post,
             pixel_size_um=last.pixel_size_um,
-            wavelength_um=last.wavelength_um,
+            phase_unit=last.phase_unit,
         )
         segmentation = {**last.segmentation, "postprocess": post.to_dict()}
 
@@ -138,6 +142,7 @@ class SegmentWidget(SegmentForm):
         self.status.setText(f"{description}…")
         self._progress = RunProgress(n_frames, description)
         self._job = Job(work, on_yield=self._yielded, on_done=on_done, on_progress=self._advance)
+        self._watch.track(self._job)
         self._job.start()
 
     def cancel(self) -> None:
@@ -145,6 +150,12 @@ class SegmentWidget(SegmentForm):
         if self._job is not None:
             self._job.stop()
             self.status.setText("Cancelling…")
+
+    def shut_down(self) -> None:
+        """The dock or the viewer closes: stop the job for good, write nothing (no Qt calls)."""
+        job, bars = self._job, self._progress
+        self._job, self._progress, self._stage = None, None, None
+        close_job(job, bars)
 
     def _advance(self, done: int, total: int) -> None:
         bars = self._progress  # napari's bars may process events: the job can end meanwhile
@@ -157,7 +168,7 @@ class SegmentWidget(SegmentForm):
 
     def _yielded(self, value: Any) -> None:
         if hasattr(value, "labels") and hasattr(value, "frame"):
-            self._results[value.frame] = value
+            self._stage.add(value)
             return
         self._loaded = value
         used = str(value.device)
@@ -179,48 +190,45 @@ class SegmentWidget(SegmentForm):
         elif end.error is not None:
             self.status.setText(f"{what} failed")
             show_error(f"Segment cells: {end.error}")
-        return not end.cancelled and end.error is None and bool(self._results)
+        ok = not end.cancelled and end.error is None and bool(self._stage and self._stage.frames)
+        if not ok:
+            self._stage = None  # what a cancelled or failed run gathered is dropped
+        return ok
 
     def _segment_done(self, end: JobEnd, request: SegmentRequest) -> None:
         if not self._finish(end, "segmentation"):
             return
         names = [layer.name for layer in (request.phase, request.angles) if layer is not None]
+        stage = self._stage
         segmentation = segmentation_record(
             self._loaded,
             config=request.config,
             postprocess=request.postprocess,
-            frames=sorted(self._results),
+            frames=stage.frames,
             inputs=names,
+            phase_unit=request.phase_unit,
         )
         self._last = _Run(
             request.phase.name,
-            {t: r.probabilities for t, r in sorted(self._results.items())},
+            dict(sorted(stage.kept.items())),
             segmentation,
             inputs.pixel_size_um(request.phase),
-            request.phase.metadata.get("wavelength_um"),
+            request.phase_unit,
         )
         self._apply(request.phase, segmentation)
 
     def _apply(self, phase: Any, segmentation: dict) -> None:
-        results = dict(sorted(self._results.items()))
+        stage, self._stage = self._stage, None  # the layers may take its arrays
         name = labels_name(phase)
         was_edited = name in self.viewer.layers and self.viewer.layers[name] in self._edited
         try:
-            layer, existed = write_results(
-                self.viewer,
-                phase,
-                labels={t: r.labels for t, r in results.items()},
-                probability={t: r.probabilities.foreground for t, r in results.items()},
-                tables={t: r.table for t, r in results.items()},
-                segmentation=segmentation,
-            )
+            layer, existed = write_results(self.viewer, phase, stage, segmentation=segmentation)
         except inputs.InputError as error:
             show_error(f"Segment cells: {error}")
             return
         self._watch_paint(layer)
         self.viewer.layers.selection.active = layer
-        n_cells = sum(int(r.table["label"].size) for r in results.values())
-        self.status.setText(f"{layer.name}: {n_cells} cells in {len(results)} frame(s)")
+        self.status.setText(f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s)")
         if existed:
             edits = " (your painted edits were replaced)" if was_edited else ""
             show_info(
@@ -249,11 +257,16 @@ class SegmentWidget(SegmentForm):
     def update_table(self) -> None:
         """Measure the cells as they are now painted (after corrections) into ``features``."""
         phase, layer = self.phase.layer(), self._output()
-        if layer is not None:
-            set_features(
-                layer, measure_layer(layer, phase, pixel_size_um=inputs.pixel_size_um(phase))
-            )
-            self.status.setText(f"{layer.name}: table updated ({len(layer.features)} cells)")
+        if layer is None:
+            return
+        try:
+            unit = self.units.value()
+        except inputs.InputError as error:
+            show_error(f"Segment cells: {error}")
+            return
+        size = inputs.pixel_size_um(phase)
+        set_features(layer, measure_layer(layer, phase, pixel_size_um=size, phase_unit=unit))
+        self.status.setText(f"{layer.name}: table updated ({len(layer.features)} cells)")
 
     def save_table(self, path: str | None = None) -> str | None:
         """Write the per-cell table of the output layer as CSV (asks where when no path)."""

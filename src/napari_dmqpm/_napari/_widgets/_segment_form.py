@@ -1,13 +1,14 @@
 """The fields of the "Segment cells" widget and their translation into a request.
 
-:class:`SegmentForm` holds the inputs, model, device, diameter, TTA, scope and thresholds,
-remembers some of them between sessions, and turns them into a checked
+:class:`SegmentForm` holds the inputs (with the phase unit), model, device, diameter, TTA,
+scope and thresholds, remembers some of them between sessions, and turns them into a checked
 :class:`~._work.SegmentRequest` (or an :class:`~._inputs.InputError` naming the problem).
 :class:`~._segment.SegmentWidget` adds the running and the results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info
@@ -18,6 +19,7 @@ from ._form import LayerBox, ModelBox, double_spin, int_spin, model_events
 from ._outputs import check_outputs
 from ._panel import Panel
 from ._settings import DEVICES, WidgetSettings, load_settings
+from ._unit import PhaseUnitFields
 from ._work import SegmentRequest
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ class SegmentForm(Panel):
         super().__init__(viewer)
         self.phase = LayerBox(viewer, inputs.phase_layers)
         self.angles = LayerBox(viewer, inputs.angles_layers, none_text="none (phase only)")
+        self.units = PhaseUnitFields()
         self.model, self.device = ModelBox(), QComboBox()
         self.device.addItems(DEVICES)
         self.device_used = self.note("in use: not loaded yet")
@@ -79,6 +82,8 @@ class SegmentForm(Panel):
         self.section("Input")
         self.row("Phase image", self.phase)
         self.row("Angle images", self.angles)
+        self.row("Phase unit", self.units.unit)
+        self.row("Wavelength", self.units.wavelength)
         self.row("Frames", self.scope)
         self.section("Model")
         refresh = self.button("↻", lambda: self.model.refresh(), "Re-read the models folders")
@@ -114,6 +119,7 @@ class SegmentForm(Panel):
 
     def _phase_changed(self, *_: Any) -> None:
         self._pair_inputs(force=True)
+        self.units.follow(self.phase.layer(), load_settings())
 
     def _pair_inputs(self, *, force: bool = False) -> None:
         """Choose the angles layer of the phase image's file (unless the user chose one)."""
@@ -145,14 +151,16 @@ class SegmentForm(Panel):
         self.tta.setChecked(settings.tta)
 
     def settings(self) -> WidgetSettings:
-        """The choices to remember (model, device, diameter, TTA)."""
+        """The choices to remember (model, device, diameter, TTA, phase unit, wavelength)."""
         diameter = self.diameter.value() or None
-        return WidgetSettings(
+        chosen = dataclasses.replace(
+            load_settings(),
             model=self.model.currentText() or None,
             device=self.device.currentText(),
             diameter_px=diameter,
             tta=self.tta.isChecked(),
         )
+        return self.units.remember(chosen)
 
     def postprocess(self) -> Any:
         """The thresholds of the fields, over the model's other post-processing values."""
@@ -193,6 +201,7 @@ class SegmentForm(Panel):
                 f"model {info.name!r} does not state the cell diameter it was trained at: "
                 "set the cell diameter to auto"
             )
+        phase_unit = self.units.value()
         config = InferenceConfig(
             device=self.device.currentText(),
             diameter_px=self.diameter.value() or None,
@@ -208,6 +217,7 @@ class SegmentForm(Panel):
             config,
             self.postprocess(),
             frames,
+            phase_unit,
         )
 
     def copy_as_code(self) -> str | None:
@@ -228,6 +238,8 @@ class SegmentForm(Panel):
             config=request.config,
             postprocess=request.postprocess,
             frames=request.frames,
+            phase_unit=request.phase_unit,
+            file_wavelength_um=request.phase.metadata.get("wavelength_um"),
         )
         text = f"# shell\n{shell_command(call)}\n\n# Python\n{python_snippet(call)}"
         QApplication.clipboard().setText(text)

@@ -1,4 +1,4 @@
-"""What the widgets remember between sessions: the last model, device, diameter and TTA.
+"""What the widgets remember between sessions: model, device, diameter, TTA, phase unit.
 
 A small JSON file, ``settings.json``, in the platformdirs user config folder of napari-dmqpm
 (``$NAPARI_DMQPM_CONFIG_DIR`` when that is set), written atomically. A missing, unreadable or
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_dmqpm.io.units import PHASE_UNITS
 from napari_dmqpm.io.write import atomic_write
 
 __all__ = ["CONFIG_ENV", "WidgetSettings", "load_settings", "save_settings", "settings_path"]
@@ -27,7 +28,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 @dataclass(frozen=True, kw_only=True)
 class WidgetSettings:
-    """The remembered choices of the segment widget.
+    """The remembered choices of the widgets.
 
     Parameters
     ----------
@@ -39,25 +40,30 @@ class WidgetSettings:
         Last cell diameter in pixels (None: the model's, from the pixel size).
     tta : bool
         Test-time augmentation on or off.
+    phase_unit : {"rad", "pg_per_um2", "opd_nm", "opd_um"}
+        Last unit chosen for a phase layer that states none (offered again for such layers).
+    wavelength_um : float or None
+        Last wavelength in µm given for such a layer.
     """
 
     model: str | None = None
     device: str = "auto"
     diameter_px: float | None = None
     tta: bool = False
+    phase_unit: str = "rad"
+    wavelength_um: float | None = None
 
     def __post_init__(self) -> None:
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ValueError(f"model must be a non-empty string or None; got {self.model!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}; got device={self.device!r}")
-        diameter = self.diameter_px
-        if diameter is not None and not (
-            isinstance(diameter, int | float) and math.isfinite(diameter) and diameter > 0
-        ):
-            raise ValueError(f"diameter_px must be a positive number or None; got {diameter!r}")
+        _check_positive("diameter_px", self.diameter_px)
         if not isinstance(self.tta, bool):
             raise ValueError(f"tta must be True or False; got tta={self.tta!r}")
+        if self.phase_unit not in PHASE_UNITS:
+            raise ValueError(f"phase_unit must be one of {PHASE_UNITS}; got {self.phase_unit!r}")
+        _check_positive("wavelength_um", self.wavelength_um)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -77,6 +83,12 @@ class WidgetSettings:
                     continue
                 values[field.name] = data[field.name]
         return cls(**values)
+
+
+def _check_positive(name: str, value: Any) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if value is not None and not (ok and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number or None; got {name}={value!r}")
 
 
 def settings_path() -> Path:

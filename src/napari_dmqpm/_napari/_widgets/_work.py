@@ -4,7 +4,8 @@ No Qt here: each function takes a :class:`~._jobs.Job` (for ``report`` and ``sho
 and a frozen request built by the widget on the GUI thread, calls one core function and
 yields its results; the widget turns them into layers on the GUI thread.
 
-- :func:`segment_work`: :func:`napari_dmqpm.inference.segment_acquisition`;
+- :func:`segment_work`: :func:`napari_dmqpm.inference.segment_acquisition`, one frame at a
+  time (each read alone from the layers, so a lazy time-lapse is never loaded whole);
 - :func:`rethreshold_work`: :func:`napari_dmqpm.inference.probabilities_to_labels` on kept
   probabilities (no network);
 - :func:`finetune_work`: :func:`napari_dmqpm.training.iter_finetune` (the core of
@@ -16,14 +17,15 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._inputs import acquisition_from_layers
+from ._inputs import PhaseUnit, acquisition_from_layers, frames_of, phase_in_radians
+from ._outputs import expand_probabilities
 
 __all__ = [
     "FinetuneOutcome",
@@ -49,6 +51,8 @@ class SegmentRequest:
     postprocess : PostprocessConfig
     frames : list of int or None
         Time indices of the phase layer to segment (None: all).
+    phase_unit : PhaseUnit
+        Unit of the phase layer's values and the wavelength (radians by default).
     """
 
     phase: Any
@@ -57,6 +61,12 @@ class SegmentRequest:
     config: Any
     postprocess: Any
     frames: list[int] | None = None
+    phase_unit: PhaseUnit = field(default_factory=PhaseUnit)
+
+    @property
+    def chosen_frames(self) -> list[int]:
+        """The time indices to segment, in order."""
+        return list(range(frames_of(self.phase))) if self.frames is None else list(self.frames)
 
 
 def _in_layer_frame(result: Any, frame: int) -> Any:
@@ -66,8 +76,25 @@ def _in_layer_frame(result: Any, frame: int) -> Any:
     return dataclasses.replace(result, frame=frame, table=table)
 
 
+def _frame_acquisition(request: SegmentRequest, frame: int) -> Any:
+    """The acquisition of one time index of the request's layers (only that frame is read)."""
+    frames = [frame] if request.phase.ndim == 3 else None
+    return acquisition_from_layers(
+        request.phase, request.angles, frames=frames, phase_unit=request.phase_unit
+    )
+
+
+def _frame_progress(job: Any, index: int, n_frames: int) -> Callable[[int, int], None]:
+    """``progress(done, total)`` of one frame as progress over the whole run."""
+
+    def report(done: int, total: int) -> None:
+        job.report(index * total + done, n_frames * total)
+
+    return report
+
+
 def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
-    """Load the model, then segment frame by frame.
+    """Load the model, then segment frame by frame, reading each frame alone.
 
     Yields
     ------
@@ -78,20 +105,26 @@ def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
     from napari_dmqpm.inference import segment_acquisition
     from napari_dmqpm.model.registry import load_model
 
-    acquisition = acquisition_from_layers(request.phase, request.angles, frames=request.frames)
+    frames = request.chosen_frames
+    acquisition = _frame_acquisition(request, frames[0])  # bad input fails before loading
     model = load_model(request.model, device=request.config.device)
     yield model
-    frames = request.frames or list(range(acquisition.n_frames))
-    results = segment_acquisition(
-        acquisition,
-        model,
-        config=request.config,
-        postprocess=request.postprocess,
-        progress=job.report,
-        should_stop=job.should_stop,
-    )
-    for result in results:
-        yield _in_layer_frame(result, frames[result.frame])
+    for index, frame in enumerate(frames):
+        if job.should_stop():
+            return
+        if index:
+            acquisition = _frame_acquisition(request, frame)
+        results = segment_acquisition(
+            acquisition,
+            model,
+            config=request.config,
+            postprocess=request.postprocess,
+            alpha_um3_per_pg=request.phase_unit.alpha_um3_per_pg,
+            progress=_frame_progress(job, index, len(frames)),
+            should_stop=job.should_stop,
+        )
+        for result in results:
+            yield _in_layer_frame(result, frame)
 
 
 def rethreshold_work(
@@ -101,14 +134,23 @@ def rethreshold_work(
     *,
     postprocess: Any,
     pixel_size_um: float | None,
-    wavelength_um: float | None,
+    phase_unit: PhaseUnit,
 ) -> Iterator[Any]:
     """New labels and tables from kept probabilities, one frame at a time.
+
+    Parameters
+    ----------
+    probabilities : mapping of int to Probabilities
+        Time index -> the probabilities kept from a run (float16 is fine).
+    phase : napari Image layer
+        Read one frame at a time for the measurements.
+    phase_unit : PhaseUnit
+        Unit of the phase values and the wavelength, as in the run.
 
     Yields
     ------
     FrameResult
-        One per frame of ``probabilities`` (time index -> Probabilities).
+        One per frame of ``probabilities``.
     """
     from napari_dmqpm.inference import FrameResult, measure_cells, probabilities_to_labels
 
@@ -117,10 +159,14 @@ def rethreshold_work(
         if job.should_stop():
             return
         job.report(done, total)
-        labels = probabilities_to_labels(probs, config=postprocess)
-        image = np.asarray(phase.data[frame] if phase.ndim == 3 else phase.data)
+        labels = probabilities_to_labels(expand_probabilities(probs), config=postprocess)
         table = measure_cells(
-            labels, image, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um, frame=frame
+            labels,
+            phase_in_radians(phase, frame, phase_unit),
+            pixel_size_um=pixel_size_um,
+            wavelength_um=phase_unit.wavelength_um,
+            alpha_um3_per_pg=phase_unit.alpha_um3_per_pg,
+            frame=frame,
         )
         yield FrameResult(frame, labels, probs, table)
     job.report(total, total)
@@ -143,6 +189,8 @@ class FinetuneRequest:
     options : dict
         ``epochs``, ``minutes``, ``learning_rate``, ``iterations_per_epoch``, ``patch_size``,
         ``device``: passed to :func:`napari_dmqpm.training.iter_finetune`.
+    phase_unit : PhaseUnit
+        The unit the phase layer's values were in (``phase`` is already converted).
     """
 
     phase: np.ndarray
@@ -151,6 +199,7 @@ class FinetuneRequest:
     base: str
     name: str
     options: dict[str, Any]
+    phase_unit: PhaseUnit = field(default_factory=PhaseUnit)
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,29 @@ def notes():
     notification_manager.notification_ready.connect(keep)
     yield seen
     notification_manager.notification_ready.disconnect(keep)
+
+
+@pytest.fixture
+def tiny_model(models):
+    """Save a tiny untrained phase-only model ``name`` into the models folder; returns it."""
+    torch = pytest.importorskip("torch")
+    from napari_dmqpm.model import DMQPMNet, ModelConfig, save_checkpoint
+
+    def make(name: str = "tiny", *, post: dict | None = None) -> Path:
+        torch.manual_seed(0)
+        config = ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32))
+        extra = {"postprocessing": post or {"min_cell_area_px": 10, "foreground_threshold": 0.3}}
+        return save_checkpoint(models / name, DMQPMNet(config), extra=extra)
+
+    return make
+
+
+@pytest.fixture
+def dock():
+    """``dock(viewer, name)``: dock a widget of the plugin through its manifest; the widget."""
+
+    def dock_widget(viewer, name: str = "Segment cells"):
+        _, widget = viewer.window.add_plugin_dock_widget("napari-dmqpm", name)
+        return widget
+
+    return dock_widget

@@ -164,3 +164,14 @@ def test_layer_module_does_not_import_napari_or_qt():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_phase_map_read_as_stored_states_no_unit_and_others_state_radians():
+    phase = np.zeros((1, 8, 8), np.float32)
+    as_stored = Acquisition(phase=phase, kind="phase-map", metadata={"phase_unit": "rad"})
+    ((_, meta, _),) = acquisition_to_layer_data(as_stored, name="map")
+    assert meta["metadata"]["unit"] is None  # the widgets ask for the unit
+    converted = as_stored.replace(metadata={"phase_unit": "pg_per_um2"})
+    assert acquisition_to_layer_data(converted, name="map")[0][1]["metadata"]["unit"] == "rad"
+    stack = as_stored.replace(kind="ssqpm-stack", angles=np.ones((1, 4, 8, 8), np.float32))
+    assert acquisition_to_layer_data(stack, name="s")[1][1]["metadata"]["unit"] == "rad"
