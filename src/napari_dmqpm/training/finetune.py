@@ -5,6 +5,10 @@ single image (a held-out strip of it, see :func:`~napari_dmqpm.training.data.spl
 Epoch 0 scores the base model on that validation split, so ``best/`` always exists and
 "Dice before" is known; afterwards ``best/`` holds the weights with the best validation Dice,
 which is what Stop keeps.
+
+The time budget (``minutes``) is wall time for the whole run, validation and saving included:
+an epoch that would not end, validated and saved, within the budget is not started (see
+:class:`BudgetGuard`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +41,8 @@ class FinetuneResult:
     dice_before, dice_after : float
         Validation foreground Dice of the base model and of ``model_dir``.
     f1_before, f1_after : float
-        The same for F1 at IoU 0.5 (``f1_after`` is that of the best epoch).
+        The same for F1 at IoU 0.5 (``f1_after`` is that of the best epoch, with the tuned
+        thresholds when they were tuned).
     reports : tuple of EpochReport
         Every report, epoch 0 first.
     """
@@ -96,6 +102,80 @@ def _fit_patch(config: TrainConfig, train) -> TrainConfig:
     return config if patch == config.patch_size else dataclasses.replace(config, patch_size=patch)
 
 
+#: Share of a fine-tuning budget kept for tuning the post-processing thresholds afterwards.
+TUNING_SHARE = 0.1
+
+
+class BudgetGuard:
+    """``should_stop`` for a run that must end, validated and saved, before a deadline.
+
+    Polled by the training loop before every iteration. It learns the time of an iteration
+    (the mean over the current epoch) and the time from an epoch's last poll to its report
+    (the last iteration, validation and saving; for epoch 0, the whole epoch with the run's
+    setup), and says stop when the iterations left in this epoch and that tail would end
+    past the deadline. At the start of an epoch that stops the run before any of the epoch's
+    work, so nothing is lost: the previous epoch is already validated and saved.
+
+    Parameters
+    ----------
+    deadline : float
+        ``time.monotonic()`` by which the run must be over.
+    iterations_per_epoch : int
+        Iterations in one epoch.
+    should_stop : callable returning bool, optional
+        The user's stop (a GUI's Stop button), polled first.
+    """
+
+    def __init__(
+        self,
+        deadline: float,
+        iterations_per_epoch: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.deadline, self.iterations = float(deadline), int(iterations_per_epoch)
+        self.should_stop = should_stop
+        #: Seconds from an epoch's last poll to its report (the longest seen).
+        self.reserve, self._measured = 0.0, False
+        #: Mean seconds per iteration (None before the second poll).
+        self.step: float | None = None
+        #: True once the guard (not the user) stopped the run.
+        self.fired = False
+        self._polls, self._first, self._last = 0, 0.0, 0.0
+
+    def epoch_done(self, *, since: float | None = None) -> None:
+        """Call when an epoch's report arrives: learn its tail and start counting anew.
+
+        Parameters
+        ----------
+        since : float, optional
+            ``time.monotonic()`` at which that epoch began, when no iteration ran (epoch 0:
+            the run's start). Its whole time, setup included, is the first estimate of the
+            tail; the tails measured after training epochs replace it.
+        """
+        now = time.monotonic()
+        if since is not None and not self._measured:
+            self.reserve = now - since
+        elif self._polls:
+            tail = now - self._last
+            self.reserve = max(self.reserve, tail) if self._measured else tail
+            self._measured = True
+        self._polls = 0
+
+    def __call__(self) -> bool:
+        """True when the run must stop now (the user asked, or the budget cannot hold)."""
+        if self.should_stop is not None and self.should_stop():
+            return True
+        now = time.monotonic()
+        if self._polls == 0:
+            self._first = now
+        else:
+            self.step = (now - self._first) / self._polls
+        after_this = max(self.iterations - self._polls - 1, 0)  # iterations before the tail
+        self._last, self._polls = now, self._polls + 1
+        self.fired = now + after_this * (self.step or 0.0) + self.reserve > self.deadline
+        return self.fired
+
+
 def iter_finetune(
     phase,
     labels,
@@ -106,6 +186,7 @@ def iter_finetune(
     should_stop: Callable[[], bool] | None = None,
     val_fraction: float = 0.2,
     augment: AugmentConfig | None = None,
+    tune_thresholds: bool = True,
     **options,
 ) -> Iterator[EpochReport]:
     """Fine-tune ``base`` on images and labels, yielding an :class:`EpochReport` per epoch.
@@ -124,27 +205,82 @@ def iter_finetune(
         Angle images, for models that take them.
     should_stop : callable returning bool, optional
         Polled before every iteration (the GUI's Stop); ``best/`` keeps the best so far.
+        When it returns True the epoch in progress is dropped.
     val_fraction : float
         Share held out for validation (a strip of each image when there are fewer than 5).
+    tune_thresholds : bool
+        After training, tune the post-processing thresholds of ``best/`` on the validation
+        split (:func:`~napari_dmqpm.training.tuning.tune_postprocess`, starting from the base
+        model's) and store them with it; within the budget, which keeps
+        :data:`TUNING_SHARE` of it for this.
     augment : AugmentConfig, optional
         Augmentations (nnU-Net's defaults).
     **options
         ``minutes`` (default 3), ``epochs``, ``iterations_per_epoch`` (10),
         ``learning_rate`` (1e-3), ``batch_size``, ``patch_size``, ``seed``, ``device``, and any
-        other ``TrainConfig`` field (see :func:`finetune_config`).
+        other ``TrainConfig`` field (see :func:`finetune_config`). ``minutes`` is wall time
+        from this call to the last checkpoint written, validation and saving included; only
+        epoch 0 (setup and the base model's validation) always runs, whatever the budget.
 
     Yields
     ------
     EpochReport
-        Epoch 0 is the base model's validation.
+        Epoch 0 is the base model's validation. The last report is the last epoch that fit
+        in the budget (its ``stop_reason`` is None when the budget, not the loop, ended it).
     """
+    started = time.monotonic()
     samples = samples_from_arrays(phase, labels, angles=angles, name="finetune")
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
     if augment is not None:
         config = dataclasses.replace(config, augment=augment)
     train, val = split_samples(samples, val_fraction=val_fraction, rng=config.seed)
     config = _fit_patch(config, train)
-    yield from iter_training(config, samples=train, val_samples=val, should_stop=should_stop)
+    if config.minutes is None:
+        yield from iter_training(config, samples=train, val_samples=val, should_stop=should_stop)
+        deadline = None
+    else:
+        deadline = started + 60.0 * config.minutes
+        share = TUNING_SHARE if tune_thresholds else 0.0
+        guard = BudgetGuard(deadline - share * 60.0 * config.minutes,
+                            config.iterations_per_epoch, should_stop)  # fmt: skip
+        for report in iter_training(config, samples=train, val_samples=val, should_stop=guard):
+            guard.epoch_done(since=started if report.epoch == 0 else None)
+            yield report
+    if tune_thresholds and (should_stop is None or not should_stop()):
+        tune_on_validation(Path(out) / BEST, val, device=config.device, deadline=deadline)
+
+
+def tune_on_validation(folder: Path, samples, *, device: str, deadline: float | None) -> None:
+    """Tune the post-processing thresholds of the checkpoint ``folder`` and store them.
+
+    Scored on the validation ``samples``; nothing happens when the folder has no weights.
+    """
+    from napari_dmqpm.inference import InferenceConfig, default_postprocess, predict_probabilities
+    from napari_dmqpm.model.registry import load_model
+    from napari_dmqpm.training.tuning import store_postprocess, tune_postprocess
+
+    if not (folder / "model.safetensors").is_file() or not samples:
+        return
+    model = load_model(folder, device=device)
+    inputs = model.network.config.inputs
+    config = InferenceConfig(device=device)
+    probabilities = [
+        predict_probabilities(
+            model,
+            angles=s.angles if inputs in ("both", "angles") else None,
+            phase=s.phase if inputs in ("both", "phase") else None,
+            config=config,
+        )
+        for s in samples
+    ]
+    result = tune_postprocess(
+        probabilities,
+        [s.labels for s in samples],
+        start=default_postprocess(model),
+        should_stop=None if deadline is None else (lambda: time.monotonic() > deadline),
+    )
+    tuned_on = f"{len(samples)} held-out validation part(s) of the fine-tuning images"
+    store_postprocess(folder, result, tuned_on=tuned_on)
 
 
 def finetune(
@@ -185,14 +321,24 @@ def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
         raise ValueError(f"{out} holds no epoch-0 validation; was it a fine-tuning run?")
     best_epoch = history[-1]["best_epoch"] if history else 0
     best = next(h for h in history if h["epoch"] == best_epoch)
+    tuning = _tuning_record(Path(out) / BEST)
     return FinetuneResult(
         model_dir=Path(out) / BEST,
         dice_before=float(before["val_dice"]),
         dice_after=float(best["val_dice"]),
         f1_before=float(before["val_f1"]),
-        f1_after=float(best["val_f1"]),
+        f1_after=float(tuning["f1_after"] if tuning else best["val_f1"]),
         reports=tuple(reports),
     )
+
+
+def _tuning_record(folder: Path) -> dict | None:
+    """The ``postprocessing_tuning`` record of a checkpoint's config.json, if any."""
+    import json
+
+    path = folder / "config.json"
+    content = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return content.get("postprocessing_tuning")
 
 
 def export_model(run_dir: str | Path, destination: str | Path, *, overwrite: bool = False) -> Path:

@@ -101,6 +101,25 @@ def test_poly_schedule():
     assert poly_lr(budget, 10, 45.0) == pytest.approx(1e-2 * 0.25**0.9)
 
 
+def test_finetune_tunes_the_thresholds_on_its_held_out_strip(tmp_path):
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
+    torch.manual_seed(0)
+    base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
+    save_checkpoint(tmp_path / "base", base, extra={"postprocessing": {"min_cell_area_px": 20}})
+    result = finetune(
+        field.phase, field.labels, base=tmp_path / "base", out=tmp_path / "tuned",
+        minutes=None, epochs=1, iterations_per_epoch=2, patch_size=64, device="cpu",
+    )  # fmt: skip
+    _, content = load_checkpoint(result.model_dir)
+    record = content["postprocessing_tuning"]
+    assert "held-out validation" in record["tuned_on"] and record["n_images"] == 1
+    assert record["f1_after"] >= record["f1_before"]
+    assert result.f1_after == record["f1_after"]
+    assert content["postprocessing"]["min_cell_area_px"] == 20  # the base's start, not tuned
+
+
 def test_finetune_on_one_image_with_a_held_out_strip(tmp_path):
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
@@ -120,6 +139,7 @@ def test_finetune_on_one_image_with_a_held_out_strip(tmp_path):
         patch_size=64,
         device="cpu",
         progress=seen.append,
+        tune_thresholds=False,
     )
     assert [r.epoch for r in seen] == [0, 1, 2]
     assert math.isfinite(result.dice_before) and result.dice_after >= result.dice_before
