@@ -28,6 +28,7 @@ ORDER = [
     "bench_attention",
     "bench_inference",
     "bench_nnunet",
+    "bench_memory",
 ]
 
 

@@ -44,6 +44,9 @@ LAZY_THRESHOLD_BYTES = 256 * 2**20
 STRIP_BYTES = 16 * 2**20
 #: Refuse frames larger than this (a corrupt header can claim terabytes).
 MAX_FRAME_BYTES = 16 * 2**30
+# One phase retrieval at a time: it is multi-threaded itself (BLAS), and concurrent BLAS calls
+# from dask's threads can round differently from the eager reader's.
+_RETRIEVAL_LOCK = threading.Lock()
 
 
 def stored_bytes(info: FileInfo) -> int:
@@ -194,13 +197,13 @@ class _Frames:
         self.reader = PlaneReader(info)
         self.planes = plane_indices(info)
         self.kind = info.kind
-        self._lock, self._last = threading.Lock(), (None, None)  # the last frame retrieved
+        self._last: tuple[int | None, Any] = (None, None)  # the last frame retrieved
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_last")}
+        return {k: v for k, v in self.__dict__.items() if k != "_last"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock(), _last=(None, None))
+        self.__dict__.update(state, _last=(None, None))
 
     def _all_rows(self, loc) -> bool:
         return loc[-2] == (0, self.reader.plane_shape[0])
@@ -226,22 +229,22 @@ class _Frames:
         """Angles, retrieved phase and modulation of frame ``t`` (what ``assemble`` gives).
 
         The last frame's result is kept, so that its phase, modulation and strips of its
-        angles cost one retrieval.
+        angles cost one retrieval; retrievals run one at a time.
         """
-        with self._lock:
-            if self._last[0] == t:
-                return self._last[1]
-        stack = self.reader.read(self.planes[t])
-        if self.kind == "raw-mosaic":
-            origin, method = self.options["mosaic_origin"], self.options["demosaic_method"]
-            stack = demosaic(stack[0], origin=origin, method=method)
-        sign, background = self.options["sign"], self.options["background"]
-        parts = assemble(
-            angles=stack[None], phase=None, where=self.where, sign=sign, background=background
-        )
-        with self._lock:
-            self._last = (t, parts)
-        return parts
+        with _RETRIEVAL_LOCK:
+            if self._last[0] != t:
+                stack = self.reader.read(self.planes[t])
+                if self.kind == "raw-mosaic":
+                    origin = self.options["mosaic_origin"]
+                    method = self.options["demosaic_method"]
+                    stack = demosaic(stack[0], origin=origin, method=method)
+                sign, background = self.options["sign"], self.options["background"]
+                parts = assemble(
+                    angles=stack[None], phase=None, where=self.where, sign=sign,
+                    background=background,
+                )  # fmt: skip
+                self._last = (t, parts)
+            return self._last[1]
 
     def retrieved_part(self, part: str):
         def block(loc) -> np.ndarray:
