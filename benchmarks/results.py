@@ -110,8 +110,21 @@ def discover_models(roots: Sequence[Path] | None = None) -> dict[str, Path]:
                 continue
             if (content.get("training") or {}).get("base_checkpoint"):
                 continue  # fine-tuned: not a model of the ablation
+            if not run_finished(folder, content):
+                continue  # still training: not yet at the budget of the other rows
             found.setdefault(row_key(content["model"]), folder)
     return found
+
+
+def run_finished(folder: Path, content: Mapping) -> bool:
+    """Whether the run of a ``<run>/best`` checkpoint reached its planned epochs (read from
+    ``<run>/last/history.json``); a checkpoint outside a run folder counts as finished."""
+    history = folder.parent / "last" / "history.json"
+    if folder.name != "best" or not history.is_file():
+        return True
+    epochs = ((content.get("training") or {}).get("config") or {}).get("epochs")
+    done = max((h.get("epoch", 0) for h in json.loads(history.read_text("utf-8"))), default=0)
+    return epochs is None or done >= epochs
 
 
 def discover_shipped(root: Path = ROOT / "weights") -> dict[str, Path]:
