@@ -202,7 +202,7 @@ def _read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
         )
     data: dict[str, list] = {"phase": [], "labels": [], "angles": []}
     for image_path, labels_path in zip(args.image, args.labels, strict=True):
-        acquisition = read_acquisition(image_path, **_reader_kwargs(args))
+        acquisition = read_acquisition(image_path, lazy=False, **_reader_kwargs(args))
         labels = tifffile.imread(labels_path)
         if labels.shape[-2:] != acquisition.frame_shape:
             raise ValueError(

@@ -252,7 +252,8 @@ def read_folder(folder: str | Path, **read_options) -> list[Sample]:
 
     samples = []
     for image_path, labels_path in label_pairs(folder):
-        acquisition = read_acquisition(image_path, **read_options)
+        # training holds its frames in memory: read eagerly, not as a lazy dask stack
+        acquisition = read_acquisition(image_path, **({"lazy": False} | dict(read_options)))
         labels = _read_labels(labels_path)
         if labels.ndim == 2:
             labels = labels[None]
