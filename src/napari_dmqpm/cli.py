@@ -337,7 +337,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--diameter", type=float, metavar="PX", help="typical cell diameter in pixels"
     )
     segment.add_argument("--tta", action="store_true", help="mirror test-time augmentation")
-    segment.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    segment.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="tiles per forward pass (default: 4 on the CPU, as many as fit on a GPU)",
+    )
     segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_reader_options(segment)
     _add_pool_options(segment)
