@@ -5,6 +5,9 @@ One core function serves the napari widget, the ``dmqpm segment`` command and th
 labels and per-cell table. See docs/inference.md.
 """
 
+from napari_dmqpm.model.device import DeviceFallbackWarning
+
+from .batch import iter_segment_files, segment_files
 from .config import InferenceConfig, PostprocessConfig
 from .measure import (
     TABLE_COLUMNS,
@@ -50,6 +53,9 @@ from .tiling import (
 
 __all__ = [
     "DEFAULT_CLASS_NAMES",
+    "DeviceFallbackWarning",
+    "iter_segment_files",
+    "segment_files",
     "TABLE_COLUMNS",
     "Cancelled",
     "FrameResult",
