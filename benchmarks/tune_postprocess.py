@@ -28,32 +28,15 @@ from results import synthetic_cases  # noqa: E402
 POSTPROCESS_SEED = 9_300_000
 
 
-def tune_checkpoint(folder: Path, cases, *, store: bool) -> dict:
+def tuned_summary(folder: Path, cases, *, store: bool) -> dict:
     """Tune one checkpoint on ``cases``; returns the summary (and stores it unless dry)."""
-    from napari_dmqpm.inference import InferenceConfig, predict_probabilities
-    from napari_dmqpm.model.registry import load_model
-    from napari_dmqpm.training.tuning import store_postprocess, tune_postprocess
+    from napari_dmqpm.training.tuning import tune_checkpoint
 
-    model = load_model(folder, device="cpu")
-    inputs = model.network.config.inputs
-    inference = InferenceConfig(device="cpu")
-    probabilities = [
-        predict_probabilities(
-            model,
-            angles=case.angles if inputs in ("both", "angles") else None,
-            phase=case.phase if inputs in ("both", "phase") else None,
-            config=inference,
-            pixel_size_um=case.pixel_size_um,
-        )
-        for case in cases
-    ]
-    result = tune_postprocess(probabilities, [case.labels for case in cases])
     described = (
         f"{len(cases)} simulated fields (benchmarks/tune_postprocess.py, "
         f"seeds ({POSTPROCESS_SEED}, density, i))"
     )
-    if store:
-        store_postprocess(folder, result, tuned_on=described)
+    result = tune_checkpoint(folder, cases, tuned_on=described, store=store)
     return {"config": result.config.to_dict(), **result.summary()}
 
 
@@ -66,7 +49,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cases = synthetic_cases(args.fields, (args.shape, args.shape), namespace=POSTPROCESS_SEED)
     for folder in args.folders:
-        summary = tune_checkpoint(folder, cases, store=not args.dry_run)
+        summary = tuned_summary(folder, cases, store=not args.dry_run)
         print(
             f"{folder}: F1 {summary['f1_before']:.3f} -> {summary['f1_after']:.3f}, Dice "
             f"{summary['dice_before']:.3f} -> {summary['dice_after']:.3f}; {summary['config']}",

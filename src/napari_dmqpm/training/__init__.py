@@ -39,7 +39,13 @@ _EXPORTS = {
         "summarize_finetune",
     ),
     "card": ("write_model_card", "read_history"),
-    "tuning": ("DEFAULT_GRID", "TuningResult", "store_postprocess", "tune_postprocess"),
+    "tuning": (
+        "DEFAULT_GRID",
+        "TuningResult",
+        "store_postprocess",
+        "tune_checkpoint",
+        "tune_postprocess",
+    ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -255,32 +255,18 @@ def tune_on_validation(folder: Path, samples, *, device: str, deadline: float | 
 
     Scored on the validation ``samples``; nothing happens when the folder has no weights.
     """
-    from napari_dmqpm.inference import InferenceConfig, default_postprocess, predict_probabilities
-    from napari_dmqpm.model.registry import load_model
-    from napari_dmqpm.training.tuning import store_postprocess, tune_postprocess
+    from napari_dmqpm.training.tuning import tune_checkpoint
 
     if not (folder / "model.safetensors").is_file() or not samples:
         return
-    model = load_model(folder, device=device)
-    inputs = model.network.config.inputs
-    config = InferenceConfig(device=device)
-    probabilities = [
-        predict_probabilities(
-            model,
-            angles=s.angles if inputs in ("both", "angles") else None,
-            phase=s.phase if inputs in ("both", "phase") else None,
-            config=config,
-        )
-        for s in samples
-    ]
-    result = tune_postprocess(
-        probabilities,
-        [s.labels for s in samples],
-        start=default_postprocess(model),
+    tune_checkpoint(
+        folder,
+        samples,
+        tuned_on=f"{len(samples)} held-out validation part(s) of the fine-tuning images",
+        device=device,
+        from_stored=True,
         should_stop=None if deadline is None else (lambda: time.monotonic() > deadline),
     )
-    tuned_on = f"{len(samples)} held-out validation part(s) of the fine-tuning images"
-    store_postprocess(folder, result, tuned_on=tuned_on)
 
 
 def finetune(

@@ -181,3 +181,60 @@ def store_postprocess(
     text = json.dumps(content, indent=1) + "\n"
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), overwrite=True)
     return entry
+
+
+def tune_checkpoint(
+    folder: str | os.PathLike,
+    images: Sequence[Any],
+    *,
+    tuned_on: str,
+    device: str = "cpu",
+    from_stored: bool = False,
+    store: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> TuningResult:
+    """Run a checkpoint once on labelled images, tune its thresholds and store them.
+
+    Parameters
+    ----------
+    folder : path-like
+        A checkpoint folder.
+    images : sequence
+        Objects with ``phase`` (M, N), ``angles`` (4, M, N) or None, ``labels`` (M, N) and
+        optionally ``pixel_size_um`` (training ``Sample``s, benchmark cases).
+    tuned_on : str
+        Provenance recorded with the thresholds.
+    device : str
+        Where the network runs.
+    from_stored : bool
+        Start from the checkpoint's stored thresholds (else from the defaults).
+    store : bool
+        Write the result into ``config.json`` (:func:`store_postprocess`).
+    should_stop : callable, optional
+        See :func:`tune_postprocess`.
+    """
+    from napari_dmqpm.inference import InferenceConfig, default_postprocess, predict_probabilities
+    from napari_dmqpm.model.registry import load_model
+
+    model = load_model(folder, device=device)
+    inputs = model.network.config.inputs
+    config = InferenceConfig(device=device)
+    probabilities = [
+        predict_probabilities(
+            model,
+            angles=image.angles if inputs in ("both", "angles") else None,
+            phase=image.phase if inputs in ("both", "phase") else None,
+            config=config,
+            pixel_size_um=getattr(image, "pixel_size_um", None),
+        )
+        for image in images
+    ]
+    result = tune_postprocess(
+        probabilities,
+        [image.labels for image in images],
+        start=default_postprocess(model) if from_stored else None,
+        should_stop=should_stop,
+    )
+    if store:
+        store_postprocess(folder, result, tuned_on=tuned_on)
+    return result
