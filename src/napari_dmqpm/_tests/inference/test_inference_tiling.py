@@ -49,7 +49,10 @@ def test_gaussian_weights_peak_in_the_middle_with_sigma_an_eighth():
 def test_tiled_prediction_equals_the_whole_image_prediction(image):
     tiled = predict_tiled(pixelwise, [image], n_outputs=2, tile_size=64, batch_size=3)
     assert tiled.shape == (2, 150, 230) and tiled.dtype == np.float32
-    np.testing.assert_allclose(tiled, direct(image), atol=1e-5)
+    # float32 blending of equal values is exact to a few ulp; torch's elementwise kernels
+    # may differ by ~1e-4 relative between code paths (seen once in a full-suite run). A
+    # misplaced tile or wrong weight is off by O(1).
+    np.testing.assert_allclose(tiled, direct(image), rtol=2e-4, atol=1e-5)
 
 
 def test_an_image_smaller_than_a_tile_is_padded_and_cropped_back():
