@@ -5,7 +5,8 @@ A :class:`Job` runs ``work(job)``, a generator function, in ``napari.qt.threadin
 ``on_yield`` on the GUI thread; when it ends, ``on_done`` gets a :class:`JobEnd` (the return
 value, the error, or "cancelled"), so no exception ever reaches napari as a traceback.
 The work reports fine-grained progress through ``job.report(done, total)`` (a Qt signal,
-safe from any thread) and polls ``job.should_stop()``, which :meth:`Job.stop` sets.
+safe from any thread) and polls ``job.should_stop()``, which :meth:`Job.stop` sets. Warnings
+the work raises (a CPU fallback, say) become napari warning notifications.
 
 When a widget's dock or its viewer closes mid-run, :class:`CloseWatch` calls the widget, which
 calls :meth:`Job.shutdown`: the work is asked to stop, its callbacks are dropped (nothing more
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -160,6 +162,7 @@ class Job:
         worker.returned.connect(self._end)
         worker.aborted.connect(lambda: self._end(JobEnd(cancelled=True)))
         worker.errored.connect(lambda error: self._end(JobEnd(error=error)))
+        worker.warned.connect(self._relay_warning)  # napari's own relay is not connected
         worker.finished.connect(self._finished)
         self._worker = worker
         worker.start()
@@ -167,13 +170,29 @@ class Job:
     def _deliver(self, value: Any) -> None:
         self._on_yield(value)  # looked up now: a job shut down has dropped it
 
+    def _relay_warning(self, show_warning_args: tuple) -> None:
+        """Show a warning the work raised (e.g. a CPU fallback) as a napari notification."""
+        if self._ended:
+            return
+        from napari.utils.notifications import show_warning
+
+        show_warning(str(show_warning_args[0]))
+
     def _run_inline(self) -> None:
         generator = self._guarded()
         while True:
-            try:
-                value = next(generator)
-            except StopIteration as stop:
-                self._end(stop.value)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    value = next(generator)
+                except StopIteration as stop:
+                    value, ended = stop.value, True
+                else:
+                    ended = False
+            for record in caught:
+                self._relay_warning((record.message,))
+            if ended:
+                self._end(value)
                 return
             self._deliver(value)
 

@@ -305,3 +305,33 @@ def test_widgets_are_in_the_layers_segment_menu_and_dock_from_it(make_napari_vie
     docked = list(viewer.window.dock_widgets.values())
     assert any(isinstance(w, SegmentWidget) for w in docked)
     assert any(isinstance(w, FinetuneWidget) for w in docked)
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["worker", "inline"])
+def test_a_cpu_fallback_during_a_run_is_shown_as_a_napari_warning(
+    make_napari_viewer, qtbot, models, notes, monkeypatch, threads
+):
+    """Out of GPU memory, the core finishes on the CPU and warns; the user must see it."""
+    import warnings
+
+    if not threads:
+        monkeypatch.setenv("NAPARI_DMQPM_NOTHREADS", "1")
+    import napari_dmqpm.inference as inference
+    from napari_dmqpm.model.device import DeviceFallbackWarning
+
+    segment = inference.segment_acquisition
+
+    def falling_back(*args, **kwargs):
+        warnings.warn("CUDA out of memory; finishing this frame on the CPU", DeviceFallbackWarning)
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "segment_acquisition", falling_back)
+    make_model(models / "tiny")
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    widget = dock(viewer)
+    widget.device.setCurrentText("cpu")
+    run_and_wait(qtbot, widget)
+    qtbot.waitUntil(lambda: any("finishing this frame on the CPU" in m for _, m in notes))
+    assert [s for s, m in notes if "on the CPU" in m][0].endswith("warning")
+    assert "sparse field cells" in viewer.layers  # the run still delivered its labels
