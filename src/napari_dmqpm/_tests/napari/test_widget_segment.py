@@ -322,7 +322,8 @@ def test_a_cpu_fallback_during_a_run_is_shown_as_a_napari_warning(
     segment = inference.segment_acquisition
 
     def falling_back(*args, **kwargs):
-        warnings.warn("CUDA out of memory; finishing this frame on the CPU", DeviceFallbackWarning)
+        message = "CUDA out of memory; finishing this frame on the CPU"
+        warnings.warn(message, DeviceFallbackWarning, stacklevel=2)
         return segment(*args, **kwargs)
 
     monkeypatch.setattr(inference, "segment_acquisition", falling_back)
