@@ -28,8 +28,10 @@ from napari_dmqpm.training.data import (
 )
 from napari_dmqpm.training.patches import SimulatorFactory
 
-# keys of a base checkpoint not copied into a fine-tuned one (the scale is measured anew)
+# keys of a base checkpoint not copied into a fine-tuned one (the scale is measured anew; the
+# thresholds are kept, but the scores of their tuning were those of the base's weights)
 _RESERVED = (
+    "postprocessing_tuning",
     "format",
     "format_version",
     "model",
