@@ -101,17 +101,46 @@ def test_poly_schedule():
     assert poly_lr(budget, 10, 45.0) == pytest.approx(1e-2 * 0.25**0.9)
 
 
-def test_finetune_tunes_the_thresholds_on_its_held_out_strip(tmp_path):
+@pytest.fixture
+def strip_run(tmp_path):
+    """``run(**options)``: fine-tune a tiny model for one epoch on one small dense field."""
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
     field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
     torch.manual_seed(0)
     base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
     save_checkpoint(tmp_path / "base", base, extra={"postprocessing": {"min_cell_area_px": 20}})
-    result = finetune(
-        field.phase, field.labels, base=tmp_path / "base", out=tmp_path / "tuned",
-        minutes=None, epochs=1, iterations_per_epoch=2, patch_size=64, device="cpu",
-    )  # fmt: skip
+
+    def run(**options):
+        return finetune(
+            field.phase, field.labels, base=tmp_path / "base", out=tmp_path / "tuned",
+            minutes=None, epochs=1, iterations_per_epoch=2, patch_size=64, device="cpu",
+            **options,
+        )  # fmt: skip
+
+    return run
+
+
+def test_finetune_keeps_the_base_thresholds_when_validation_has_few_cells(strip_run):
+    result = strip_run()  # the strip of a 128 x 96 field holds far fewer than 100 cells
+    _, content = load_checkpoint(result.model_dir)
+    assert "postprocessing_tuning" not in content
+    assert content["postprocessing"] == {"min_cell_area_px": 20}
+    assert result.f1_after == result.reports[result.reports[-1].best_epoch].val_f1
+
+
+def test_count_cells_counts_each_label_of_each_sample():
+    from napari_dmqpm.training.data import Sample
+    from napari_dmqpm.training.finetune import count_cells
+
+    labels = np.zeros((8, 8), np.int32)
+    labels[:2], labels[4:6, :3], labels[6:, 5:] = 3, 7, 9
+    samples = [Sample(np.zeros((8, 8), np.float32), labels)] * 2
+    assert count_cells(samples) == 6 and count_cells([]) == 0
+
+
+def test_finetune_tunes_the_thresholds_on_its_held_out_strip(strip_run):
+    result = strip_run(tune_thresholds=True)
     _, content = load_checkpoint(result.model_dir)
     record = content["postprocessing_tuning"]
     assert "held-out validation" in record["tuned_on"] and record["n_images"] == 1
@@ -195,3 +224,25 @@ def test_phase_only_model_trains_on_a_folder_of_phase_maps(tmp_path):
     content = load_checkpoint(tmp_path / "run" / "best")[1]
     assert content["training"]["data"]["val_images"] == ["img0-val", "img1-val"]
     assert content["training"]["cell_diameter_px"] > 5
+
+
+def test_finetune_does_not_inherit_the_bases_tuning_scores(tmp_path):
+    """The base's tuning record scored the base's weights: F1 'after' must not come from it."""
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
+    torch.manual_seed(0)
+    base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
+    record = {"tuned_on": "simulated fields", "f1_after": 0.9645}
+    extra = {"postprocessing": {"seed_h": 0.2}, "postprocessing_tuning": record}
+    save_checkpoint(tmp_path / "base", base, extra=extra)
+    result = finetune(
+        field.phase, field.labels, base=tmp_path / "base", out=tmp_path / "tuned",
+        minutes=None, epochs=1, iterations_per_epoch=2, patch_size=64, device="cpu",
+        tune_thresholds=False,
+    )  # fmt: skip
+    _, content = load_checkpoint(result.model_dir)
+    assert content["postprocessing"] == {"seed_h": 0.2}  # the thresholds are kept
+    assert "postprocessing_tuning" not in content
+    assert result.f1_after != 0.9645
+    assert result.f1_after == result.reports[result.reports[-1].best_epoch].val_f1
