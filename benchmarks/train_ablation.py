@@ -5,7 +5,9 @@ of iterations (``--epochs`` x 25 iterations of batch 2 at 256²); only the fusio
 inputs change. An equal *iteration* budget, as in the paper's equal-epoch protocol, keeps the rows
 comparable when several runs share the CPU (a wall-clock budget would not). The runs go to
 ``<out>/<row>/`` and resume from ``<out>/<row>/last/`` when started again, so the script can be
-stopped and re-run; ``benchmarks/results.py --ablation <out>`` scores them.
+stopped and re-run; ``benchmarks/results.py --ablation <out>`` scores them. The extra row
+``nnunet-default`` trains nnU-Net's default 2D network with the same budget, for the Dice
+column of ``benchmarks/bench_nnunet.py`` (which reads ``<out>/nnunet-default/best``).
 
 Examples
 --------
@@ -20,6 +22,7 @@ All rows, two processes of one torch thread each (the 2-core CPU of docs/results
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -43,6 +46,10 @@ ROWS = {
     "phase-only": ("phase", "early", 2),
 }
 
+#: Not a row of Table 2: nnU-Net's default 2D network (32 -> 512 features, 8 stages) on the
+#: same 5 inputs, heads, data and budget, for the Dice column of bench_nnunet.
+NNUNET_ROW = "nnunet-default"
+
 
 def train_config(row: str, *, epochs: int, out: Path) -> dict:
     """The ``TrainConfig`` dict of one ablation row (JSON-native)."""
@@ -50,14 +57,16 @@ def train_config(row: str, *, epochs: int, out: Path) -> dict:
     from napari_dmqpm.model.config import THREE_CLASS
     from napari_dmqpm.training import TrainConfig
 
-    inputs, fusion, stage = ROWS[row]
-    model = ModelConfig(
-        inputs=inputs,
-        fusion=fusion,
-        fusion_stage=stage,
-        features=FEATURES,
-        heads=(THREE_CLASS, HeadConfig(name="distance", kind="sigmoid", channels=("distance",))),
-    )
+    heads = (THREE_CLASS, HeadConfig(name="distance", kind="sigmoid", channels=("distance",)))
+    if row == NNUNET_ROW:
+        from napari_dmqpm.model import nnunet_default_2d_config
+
+        model = dataclasses.replace(nnunet_default_2d_config(5, 3), heads=heads)
+    else:
+        inputs, fusion, stage = ROWS[row]
+        model = ModelConfig(
+            inputs=inputs, fusion=fusion, fusion_stage=stage, features=FEATURES, heads=heads
+        )
     config = TrainConfig(
         model=model,
         batch_size=2,
@@ -75,7 +84,9 @@ def train_config(row: str, *, epochs: int, out: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder of the runs")
-    parser.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS))
+    parser.add_argument(
+        "--rows", nargs="+", choices=[*sorted(ROWS), NNUNET_ROW], default=list(ROWS)
+    )
     parser.add_argument("--epochs", type=int, default=40, help="epochs of 25 iterations")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     args = parser.parse_args(argv)
@@ -85,7 +96,10 @@ def main(argv=None) -> int:
         config_path.write_text(json.dumps(train_config(row, epochs=args.epochs, out=args.out)))
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(args.out / row)]
         command += ["--config", str(config_path), "--threads", str(args.threads)]
-        command += ["--title", f"Ablation row {row}"]
+        title = (
+            "nnU-Net default 2D, ablation budget" if row == NNUNET_ROW else f"Ablation row {row}"
+        )
+        command += ["--title", title]
         with open(args.out / f"{row}.log", "a") as log:
             code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
         if code:
