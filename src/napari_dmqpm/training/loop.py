@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from napari_dmqpm.model import DMQPMNet, autocast_dtype, resolve_device
-from napari_dmqpm.training.config import TrainConfig
+from napari_dmqpm.training.config import SELECTION_SCORES, TrainConfig
 from napari_dmqpm.training.data import Sample
 from napari_dmqpm.training.losses import SegmentationLoss
 from napari_dmqpm.training.patches import PatchDataset
@@ -53,9 +53,10 @@ class EpochReport:
     seconds, elapsed : float
         Wall time of this epoch, and of the whole run so far (summed over resumes).
     best_val_dice : float
-        Best validation Dice so far; ``best/`` holds those weights.
+        Validation Dice of the best epoch so far (by ``TrainConfig.select_by``); ``best/``
+        holds its weights.
     best_epoch : int
-        The epoch of ``best_val_dice``.
+        That epoch.
     is_best : bool
         This epoch set a new best.
     stop_reason : str or None
@@ -289,9 +290,14 @@ def _report(
             amp_dtype=trainer.amp_dtype,
             postprocessing=trainer.base_content.get("postprocessing"),
         )
-    is_best = result is not None and result.dice > state.best_val_dice
+    score = (
+        None
+        if result is None
+        else SELECTION_SCORES[trainer.config.select_by](result.dice, result.f1)
+    )
+    is_best = score is not None and score > state.best_score
     if is_best:
-        state.best_val_dice, state.best_epoch = result.dice, epoch
+        state.best_val_dice, state.best_score, state.best_epoch = result.dice, score, epoch
     return EpochReport(
         epoch=epoch,
         epochs=trainer.config.epochs,

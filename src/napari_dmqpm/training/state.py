@@ -37,9 +37,12 @@ class RunState:
     elapsed : float
         Seconds spent training and validating, summed over resumes.
     best_val_dice : float
-        Best validation foreground Dice so far (-1 before any validation).
+        Validation foreground Dice of the best epoch (-1 before any validation); the best
+        Dice so far when ``TrainConfig.select_by`` is ``"dice"``.
+    best_score : float
+        The ``select_by`` score of the best epoch (-1 before any validation).
     best_epoch : int
-        Epoch of ``best_val_dice`` (-1 before any).
+        The best epoch (-1 before any).
     history : list of dict
         One ``EpochReport.to_dict()`` per yielded report.
     """
@@ -48,6 +51,7 @@ class RunState:
     iteration: int = 0
     elapsed: float = 0.0
     best_val_dice: float = -1.0
+    best_score: float = -1.0
     best_epoch: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -83,6 +87,7 @@ def save_last(
             "iteration": state.iteration,
             "elapsed": state.elapsed,
             "best_val_dice": state.best_val_dice,
+            "best_score": state.best_score,
             "best_epoch": state.best_epoch,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -130,6 +135,7 @@ def load_last(
         iteration=int(payload["iteration"]),
         elapsed=float(payload["elapsed"]),
         best_val_dice=float(payload["best_val_dice"]),
+        best_score=float(payload.get("best_score", payload["best_val_dice"])),  # older runs
         best_epoch=int(payload["best_epoch"]),
         history=list(history),
     )

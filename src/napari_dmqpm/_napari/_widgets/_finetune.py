@@ -254,7 +254,7 @@ class FinetuneWidget(Panel):
             return
         self.status.setText(
             f"epoch {report.epoch}: loss {report.train_loss:.3f}, validation "
-            f"Dice {report.val_dice:.3f} (best {report.best_val_dice:.3f})"
+            f"Dice {report.val_dice:.3f}, F1 {report.val_f1:.3f} (best: epoch {report.best_epoch})"
         )
 
     def _done(self, end: JobEnd) -> None:

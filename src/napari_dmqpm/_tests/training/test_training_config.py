@@ -44,6 +44,7 @@ def test_json_round_trip(tmp_path):
         ({"device": "tpu"}, "device"),
         ({"patch_size": (8, 8)}, "patch_size"),
         ({"val_fraction": 1.0}, "val_fraction"),
+        ({"select_by": "f1"}, "select_by"),
         ({"model": ModelConfig(), "base_checkpoint": "x"}, "not both"),
     ],
 )
@@ -59,3 +60,17 @@ def test_simulator_data_validation_and_unknown_keys():
         SimulatorData(pixel_size_um=(0.9, 0.4))
     with pytest.raises(ValueError, match="unknown TrainConfig keys"):
         TrainConfig.from_dict({"lr": 0.1})
+
+
+def test_selection_scores_and_the_fine_tuning_default():
+    from napari_dmqpm.training.config import SELECTION_SCORES
+    from napari_dmqpm.training.finetune import finetune_config
+
+    assert TrainConfig().select_by == "dice"
+    assert SELECTION_SCORES["dice"](0.9, 0.5) == 0.9
+    assert SELECTION_SCORES["dice_f1"](0.9, 0.5) == pytest.approx(0.7)
+    # the epoch-4 and epoch-22 validations of the dense_011 run (docs/training.md)
+    early, late = (0.950, 0.667), (0.949, 0.842)
+    assert SELECTION_SCORES["dice"](*early) > SELECTION_SCORES["dice"](*late)
+    assert SELECTION_SCORES["dice_f1"](*late) > SELECTION_SCORES["dice_f1"](*early)
+    assert finetune_config(base="phase-only", out="x", minutes=1.0).select_by == "dice_f1"
