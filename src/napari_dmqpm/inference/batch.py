@@ -4,8 +4,9 @@
 one worker and no scheduler it calls :func:`~napari_dmqpm.inference.segment_file` per file in
 this process. Otherwise it submits one task per file, and one per frame of a multi-frame file,
 to a dask.distributed cluster (a local one of ``workers`` processes, or the one at
-``scheduler``); the client gathers each file's frames in order and writes its outputs with the
-same atomic writer, so the files are identical to the in-process ones. Workers read inputs and
+``scheduler``); the client streams each frame into its file's outputs as it comes back, with
+the same atomic writer as the in-process path, so the files are identical to its own and the
+client's memory does not grow with the number of frames. Workers read inputs and
 model folders at the absolute paths the client gives them: on a cluster both must be on a
 shared file system. See docs/cluster.md.
 """
@@ -17,69 +18,28 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from napari_dmqpm.io import Acquisition, inspect_file, read_acquisition
-from napari_dmqpm.model.checkpoint import CheckpointError
+from napari_dmqpm.io import inspect_file
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, find_model
 
+from . import batch_worker
+from .batch_worker import _Job, _n_cores, _Part, _pin_threads, _segment_task, _Spec
 from .config import InferenceConfig, PostprocessConfig
-from .measure import concat_tables
-from .outputs import check_out_dir, output_paths, write_outputs
-from .segment import ModelLike, SegmentFileResult, resolve_model, segment_acquisition, segment_file
+from .outputs import check_out_dir, output_paths, stream_outputs
+from .segment import ModelLike, SegmentFileResult, segment_file
 from .tiling import ProgressCallback
 
-#: Errors of the input (file, model, options): a task returns them instead of raising, so
-#: dask does not retry what would fail again. Anything else (OSError, out of memory) is retried.
-_INPUT_ERRORS = (ValueError, FileNotFoundError, CheckpointError)
 _INSTALL_HINT = "pip install napari-dmqpm[cluster]"
 
 
 class SchedulerConnectError(RuntimeError):
     """The dask scheduler could not be reached within the connect timeout."""
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One task: one frame of one file, with the model folder to run on it."""
-
-    index: int
-    path: str
-    model: str
-    frame: int
-    n_frames: int
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """What every task shares (pickled once per task; small)."""
-
-    config: InferenceConfig
-    postprocess: PostprocessConfig | None
-    read_options: dict[str, Any]
-    alpha_um3_per_pg: float
-    threads: int | dict[str, int] | None  # torch threads, or dask task slots per host
-
-
-@dataclass(frozen=True)
-class _Part:
-    """What a task sends back: one frame's labels and table, and how the file is laid out."""
-
-    frame: int
-    labels: np.ndarray
-    table: dict[str, np.ndarray]
-    n_frames: int
-    is_timelapse: bool
-    pixel_size_um: float | None
 
 
 def segment_files(paths: Sequence[str | os.PathLike], **options: Any) -> list[SegmentFileResult]:
@@ -272,12 +232,6 @@ def _plan_jobs(paths, model: ModelLike, read_options: dict[str, Any]) -> list[_J
     return jobs
 
 
-def _n_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS says, as under SLURM)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
-
-
 def _connect(distributed, scheduler, scheduler_file, workers: int, timeout: float):
     """A client of the given scheduler, or of a new local cluster of ``workers`` processes."""
     if scheduler is not None and not isinstance(scheduler, str):
@@ -323,7 +277,7 @@ def _local_cluster(distributed, workers: int):
         dashboard_address=":0",  # no fixed port: 8787 may be taken
         worker_dashboard_address=None,
         silence_logs=logging.ERROR,
-        preload=[__name__],  # dask_setup below: Ctrl+C is the client's to handle
+        preload=[batch_worker.__name__],  # its dask_setup: Ctrl+C is the client's
     )
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
         yield client
@@ -360,23 +314,34 @@ def _iter_on_cluster(
 
 
 def _collect(client, futures: dict, targets, overwrite: bool, retries: int, progress):
-    """Write each file once all its tasks are back; raise the first failure."""
+    """Stream each file's frames into its outputs as they come back; raise the first failure.
+
+    A frame's labels go into the file's labels TIFF at once, in any order; its rows wait only
+    for the frames before it (the CSV is in frame order). The client thus holds no file's
+    labels: its memory does not grow with the number of frames. A file's outputs are placed
+    when its last frame is in; on a failure or Ctrl+C every file still open is dropped (its
+    temporaries removed), and the files already placed stay.
+    """
     from distributed import as_completed
 
     remaining = Counter(job.index for job in futures.values())
-    parts: dict[int, list[_Part]] = {}
     total = len(futures)
     if progress is not None:
         progress(0, total)
-    for done, future in enumerate(as_completed(list(futures), loop=client.loop), start=1):
-        job = futures.pop(future)
-        part = _result(future, job, retries)
-        parts.setdefault(job.index, []).append(part)
-        if progress is not None:
-            progress(done, total)
-        remaining[job.index] -= 1
-        if not remaining[job.index]:
-            yield _write_file(parts.pop(job.index), targets[job.index], job.model, overwrite)
+    with contextlib.ExitStack() as opened:
+        files: dict[int, _FileOutputs] = {}
+        for done, future in enumerate(as_completed(list(futures), loop=client.loop), start=1):
+            job = futures.pop(future)
+            part = _result(future, job, retries)
+            if job.index not in files:
+                files[job.index] = _FileOutputs(part, targets[job.index], overwrite)
+                opened.push(files[job.index].abort)
+            files[job.index].add(part)
+            if progress is not None:
+                progress(done, total)
+            remaining[job.index] -= 1
+            if not remaining[job.index]:
+                yield files.pop(job.index).close(job.model)
 
 
 def _result(future, job: _Job, retries: int) -> _Part:
@@ -393,97 +358,41 @@ def _result(future, job: _Job, retries: int) -> _Part:
     return part
 
 
-def _write_file(parts: list[_Part], targets, model_folder: str, overwrite: bool):
-    """Assemble a file's frames in order and write both outputs atomically."""
-    parts = sorted(parts, key=lambda part: part.frame)
-    first = parts[0]
-    labels = np.stack([part.labels for part in parts]).astype(np.uint32, copy=False)
-    table = concat_tables([part.table for part in parts])
-    stack = labels if first.is_timelapse or first.n_frames > 1 else labels[0]
-    write_outputs(targets, stack, table, first.pixel_size_um, overwrite=overwrite)
-    info = find_model(Path(model_folder))
-    return SegmentFileResult(
-        labels_path=targets[0],
-        table_path=targets[1],
-        n_frames=first.n_frames,
-        n_cells=int(table["label"].size),
-        model=info.name,
-        model_sha256=info.sha256,
-    )
+class _FileOutputs:
+    """The labels TIFF and CSV of one file, filled frame by frame (see :func:`_collect`)."""
 
+    def __init__(self, first: _Part, targets: tuple[Path, Path], overwrite: bool) -> None:
+        self.stack = first.is_timelapse or first.n_frames > 1
+        shape = (first.n_frames, *first.labels.shape) if self.stack else first.labels.shape
+        self.targets, self._exits = targets, contextlib.ExitStack()
+        self.outputs = self._exits.enter_context(
+            stream_outputs(
+                targets, shape=shape, pixel_size_um=first.pixel_size_um, overwrite=overwrite
+            )
+        )
+        self.n_frames, self._next, self._waiting = first.n_frames, 0, {}
 
-# ----------------------------------------------------------------------------- worker side
+    def add(self, part: _Part) -> None:
+        """Write the part's labels now, and every table whose turn has come."""
+        self.outputs.labels.write(part.frame if self.stack else 0, part.labels)
+        self._waiting[part.frame] = part.table
+        while self._next in self._waiting:
+            self.outputs.append_rows(self._waiting.pop(self._next))
+            self._next += 1
 
+    def close(self, model_folder: str) -> SegmentFileResult:
+        """Place both outputs (every frame is in) and describe them."""
+        self._exits.close()
+        info = find_model(Path(model_folder))
+        return SegmentFileResult(
+            labels_path=self.targets[0],
+            table_path=self.targets[1],
+            n_frames=self.n_frames,
+            n_cells=self.outputs.n_rows,
+            model=info.name,
+            model_sha256=info.sha256,
+        )
 
-def dask_setup(worker: Any) -> None:
-    """Preload hook of the local pool's workers: they ignore Ctrl+C (SIGINT).
-
-    A terminal sends Ctrl+C to every process of the pool; the client alone handles it,
-    cancelling the tasks and closing the pool. Not meant for the workers of a shared cluster.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _segment_task(job: _Job, spec: _Spec) -> _Part | BaseException:
-    """Run on a worker: segment one frame of one file (the model is cached per process)."""
-    try:
-        _pin_threads(_worker_threads(spec.threads))
-        acquisition = _read_frame(job.path, spec.read_options, job.frame)
-        model = resolve_model(job.model, kind=acquisition.kind, device=spec.config.device)
-        (result,) = segment_acquisition(
-            acquisition, model, config=spec.config, postprocess=spec.postprocess,
-            frames=(job.frame,), alpha_um3_per_pg=spec.alpha_um3_per_pg,
-            keep_probabilities=False,
-        )  # fmt: skip
-    except _INPUT_ERRORS as err:
-        return err
-    return _Part(
-        result.frame, result.labels, result.table, acquisition.n_frames,
-        acquisition.is_timelapse, acquisition.pixel_size_um,
-    )  # fmt: skip
-
-
-def _read_frame(path: str, options: dict[str, Any], frame: int) -> Acquisition:
-    """Open a file lazily, as ``segment_file`` does, and read one frame only, here and now.
-
-    The frame is computed with dask's synchronous scheduler: inside a task the default would
-    be the cluster itself (a task waiting on tasks). It then stands for every frame (a
-    broadcast view), so shapes are those of the file and memory is that of one frame.
-    """
-    acquisition = read_acquisition(path, **{"lazy": True, **options})
-    if not acquisition.is_lazy:
-        return acquisition
-    import dask
-
-    names = [
-        name for name in ("phase", "angles", "modulation") if getattr(acquisition, name) is not None
-    ]
-    lazy = [getattr(acquisition, name) for name in names]
-    read = dask.compute(*(array[frame] for array in lazy), scheduler="synchronous")
-    views = (np.broadcast_to(np.asarray(f), a.shape) for f, a in zip(read, lazy, strict=True))
-    return acquisition.replace(**dict(zip(names, views, strict=True)))
-
-
-def _worker_threads(threads: int | dict[str, int] | None) -> int | None:
-    """Torch threads for this worker: as given, else its host's cores over the host's slots.
-
-    A worker on a host the client did not see at submission (a SLURM job that started later)
-    gets one thread per task, as dask's own ``OMP_NUM_THREADS=1``: it never oversubscribes.
-    """
-    if not isinstance(threads, dict):
-        return threads
-    from distributed import get_worker
-    from distributed.comm import get_address_host
-
-    slots = threads.get(get_address_host(get_worker().address))
-    return 1 if slots is None else max(1, _n_cores() // slots)
-
-
-def _pin_threads(threads: int | None) -> None:
-    """Set torch's intra-op threads of this process (left alone for None)."""
-    if threads is None:
-        return
-    import torch
-
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    def abort(self, *exc_info: Any) -> bool:
+        """Drop the outputs (an ``ExitStack`` callback: a no-op once :meth:`close` ran)."""
+        return self._exits.__exit__(*exc_info)

@@ -121,6 +121,10 @@ class OutputStream:
     def add(self, index: int, labels: np.ndarray, table: dict[str, np.ndarray]) -> None:
         """Write frame ``index`` of the labels and append the frame's rows to the CSV."""
         self.labels.write(index, labels)
+        self.append_rows(table)
+
+    def append_rows(self, table: dict[str, np.ndarray]) -> None:
+        """Append rows to the CSV (frames' rows go in frame order; labels in any order)."""
         self.table.write(table_to_csv(table, header=False))
         self.n_rows += len(table["label"])
 

@@ -18,8 +18,7 @@ import pytest
 import tifffile
 import torch
 
-from napari_dmqpm.inference import InferenceConfig
-from napari_dmqpm.inference import batch as batch_module
+from napari_dmqpm.inference import InferenceConfig, batch_worker
 from napari_dmqpm.inference.batch import SchedulerConnectError, segment_files
 from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig, save_checkpoint
 from napari_dmqpm.simulation import write_dataset
@@ -134,7 +133,7 @@ def test_a_failing_task_is_retried_and_an_exhausted_one_names_the_frame(
 ):
     paths, model, reference = inputs
     failures = []
-    original = batch_module.read_acquisition
+    original = batch_worker.read_acquisition
 
     def flaky(path, **options):
         if len(failures) < 2:
@@ -142,7 +141,7 @@ def test_a_failing_task_is_retried_and_an_exhausted_one_names_the_frame(
             raise OSError(errno.EIO, "Input/output error", path)
         return original(path, **options)
 
-    monkeypatch.setattr(batch_module, "read_acquisition", flaky)
+    monkeypatch.setattr(batch_worker, "read_acquisition", flaky)
     address = cluster.scheduler_address
     (tmp_path / "a").mkdir()
     segment_files(paths, out_dir=tmp_path / "a", model=str(model), scheduler=address, retries=2)
@@ -173,31 +172,49 @@ def test_input_errors_are_raised_as_in_process(inputs, cluster, tmp_path):
 
 
 def _fill_the_disk_at_the_second_table(monkeypatch):
-    """The second CSV written stops part-way with ENOSPC, as on a full disk."""
+    """Rows of the second CSV written stop part-way with ENOSPC, as on a full disk."""
+    from napari_dmqpm.inference.outputs import OutputStream
+
+    original = OutputStream.append_rows
+    streams = []
+
+    def fill_up(self, table):
+        if self not in streams:
+            streams.append(self)
+        if len(streams) == 2:
+            self.table.write("0,1,")
+            raise OSError(errno.ENOSPC, "No space left on device", self.table.name)
+        return original(self, table)
+
+    monkeypatch.setattr(OutputStream, "append_rows", fill_up)
+    return _count_placed(monkeypatch)
+
+
+def _count_placed(monkeypatch):
+    """A list that gets the targets of every pair of outputs moved into place."""
     from napari_dmqpm.inference import outputs
 
-    original = outputs.write_table_csv
-    calls = []
+    original, placed = outputs._place_all, []
 
-    def fill_up(path, table):
-        calls.append(path)
-        if len(calls) == 2:
-            with open(path, "w") as handle:
-                handle.write("frame,label\n")
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return original(path, table)
+    def place_all(staged, overwrite):
+        original(staged, overwrite)
+        placed.append([target for _, target in staged])
 
-    monkeypatch.setattr(outputs, "write_table_csv", fill_up)
+    monkeypatch.setattr(outputs, "_place_all", place_all)
+    return placed
 
 
 def test_a_full_disk_leaves_nothing_under_the_final_names(inputs, cluster, tmp_path, monkeypatch):
     paths, model, reference = inputs
-    _fill_the_disk_at_the_second_table(monkeypatch)
+    placed = _fill_the_disk_at_the_second_table(monkeypatch)
     address = cluster.scheduler_address
     with pytest.raises(OSError, match="No space left") as info:
         segment_files(paths, out_dir=tmp_path, model=str(model), scheduler=address)
     assert info.value.errno == errno.ENOSPC
-    assert _complete_or_absent(tmp_path, reference, paths) == 1
+    # files are streamed side by side: those placed before the failure are whole and right,
+    # the one that failed and those still open are absent
+    assert len(placed) < len(paths)
+    assert _complete_or_absent(tmp_path, reference, paths) == len(placed)
     assert not _temporary_files(tmp_path)
 
 
@@ -319,3 +336,54 @@ def test_a_task_whose_worker_dies_runs_again_elsewhere(inputs, tmp_path):
         assert marker.exists()  # a worker did die
         assert _same_as_reference(out, reference)
         assert client.status == "running"  # the caller's client is left open
+
+
+def _frame_part(frame: int, n_frames: int):
+    from napari_dmqpm.inference import measure_cells
+    from napari_dmqpm.inference.batch_worker import _Part
+
+    labels = np.zeros((16, 24), np.uint32)
+    labels[2 : 6 + frame, 3:9], labels[9:14, 12 : 14 + frame] = 1, 2
+    phase = np.linspace(0.0, 1.0, labels.size, dtype=np.float32).reshape(labels.shape)
+    table = measure_cells(labels, phase, pixel_size_um=0.5, frame=frame)
+    return _Part(frame, labels, table, n_frames, True, 0.5)
+
+
+def test_frames_arriving_out_of_order_stream_into_the_in_order_files(tmp_path, monkeypatch):
+    """The client writes each frame's labels at once and the rows in frame order."""
+    from napari_dmqpm.inference.batch import _FileOutputs
+    from napari_dmqpm.inference.measure import concat_tables
+    from napari_dmqpm.inference.outputs import output_paths, write_outputs
+
+    parts = [_frame_part(t, 4) for t in range(4)]
+    (tmp_path / "expected").mkdir()
+    (tmp_path / "streamed").mkdir()
+    expected = output_paths("lapse.tif", tmp_path / "expected")
+    labels = np.stack([p.labels for p in parts])
+    write_outputs(expected, labels, concat_tables([p.table for p in parts]), 0.5, overwrite=False)
+    monkeypatch.setattr("napari_dmqpm.inference.batch.find_model", lambda folder: _Info())
+    targets = output_paths("lapse.tif", tmp_path / "streamed")
+    outputs = _FileOutputs(parts[2], targets, overwrite=False)
+    for t in (2, 0, 3, 1):
+        outputs.add(parts[t])
+        assert not targets[0].exists()  # placed only when the file is whole
+    result = outputs.close("model-folder")
+    assert result.n_frames == 4 and result.n_cells == 8
+    for made, wanted in zip(targets, expected, strict=True):
+        assert made.read_bytes() == wanted.read_bytes(), made.name
+    assert not _temporary_files(tmp_path / "streamed")
+
+
+def test_an_aborted_file_leaves_nothing(tmp_path):
+    from napari_dmqpm.inference.batch import _FileOutputs
+    from napari_dmqpm.inference.outputs import output_paths
+
+    targets = output_paths("lapse.tif", tmp_path)
+    outputs = _FileOutputs(_frame_part(0, 3), targets, overwrite=False)
+    outputs.add(_frame_part(0, 3))
+    outputs.abort(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert not any(tmp_path.iterdir())
+
+
+class _Info:
+    name, sha256 = "tiny", "0" * 64
