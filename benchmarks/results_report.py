@@ -648,3 +648,27 @@ def finetune_section() -> list[str]:
         ]
     text = path.read_text().strip().splitlines()
     return ["## 7. " + text[0].removeprefix("## "), *text[1:], ""]
+
+
+def update_finetune_section(results_md: Path) -> bool:
+    """Replace section 7 of an existing docs/results.md with :func:`finetune_section`.
+
+    What ``benchmarks/results.py`` would write there, without re-running the other sections
+    (``benchmarks/finetune_real.py`` calls this after writing docs/results_finetune.md).
+
+    Returns
+    -------
+    bool
+        False when ``results_md`` is absent or has no section 7 (nothing written).
+    """
+    if not results_md.is_file():
+        return False
+    lines = results_md.read_text("utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## 7. ")), None)
+    if start is None:
+        return False
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)
+    tail = [] if end is None else lines[end:]
+    text = "\n".join([*lines[:start], *finetune_section(), *tail]).rstrip() + "\n"
+    results_md.write_text(text, "utf-8")
+    return True

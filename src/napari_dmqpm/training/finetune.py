@@ -113,10 +113,10 @@ def _fit_patch(config: TrainConfig, train) -> TrainConfig:
 TUNING_SHARE = 0.1
 
 #: Fewest validation cells on which :func:`iter_finetune` tunes the thresholds by default.
-#: Five thresholds tuned on the ~20 cells of one image's held-out strip fit that strip, not
-#: the user's other images: on the real Q-PHASE set (benchmarks/finetune_real.py) tuning on
-#: the strip of dense_011 took F1 on the other 14 images from 0.800 (the base model's
-#: thresholds) to 0.763.
+#: Five thresholds tuned on the ~20 cells of one image's held-out strip fit that strip more
+#: than the user's other images: on the real Q-PHASE set (benchmarks/finetune_real.py) they
+#: cost F1 on the other 14 images after fine-tuning on two of three images (dense_011 0.799
+#: -> 0.764, qpi15 0.596 -> 0.579; dense_003 0.774 -> 0.801).
 MIN_TUNING_CELLS = 100
 
 
