@@ -256,10 +256,18 @@ def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dic
         inference = InferenceConfig(device="cpu")
         segment = functools.partial(results.predict_labels, model, inference=inference)
         records = results.evaluate_method(segment, cases)["records"]
-        scores[name] = {
-            key: float(np.mean([r[key] for r in records])) for key in ("dice", "f1")
-        } | {"n": len(records)}
+        budget = results.training_budget(model.checkpoint)
+        scores[name] = (
+            {key: float(np.mean([r[key] for r in records])) for key in ("dice", "f1")}
+            | {"n": len(records), "tuned": _tuned(model)}
+            | budget
+        )
     return scores
+
+
+def _tuned(model) -> bool:
+    """Whether the checkpoint's thresholds were tuned (``postprocessing_tuning``)."""
+    return "postprocessing_tuning" in model.checkpoint
 
 
 def phase_retrieval_ms() -> float:
@@ -499,7 +507,14 @@ def main() -> int:
         "that bounds small-channel layers on a GPU. Dice/F1: "
         + (
             f"mean over {next(iter(scores.values()))['n']} held-out synthetic fields "
-            "(`benchmarks/results.py`), each network with its stored post-processing."
+            "(`benchmarks/results.py`), each network with its stored post-processing "
+            + ", ".join(
+                f"({name}: {s['iterations']} training iterations of batch {s['batch_size']} at "
+                f"{s['patch_size'][0]}², "
+                f"thresholds {'tuned' if s['tuned'] else 'default'})"
+                for name, s in scores.items()
+            )
+            + "."
             if scores
             else "need a trained nnU-Net default checkpoint (see `--nnunet`)."
         ),

@@ -81,9 +81,15 @@ class Case:
     pixel_size_um: float | None = None
 
 
+#: Widths of nnU-Net's default 2D network (``model.nnunet_default_2d_config``).
+NNUNET_FEATURES = [min(32 * 2**i, 512) for i in range(8)]
+
+
 def row_key(model: Mapping) -> str:
     """The ablation row of a ``ModelConfig`` dict (``checkpoint["model"]``)."""
     inputs, fusion = model.get("inputs", "both"), model.get("fusion", "mha")
+    if list(model.get("features", ())) == NNUNET_FEATURES:
+        return "nnunet-default"  # nnU-Net's default network (train_ablation.py), not a row
     if inputs in ("phase", "angles"):
         return f"{inputs}-only"
     if fusion == "early":

@@ -54,6 +54,8 @@ def row_label(key: str) -> str:
         return labels[key]
     if key.startswith(SHIPPED_PREFIX):
         return f"shipped `{key.removeprefix(SHIPPED_PREFIX)}`"
+    if key == "nnunet-default":
+        return "nnU-Net default 2D, 32-512 (not a row of Table 2)"
     fusion, _, stage = key.rpartition("-")
     return f"{fusion} at stage {stage}"
 
