@@ -509,8 +509,8 @@ def main() -> int:
             f"mean over {next(iter(scores.values()))['n']} held-out synthetic fields "
             "(`benchmarks/results.py`), each network with its stored post-processing "
             + ", ".join(
-                f"({name}: {s['iterations']} training iterations of batch {s['batch_size']} at "
-                f"{s['patch_size'][0]}², "
+                f"({name}: best checkpoint after {s['iterations']} training iterations of batch "
+                f"{s['batch_size']} at {s['patch_size'][0]}², "
                 f"thresholds {'tuned' if s['tuned'] else 'default'})"
                 for name, s in scores.items()
             )

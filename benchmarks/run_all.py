@@ -97,6 +97,18 @@ def merge_sections(old: list[str], new: list[str]) -> list[str]:
     return [s.rstrip("\n") + "\n" for s in merged]
 
 
+def previous_run(header: str) -> str:
+    """Machine, commit and date of the file's previous header, for the sections it keeps."""
+    fields = {}
+    for line in header.splitlines():
+        for key in ("Machine", "Commit", "Date"):
+            if line.startswith(f"- {key}: ") and key not in fields:
+                fields[key] = line.removeprefix(f"- {key}: ").strip()
+    if not fields:
+        return "no record of where"
+    return "last full header: " + "; ".join(f"{k.lower()} {v}" for k, v in fields.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these benchmarks (names without .py)")
@@ -133,10 +145,11 @@ def main() -> int:
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
     )
     if args.only and args.out.is_file():
-        _, old = split_sections(args.out.read_text())
+        old_header, old = split_sections(args.out.read_text())
         new = [s for text in sections for s in split_sections(text)[1]]
         sections = merge_sections(old, new)
-        header += f"- Sections re-run at that date: {', '.join(names)}; the others are older.\n"
+        header += f"- Sections re-run at that date: {', '.join(names)}; the others are older"
+        header += f" ({previous_run(old_header)}).\n"
     args.out.write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.out}")
     return 0
