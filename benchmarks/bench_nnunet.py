@@ -259,15 +259,10 @@ def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dic
         budget = results.training_budget(model.checkpoint)
         scores[name] = (
             {key: float(np.mean([r[key] for r in records])) for key in ("dice", "f1")}
-            | {"n": len(records), "tuned": _tuned(model)}
+            | {"n": len(records), "tuned": "postprocessing_tuning" in model.checkpoint}
             | budget
         )
     return scores
-
-
-def _tuned(model) -> bool:
-    """Whether the checkpoint's thresholds were tuned (``postprocessing_tuning``)."""
-    return "postprocessing_tuning" in model.checkpoint
 
 
 def phase_retrieval_ms() -> float:

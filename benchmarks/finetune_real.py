@@ -90,7 +90,7 @@ def commit() -> str:
 def finetune_one(image: str, pairs, before: dict, minutes: float, base: str) -> dict:
     """Fine-tune on ``image`` alone; score the other images before and after."""
     from napari_dmqpm.io import read_acquisition
-    from napari_dmqpm.training.finetune import finetune
+    from napari_dmqpm.training.finetune import finetune, tuning_record
 
     train = [p for p in pairs if p[0] == image]
     if not train:
@@ -102,7 +102,7 @@ def finetune_one(image: str, pairs, before: dict, minutes: float, base: str) -> 
         start = time.perf_counter()
         result = finetune(phase, labels, base=base, out=folder, minutes=minutes, device="cpu")
         seconds = time.perf_counter() - start
-        tuned = _tuned(result.model_dir)
+        tuned = tuning_record(result.model_dir) is not None
         after = score(segment_all(result.model_dir, others), others)
         strip_tuned = None if tuned else _score_strip_tuned(result.model_dir, phase, labels, others)
     return {
@@ -123,25 +123,18 @@ def finetune_one(image: str, pairs, before: dict, minutes: float, base: str) -> 
 def _score_strip_tuned(model_dir: Path, phase, labels, others) -> dict:
     """Scores on ``others`` of ``model_dir`` with thresholds tuned on its held-out strip.
 
-    The strip is the one ``finetune`` validated on (same split, same seed): this is what
+    The strip is the one ``finetune`` validated on (:func:`finetune_split`): this is what
     fine-tuning would keep if it tuned on so few cells.
     """
     import shutil
 
-    from napari_dmqpm.training.data import samples_from_arrays, split_samples
-    from napari_dmqpm.training.finetune import tune_on_validation
+    from napari_dmqpm.training.finetune import finetune_split, tune_on_validation
 
-    _, val = split_samples(samples_from_arrays(phase, labels, name="finetune"), rng=0)
+    _, val = finetune_split(phase, labels)  # finetune's defaults: the strip it validated on
     copy = model_dir.parent / "strip-tuned"
     shutil.copytree(model_dir, copy)
     tune_on_validation(copy, val, device="cpu", deadline=None)
     return score(segment_all(copy, others), others)
-
-
-def _tuned(model_dir: Path) -> bool:
-    import json
-
-    return "postprocessing_tuning" in json.loads((model_dir / "config.json").read_text())
 
 
 def _cell(pair: tuple[float, float]) -> str:

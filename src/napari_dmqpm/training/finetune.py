@@ -195,6 +195,19 @@ class BudgetGuard:
         return self.fired
 
 
+def finetune_split(phase, labels, *, angles=None, val_fraction: float = 0.2, seed: int = 0):
+    """The training and validation samples :func:`iter_finetune` makes of its inputs.
+
+    Returns
+    -------
+    train, val : list of Sample
+        See :func:`~napari_dmqpm.training.data.split_samples` (a held-out strip of each image
+        when there are fewer than 5).
+    """
+    samples = samples_from_arrays(phase, labels, angles=angles, name="finetune")
+    return split_samples(samples, val_fraction=val_fraction, rng=seed)
+
+
 def iter_finetune(
     phase,
     labels,
@@ -250,11 +263,12 @@ def iter_finetune(
         in the budget (its ``stop_reason`` is None when the budget, not the loop, ended it).
     """
     started = time.monotonic()
-    samples = samples_from_arrays(phase, labels, angles=angles, name="finetune")
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
     if augment is not None:
         config = dataclasses.replace(config, augment=augment)
-    train, val = split_samples(samples, val_fraction=val_fraction, rng=config.seed)
+    train, val = finetune_split(
+        phase, labels, angles=angles, val_fraction=val_fraction, seed=config.seed
+    )
     config = _fit_patch(config, train)
     if tune_thresholds is None:
         tune_thresholds = count_cells(val) >= MIN_TUNING_CELLS
@@ -330,7 +344,7 @@ def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
         raise ValueError(f"{out} holds no epoch-0 validation; was it a fine-tuning run?")
     best_epoch = history[-1]["best_epoch"] if history else 0
     best = next(h for h in history if h["epoch"] == best_epoch)
-    tuning = _tuning_record(Path(out) / BEST)
+    tuning = tuning_record(Path(out) / BEST)
     return FinetuneResult(
         model_dir=Path(out) / BEST,
         dice_before=float(before["val_dice"]),
@@ -341,11 +355,11 @@ def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
     )
 
 
-def _tuning_record(folder: Path) -> dict | None:
+def tuning_record(folder: str | Path) -> dict | None:
     """The ``postprocessing_tuning`` record of a checkpoint's config.json, if any."""
     import json
 
-    path = folder / "config.json"
+    path = Path(folder) / "config.json"
     content = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     return content.get("postprocessing_tuning")
 
