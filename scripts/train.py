@@ -11,6 +11,11 @@ A phase-only model for 8 hours on the simulator, in the background::
     nohup .venv/bin/python scripts/train.py --out runs/phase-only --inputs phase \
         --minutes 480 >> runs/phase-only.log 2>&1 &
 
+The fast variant (``dmqpm-fast``): a strided stem, so the paper's H/4 fusion is stage 1::
+
+    .venv/bin/python scripts/train.py --out runs/dmqpm-fast --stem-stride 2 --fusion-stage 1 \
+        --features 16 32 64 128 256 --heads 2 --minutes 60
+
 The default DM-QPMNet (MHA fusion at stage 2) from a JSON config::
 
     .venv/bin/python scripts/train.py --out runs/dmqpm --config my_config.json
@@ -42,6 +47,13 @@ def _parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--fusion", choices=("early", "concat", "mha", "bidirectional-mha"))
     parser.add_argument("--fusion-stage", type=int, choices=(1, 2, 3))
     parser.add_argument("--features", type=int, nargs="+", help="channels per stage")
+    parser.add_argument(
+        "--stem-stride",
+        type=int,
+        choices=(1, 2),
+        help="stride of stage 0: 2 runs every stage at half resolution (a strided stem)",
+    )
+    parser.add_argument("--heads", type=int, help="attention heads of the fusion")
     parser.add_argument("--base", help="checkpoint folder or model name to fine-tune from")
     parser.add_argument("--folders", nargs="+", default=None, help="folders with *_labels.tif")
     parser.add_argument("--no-simulator", action="store_true", help="train on folders only")
@@ -70,11 +82,14 @@ def _model_config(args, base):
             ("fusion", "early" if args.inputs in ("angles", "phase") else args.fusion),
             ("fusion_stage", args.fusion_stage),
             ("features", tuple(args.features) if args.features else None),
+            ("n_heads", args.heads),
         )
         if value is not None
     }
-    if "features" in changes and len(changes["features"]) != len(ModelConfig().strides):
-        changes["strides"] = (1,) + (2,) * (len(changes["features"]) - 1)
+    n_stages = len(changes.get("features", (base or ModelConfig()).features))
+    if args.stem_stride is not None or n_stages != len((base or ModelConfig()).strides):
+        stem = args.stem_stride or (base or ModelConfig()).strides[0]
+        changes["strides"] = (stem,) + (2,) * (n_stages - 1)
     if not changes:
         return base
     values = (base or ModelConfig()).to_dict()

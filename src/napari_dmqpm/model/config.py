@@ -160,8 +160,12 @@ class ModelConfig:
     features : tuple of int
         Channels of each stage, from stage 0 (full resolution) to the bottleneck.
     strides : tuple of int
-        Stride of the first convolution of each stage; ``strides[0]`` must be 1 so that the
-        output has the input's size.
+        Stride of the first convolution of each stage. ``strides[0] = 1`` (nnU-Net's choice)
+        keeps stage 0 at full resolution; ``strides[0] = 2`` is a strided stem: every stage
+        works at half the resolution, about 4x cheaper per pixel, and a
+        :class:`~napari_dmqpm.model.decoder.SubPixelHead` predicts the output at the input's
+        size. Stage ``s`` works at ``H / prod(strides[:s+1])``, so the paper's H/4 fusion is
+        ``fusion_stage=1`` with a strided stem.
     n_conv_per_stage, n_conv_per_stage_decoder : int
         3x3 convolutions per encoder stage and per decoder stage.
     norm : {"instance", "batch", "group", "none"}
@@ -255,8 +259,11 @@ class ModelConfig:
         for name in ("features", "strides"):
             for value in getattr(self, name):
                 _check_positive_int(name, value)
-        if self.strides[0] != 1:
-            raise ValueError(f"strides[0] must be 1 (full-resolution stage 0); got {self.strides}")
+        if self.strides[0] not in (1, 2):
+            raise ValueError(
+                f"strides[0] must be 1 (full-resolution stage 0) or 2 (strided stem); "
+                f"got strides={self.strides}"
+            )
         for name in ("n_conv_per_stage", "n_conv_per_stage_decoder", "n_heads"):
             _check_positive_int(name, getattr(self, name))
         for name in ("kv_reduction", "window_size"):

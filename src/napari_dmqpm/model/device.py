@@ -133,13 +133,14 @@ def estimate_tile_bytes(config: ModelConfig, tile_shape: tuple[int, int]) -> int
 
         bytes = MEMORY_SAFETY * ACTIVATION_BYTES * M * N * (
             sum_s c_s * features[s] / r_s**2      # the skips the decoder keeps
-            + WORKING_MAPS * features[0]          # the last decoder stage at work
+            + WORKING_MAPS * features[0] / r_0**2 # the last decoder stage at work
             + n_input_channels + 2 * n_outputs    # inputs, logits and probabilities
         )
 
-    where ``r_s`` is the downsampling of stage ``s`` and ``c_s = 3`` for the stages a dual
-    encoder runs twice (angle map, phase map and their merged skip, up to and including
-    ``fusion_stage``), 1 otherwise. Weights are not included (they are already on the device).
+    where ``r_s`` is the downsampling of stage ``s`` (``r_0 = 2`` with a strided stem) and
+    ``c_s = 3`` for the stages a dual encoder runs twice (angle map, phase map and their merged
+    skip, up to and including ``fusion_stage``), 1 otherwise. Weights are not included (they
+    are already on the device).
 
     Parameters
     ----------
@@ -169,7 +170,7 @@ def estimate_tile_bytes(config: ModelConfig, tile_shape: tuple[int, int]) -> int
             zip(config.features, config.stage_resolutions(), strict=True)
         )
     )
-    maps = skips + WORKING_MAPS * config.features[0]
+    maps = skips + WORKING_MAPS * config.features[0] / config.strides[0] ** 2
     maps += config.n_input_channels + 2 * config.n_outputs
     return int(math.ceil(MEMORY_SAFETY * ACTIVATION_BYTES * rows * cols * maps))
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from .blocks import init_weights
 from .config import N_ANGLES, HeadConfig, ModelConfig
-from .decoder import UNetDecoder
+from .decoder import SubPixelHead, UNetDecoder
 from .encoder import DualEncoder, SingleEncoder
 from .normalization import normalize_angles, normalize_phase
 
@@ -36,7 +36,9 @@ class DMQPMNet(nn.Module):
     with ``config.normalization``. Either may be None when ``config.inputs`` does not use it.
     M and N must be multiples of :attr:`required_divisor`. It returns (B, n_outputs, M, N)
     logits, or in training mode with deep supervision a list of outputs, highest resolution
-    first.
+    first. With a strided stem (``strides[0] = 2``) a
+    :class:`~napari_dmqpm.model.decoder.SubPixelHead` produces the full-resolution logits
+    and the decoder's heads follow them in that list.
 
     Examples
     --------
@@ -60,13 +62,23 @@ class DMQPMNet(nn.Module):
             nonlin=config.nonlin,
             deep_supervision=config.deep_supervision,
         )
+        self.full_resolution = None
+        if config.strides[0] > 1:
+            self.full_resolution = SubPixelHead(
+                config.features[0], config.n_outputs, stride=config.strides[0]
+            )
         self.apply(init_weights)
 
     def forward(
         self, angles: torch.Tensor | None = None, phase: torch.Tensor | None = None
     ) -> torch.Tensor | list[torch.Tensor]:
         """Logits for raw (B, 4, M, N) angles and (B, 1, M, N) phase (see the class notes)."""
-        return self.decoder(self.encoder(*self.normalize_inputs(angles, phase)))
+        skips = self.encoder(*self.normalize_inputs(angles, phase))
+        if self.full_resolution is None:
+            return self.decoder(skips)
+        features, outputs = self.decoder.decode(skips)
+        logits = self.full_resolution(features)
+        return [logits, *outputs] if outputs else logits
 
     def normalize_inputs(
         self, angles: torch.Tensor | None, phase: torch.Tensor | None

@@ -12,7 +12,7 @@ from napari_dmqpm.inference import (
     resize,
     resolve_scale,
 )
-from napari_dmqpm.model import HeadConfig
+from napari_dmqpm.model import DMQPMNet, HeadConfig
 from napari_dmqpm.model.registry import load_model
 
 
@@ -75,6 +75,20 @@ def test_a_dual_model_runs_on_angles_and_phase(helpers, phase):
     )
     assert probs.shape == (50, 70)
     np.testing.assert_allclose(probs.classes.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_a_strided_stem_model_predicts_at_the_input_size_tiled_and_whole(helpers, phase):
+    torch.manual_seed(0)
+    config = dataclasses.replace(helpers.tiny_config(inputs="both"), strides=(2, 2, 2))
+    net = DMQPMNet(config).eval()
+    angles = np.random.default_rng(1).uniform(0, 1, size=(4, 50, 70)).astype(np.float32)
+    whole = predict_probabilities(net, angles=angles, phase=phase)
+    tiled = predict_probabilities(
+        net, angles=angles, phase=phase, config=InferenceConfig(tile_size=32, whole_frame_px=0)
+    )
+    for probs in (whole, tiled):  # divisor 8: 50 x 70 is padded, then cropped back
+        assert probs.shape == (50, 70)
+        np.testing.assert_allclose(probs.classes.sum(axis=0), 1.0, atol=1e-5)
 
 
 def test_unused_inputs_are_ignored_and_inputs_not_modified(helpers, phase):

@@ -51,6 +51,14 @@ def test_tile_bytes_follow_the_documented_formula():
     )
 
 
+def test_tile_bytes_of_a_strided_stem_count_stage_0_at_half_resolution():
+    early = dataclasses.replace(TINY, fusion="early", strides=(2, 2, 2))
+    # skips 4/4 + 8/16 + 16/64, working maps at 1/4, inputs and outputs at full resolution
+    maps = 4 / 4 + 8 / 16 + 16 / 64 + WORKING_MAPS * 4 / 4 + 5 + 2 * 3
+    expected = math.ceil(MEMORY_SAFETY * ACTIVATION_BYTES * 64 * 32 * maps)
+    assert estimate_tile_bytes(early, (64, 32)) == expected
+
+
 def test_tile_bytes_grow_with_the_area_and_the_widths():
     small, large = estimate_tile_bytes(TINY, (256, 256)), estimate_tile_bytes(TINY, (512, 512))
     assert large == pytest.approx(4 * small, rel=1e-6)

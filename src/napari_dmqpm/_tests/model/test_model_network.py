@@ -87,6 +87,33 @@ def test_deep_supervision_returns_all_heads_in_training_only():
     assert isinstance(net(*inputs(config)), torch.Tensor)
 
 
+@pytest.mark.parametrize("changes", [dict(fusion="early"), dict(fusion="mha", fusion_stage=1)])
+def test_a_strided_stem_halves_every_stage_and_predicts_at_full_resolution(changes):
+    torch.manual_seed(0)
+    config = tiny(strides=(2, 2, 2, 2, 2), **changes)
+    net = DMQPMNet(config).train()
+    assert net.required_divisor == 32 and config.stage_resolutions() == (2, 4, 8, 16, 32)
+    skips = net.encoder(*net.normalize_inputs(*inputs(config)))
+    assert [s.shape[-1] for s in skips] == [32, 16, 8, 4, 2]
+    outputs = net(*inputs(config))
+    # the sub-pixel head's full-resolution logits first, then the decoder's heads
+    assert [o.shape[-1] for o in outputs] == [64, 32, 16, 8, 4]
+    net.eval()
+    with torch.inference_mode():
+        logits = net(*inputs(config))
+    assert logits.shape == (2, 3, SIZE, SIZE) and torch.allclose(logits, outputs[0], atol=1e-5)
+
+
+def test_the_sub_pixel_head_predicts_each_pixel_of_a_block_separately():
+    # a sub-pixel head is not an interpolation: the four pixels of a 2x2 block differ
+    torch.manual_seed(0)
+    config = tiny(strides=(2, 2, 2, 2, 2), fusion="early")
+    with torch.inference_mode():
+        logits = DMQPMNet(config).eval()(*inputs(config))
+    blocks = logits.unflatten(2, (SIZE // 2, 2)).unflatten(4, (SIZE // 2, 2))
+    assert (blocks[:, :, :, 0, :, 0] - blocks[:, :, :, 1, :, 1]).abs().mean() > 1e-3
+
+
 def test_deep_supervision_flag_does_not_change_the_weights():
     with_heads = DMQPMNet(tiny(deep_supervision=True)).state_dict()
     without = DMQPMNet(tiny(deep_supervision=False)).state_dict()

@@ -61,6 +61,15 @@ def test_two_epochs_train_and_write_checkpoints(straight_run):
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+def test_a_strided_stem_model_trains_and_reloads(tmp_path):
+    model = ModelConfig(features=(4, 8, 16, 32, 32), strides=(2, 2, 2, 2, 2), n_heads=2)
+    reports = list(iter_training(_config(tmp_path, model=model, epochs=1)))
+    assert math.isfinite(reports[-1].train_loss) and reports[-1].val_dice is not None
+    network, content = load_checkpoint(tmp_path / "best")
+    assert network.config.strides == (2, 2, 2, 2, 2) and network.full_resolution is not None
+    assert content["model"]["strides"] == [2, 2, 2, 2, 2]
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(straight_run, tmp_path):
     folder, _ = straight_run
     first = iter_training(_config(tmp_path))
