@@ -1,16 +1,18 @@
 """DM-QPMNet against nnU-Net's default 2D network: speed, FLOPs, memory, accuracy, camera rate.
 
-Three networks on the same random input (angles 0..4000 counts, phase 0..3 rad): nnU-Net's
+The networks on the same random input (angles 0..4000 counts, phase 0..3 rad): nnU-Net's
 default 2D ``PlainConvUNet`` (32 -> 512 features, 8 stages, 5 input channels; trained weights
-from ``../runs/ablation/nnunet-default/best`` when that checkpoint exists), the shipped
-DM-QPMNet (``weights/dmqpm-default``, its architecture read from the checkpoint) and an
-early-fusion U-Net of DM-QPMNet's widths. For each, in a fresh interpreter (so its peak
-resident memory is its own): forward GFLOP (``torch.utils.flop_counter``, counted as in
-``bench_attention.py``), milliseconds per 512² tile (network alone, batch 1) and per megapixel,
-the whole tiled prediction of a 1024×1224 frame (``predict_probabilities``: 50 % overlap,
-Gaussian blending), peak memory, and the activation elements and kernels of one forward.
-Accuracy (Dice, F1) on the held-out synthetic test set of ``benchmarks/results.py`` when the
-nnU-Net checkpoint exists. Then the camera-rate analysis: what 75 fps at 1224×1024 needs.
+from ``../runs/ablation/nnunet-default/best`` when that checkpoint exists), the two shipped
+DM-QPMNet models (``weights/dmqpm-default`` and, when shipped, ``weights/dmqpm-fast`` with its
+strided stem; architectures read from the checkpoints) and an early-fusion U-Net of
+``dmqpm-default``'s widths. For each, in a fresh interpreter (so its peak resident memory is
+its own): forward GFLOP (``torch.utils.flop_counter``, counted as in ``bench_attention.py``),
+milliseconds per 512² tile (network alone, batch 1) and per megapixel, the prediction of a
+1024×1224 frame (``predict_probabilities`` with its defaults: a frame up to ``whole_frame_px``
+is one tile padded to the network's divisor), peak memory, and the activation elements and
+kernels of one forward. Accuracy (Dice, F1) of every trained network on the held-out synthetic
+test set of ``benchmarks/results.py``. Then the camera-rate analysis: what 75 fps at 1224×1024
+needs.
 
 Prints a markdown section (collected by ``benchmarks/run_all.py`` into docs/performance.md).
 
@@ -35,6 +37,8 @@ from bench_attention import _peak_mib, _rss_mib, count_gflop
 
 ROOT = Path(__file__).resolve().parents[1]
 NNUNET_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "nnunet-default" / "best"
+#: ``dmqpm-fast``'s architecture trained with nnU-Net's budget (train_ablation.py strided-stem).
+STRIDED_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "strided-stem" / "best"
 TILE = 512
 FRAME = (1024, 1224)  # rows x columns of the IMX250MZR super-pixel frame
 CAMERA_FPS = 75.0
@@ -46,22 +50,33 @@ H100_HBM_TBPS = 3.35
 UTILISATIONS = (0.2, 0.4)
 #: Host-side cost of one eager kernel launch (PyTorch dispatch + CUDA launch), microseconds.
 LAUNCH_US = 5.0
-NAMES = ("nnU-Net default 2D", "DM-QPMNet (shipped)", "early fusion, same widths")
+NNUNET, SHIPPED, FAST, EARLY = (
+    "nnU-Net default 2D",
+    "DM-QPMNet (dmqpm-default)",
+    "DM-QPMNet fast (dmqpm-fast)",
+    "early fusion, dmqpm-default's widths",
+)
+#: Scored, not timed: the strided stem with nnU-Net's training budget.
+STRIDED = "strided stem, nnU-Net's training budget"
+#: The shipped models, each compared with nnU-Net's default network.
+OURS = (SHIPPED, FAST)
 
 
 def specs(nnunet_dir: Path) -> dict[str, dict]:
     """How the child process builds each network: a checkpoint folder, a name or a config."""
     from napari_dmqpm.model import nnunet_default_2d_config
-    from napari_dmqpm.model.registry import find_model, load_model
+    from napari_dmqpm.model.registry import ModelNotFoundError, find_model, load_model
 
     shipped = load_model("dmqpm-default", device="cpu").network.config
     nnunet = {"checkpoint": str(nnunet_dir)} if (nnunet_dir / "config.json").is_file() else None
     early = dataclasses.replace(shipped, fusion="early")
-    return {
-        NAMES[0]: nnunet or {"config": nnunet_default_2d_config(5, 3).to_dict()},
-        NAMES[1]: {"checkpoint": str(find_model("dmqpm-default").path)},
-        NAMES[2]: {"config": early.to_dict()},
+    spec_by_name = {
+        NNUNET: nnunet or {"config": nnunet_default_2d_config(5, 3).to_dict()},
+        SHIPPED: {"checkpoint": str(find_model("dmqpm-default").path)},
     }
+    with contextlib.suppress(ModelNotFoundError):
+        spec_by_name[FAST] = {"checkpoint": str(find_model("dmqpm-fast").path)}
+    return spec_by_name | {EARLY: {"config": early.to_dict()}}
 
 
 def build(spec: dict):
@@ -151,7 +166,7 @@ def time_network(network, device, repeats: int) -> dict:
     """
     import torch
 
-    from napari_dmqpm.inference import InferenceConfig, predict_probabilities
+    from napari_dmqpm.inference import InferenceConfig, count_tiles, predict_probabilities
     from napari_dmqpm.model import autocast_dtype
     from napari_dmqpm.model.device import choose_batch_size
 
@@ -195,6 +210,7 @@ def time_network(network, device, repeats: int) -> dict:
         "batch": batch,
         "batched_tile_ms": 1e3 * batch_s,
         "frame_ms": 1e3 * frame_s,
+        "frame_tiles": count_tiles(network, FRAME, config=config),
         "tile_peak_mib": tile_peak,
         "frame_peak_mib": peak_mib(),
     }
@@ -239,10 +255,8 @@ def run_child(spec: dict, device: str, repeats: int, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dict] | None:
-    """Mean Dice and F1 of the two trained networks on the held-out synthetic test set."""
-    if "checkpoint" not in spec_by_name[NAMES[0]]:
-        return None
+def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dict]:
+    """Mean Dice and F1 of each trained network on the held-out synthetic test set."""
     import numpy as np
     import results
 
@@ -251,7 +265,7 @@ def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dic
 
     cases = results.synthetic_cases(n_per_density)
     scores = {}
-    for name in NAMES[:2]:
+    for name in (n for n, spec in spec_by_name.items() if "checkpoint" in spec):
         model = load_model(spec_by_name[name]["checkpoint"], device="cpu")
         inference = InferenceConfig(device="cpu")
         segment = functools.partial(results.predict_labels, model, inference=inference)
@@ -280,7 +294,7 @@ def _per_mp(ms: float, pixels: float) -> float:
     return ms / (pixels / 1e6)
 
 
-def table(results_by_name: dict[str, dict], scores: dict | None, n_tiles: dict) -> list[str]:
+def table(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[str]:
     """The comparison table, one row per network."""
     lines = [
         "| network | features | parameters | GFLOP/MP | M activations/MP | ms per 512² tile "
@@ -293,8 +307,8 @@ def table(results_by_name: dict[str, dict], scores: dict | None, n_tiles: dict) 
         if "error" in r:
             lines.append(f"| {name} | failed: {r['error']} |" + " |" * 12)
             continue
-        score = (scores or {}).get(name)
-        missing = "not trained" if name == NAMES[0] else "-"
+        score = scores.get(name)
+        missing = "not trained" if name == NNUNET else "-"
         dice, f1 = (f"{score[k]:.3f}" for k in ("dice", "f1")) if score else (missing, missing)
         cells = [
             name,
@@ -305,7 +319,7 @@ def table(results_by_name: dict[str, dict], scores: dict | None, n_tiles: dict) 
             f"{r['tile_ms']:.0f}",
             f"{_per_mp(r['tile_ms'], TILE**2):.0f}",
             f"{r['batched_tile_ms']:.0f} ({r['batch']})",
-            f"{r['frame_ms']:.0f} ({n_tiles[name]})",
+            f"{r['frame_ms']:.0f} ({r['frame_tiles']})",
             f"{_per_mp(r['frame_ms'], FRAME[0] * FRAME[1]):.0f}",
             f"{r['tile_peak_mib']:.0f} / {r['frame_peak_mib']:.0f}",
             f"{r['estimate_mib']:.0f}",
@@ -316,38 +330,83 @@ def table(results_by_name: dict[str, dict], scores: dict | None, n_tiles: dict) 
     return lines
 
 
-def ratios(results_by_name: dict[str, dict]) -> list[str]:
-    """nnU-Net default over DM-QPMNet, per megapixel, against the 5x goal."""
-    nnunet, dual = results_by_name[NAMES[0]], results_by_name[NAMES[1]]
-    if "error" in nnunet or "error" in dual:
-        return ["Ratio: not measured (a network failed)."]
-    tile = nnunet["tile_ms"] / dual["tile_ms"]
-    frame = nnunet["frame_ms"] / dual["frame_ms"]
-    flop = nnunet["gflop_tile"] / dual["gflop_tile"]
-    verdict = "met" if min(tile, frame) >= 5 else "missed"
-    floors = [frame_floor(r, 1)["floor_ms"] for r in (nnunet, dual)]
-    on_h100 = " to ".join(f"{a / b:.1f}×" for a, b in zip(*floors, strict=True))
+def equal_budget(scores: dict[str, dict]) -> list[str]:
+    """The strided stem against nnU-Net's default network when both had one training budget."""
+    if NNUNET not in scores or STRIDED not in scores:
+        return []
+    a, b = scores[STRIDED], scores[NNUNET]
+    same = all(a[k] == b[k] for k in ("iterations", "batch_size", "patch_size"))
+    budget = (
+        f"both {b['iterations']} iterations of batch {b['batch_size']} at {b['patch_size'][0]}²"
+        if same
+        else f"{a['iterations']} and {b['iterations']} iterations"
+    )
     return [
-        f"nnU-Net's default network over DM-QPMNet: **{tile:.1f}×** the time per megapixel on a "
-        f"512² tile, **{frame:.1f}×** on the tiled 1024×1224 frame, {flop:.1f}× the FLOPs, "
-        f"{nnunet['elements_tile'] / dual['elements_tile']:.1f}× the activations; on an H100 "
-        f"the floors below give {on_h100} (at {UTILISATIONS[0]:.0%} and {UTILISATIONS[1]:.0%} "
-        f"utilisation). Goal ≥ 5× faster per megapixel: **{verdict}**."
+        f"At one training budget ({budget}, best checkpoint, thresholds "
+        f"{'tuned' if a['tuned'] else 'default'} / {'tuned' if b['tuned'] else 'default'}), "
+        f"`dmqpm-fast`'s architecture scores Dice {a['dice']:.3f}, F1 {a['f1']:.3f} and "
+        f"nnU-Net's default network Dice {b['dice']:.3f}, F1 {b['f1']:.3f} on the same "
+        f"{a['n']} fields (`benchmarks/train_ablation.py --rows strided-stem nnunet-default`).",
+        "",
     ]
 
 
-def frame_floor(result: dict, n_tiles: int) -> dict:
+def ratios(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[str]:
+    """nnU-Net default over each shipped DM-QPMNet, per megapixel, against the 5x goal.
+
+    The goal: at least 5x faster per megapixel than nnU-Net's default network on the tile and
+    on the frame, with equal or better Dice on the synthetic test set.
+    """
+    nnunet = results_by_name[NNUNET]
+    if "error" in nnunet:
+        return ["Ratio: not measured (nnU-Net's default network failed)."]
+    lines, met = [], []
+    for name in (n for n in OURS if n in results_by_name and "error" not in results_by_name[n]):
+        ours = results_by_name[name]
+        tile = nnunet["tile_ms"] / ours["tile_ms"]
+        frame = nnunet["frame_ms"] / ours["frame_ms"]
+        floors = [frame_floor(r)["floor_ms"] for r in (nnunet, ours)]
+        on_h100 = " to ".join(f"{a / b:.1f}×" for a, b in zip(*floors, strict=True))
+        dice = {key: scores[key]["dice"] for key in (NNUNET, name) if key in scores}
+        accuracy = (
+            f"Dice {dice[name]:.3f} against {dice[NNUNET]:.3f}"
+            if len(dice) == 2
+            else "Dice not compared (a network is untrained)"
+        )
+        if min(tile, frame) >= 5 and len(dice) == 2 and dice[name] >= dice[NNUNET]:
+            met.append(name)
+        lines.append(
+            f"- nnU-Net's default network over **{name}**: **{tile:.1f}×** the time per megapixel "
+            f"on a 512² tile, **{frame:.1f}×** on the 1024×1224 frame, "
+            f"{nnunet['gflop_tile'] / ours['gflop_tile']:.1f}× the FLOPs, "
+            f"{nnunet['elements_tile'] / ours['elements_tile']:.1f}× the activations; "
+            f"{accuracy}. On an H100 the floors below give {on_h100} (at "
+            f"{UTILISATIONS[0]:.0%} and {UTILISATIONS[1]:.0%} utilisation)."
+        )
+    verdict = f"**met** by {', '.join(met)}" if met else "**missed**"
+    return [
+        *lines,
+        "",
+        f"Goal ≥ 5× faster per megapixel on this machine with equal or better Dice: {verdict}.",
+    ]
+
+
+def frame_floor(result: dict) -> dict:
     """Work of one 1024×1224 frame and the time it takes at least on an H100 SXM.
 
-    ``gflop`` whole (padded to the divisor) and tiled; ``compute_ms`` at each utilisation of
+    ``gflop`` whole (padded to the divisor) and in overlapping 512² tiles (how frames above
+    ``whole_frame_px`` run); ``compute_ms`` at each utilisation of
     the dense bf16 peak; ``traffic_gb`` of bf16 activations (each element written and read
     once) and ``memory_ms`` over HBM; ``launch_ms`` of eager kernel launches; ``floor_ms`` =
     max(compute, memory) at each utilisation, whole frame.
     """
+    from napari_dmqpm.inference import plan_tiles
+
     divisor = result["divisor"]
     rows, cols = (-(-n // divisor) * divisor for n in FRAME)
     whole_mp, tile_mp = rows * cols / 1e6, TILE**2 / 1e6
     gflop_mp = result["gflop_tile"] / tile_mp
+    n_tiles = plan_tiles(FRAME, tile_size=TILE, divisor=divisor).n_tiles
     gflop = {"whole": gflop_mp * whole_mp, "tiled": gflop_mp * n_tiles * tile_mp}
     traffic_gb = 2 * 2 * result["elements_tile"] / tile_mp * whole_mp / 1e9
     memory_ms = traffic_gb / H100_HBM_TBPS
@@ -358,6 +417,7 @@ def frame_floor(result: dict, n_tiles: int) -> dict:
     }
     return {
         "padded": (rows, cols),
+        "n_tiles": n_tiles,
         "gflop_mp": gflop_mp,
         "gflop": gflop,
         "compute_ms": compute_ms,
@@ -368,20 +428,29 @@ def frame_floor(result: dict, n_tiles: int) -> dict:
     }
 
 
-def camera_rate(dual: dict, nnunet: dict, n_tiles: dict, retrieval_ms: float | None) -> list[str]:
-    """What a 75 fps IMX250MZR camera (1224×1024) asks of DM-QPMNet (text with numbers)."""
+def camera_rate(results_by_name: dict[str, dict], retrieval_ms: float | None) -> list[str]:
+    """What a 75 fps IMX250MZR camera (1224×1024) asks of DM-QPMNet (text with numbers).
+
+    The analysis is of the fastest shipped model measured (``dmqpm-fast`` when shipped); the
+    other networks' floors follow it for comparison.
+    """
     budget = 1e3 / CAMERA_FPS
-    d = frame_floor(dual, n_tiles[NAMES[1]])
+    measured = [n for n in (FAST, SHIPPED) if "error" not in results_by_name.get(n, {"error": 1})]
+    if not measured:
+        return []
+    name, others = measured[0], [n for n in (NNUNET, *OURS) if n != measured[0]]
+    ours = results_by_name[name]
+    d = frame_floor(ours)
     low, high = UTILISATIONS
     floors = " and ".join(
         f"{f:.1f} ms at {u:.0%}" for f, u in zip(d["floor_ms"], UTILISATIONS, strict=True)
     )
-    other = frame_floor(nnunet, n_tiles[NAMES[0]]) if "error" not in nnunet else None
-    versus = (
-        f" (nnU-Net's default: {other['gflop']['whole']:.0f} GFLOP, {other['traffic_gb']:.1f} GB,"
-        f" floor {other['floor_ms'][1]:.1f}–{other['floor_ms'][0]:.1f} ms)"
-        if other
-        else ""
+    versus = "; ".join(
+        f"{other}: {f['gflop']['whole']:.0f} GFLOP, {f['traffic_gb']:.1f} GB, floor "
+        f"{f['floor_ms'][1]:.1f}–{f['floor_ms'][0]:.1f} ms"
+        for other in others
+        if "error" not in results_by_name.get(other, {"error": 1})
+        for f in (frame_floor(results_by_name[other]),)
     )
     retrieval = (
         f"takes {retrieval_ms:.0f} ms on this CPU ({retrieval_ms / budget:.0f}× the budget)"
@@ -391,48 +460,44 @@ def camera_rate(dual: dict, nnunet: dict, n_tiles: dict, retrieval_ms: float | N
     return [
         f"### Camera rate: {CAMERA_FPS:.0f} fps at {FRAME[1]}×{FRAME[0]}",
         "",
-        f"A {CAMERA_FPS:.0f} fps IMX250MZR leaves **{budget:.1f} ms per frame**. DM-QPMNet "
-        f"(features {dual['features'][0]}..{dual['features'][-1]}, from the checkpoint) costs "
+        f"A {CAMERA_FPS:.0f} fps IMX250MZR leaves **{budget:.1f} ms per frame**. {name} "
+        f"(features {ours['features'][0]}..{ours['features'][-1]}, from the checkpoint) costs "
         f"{d['gflop_mp']:.0f} GFLOP per megapixel: **{d['gflop']['whole']:.0f} GFLOP** per "
-        f"whole frame (padded to {d['padded'][0]}×{d['padded'][1]}), "
-        f"{d['gflop']['tiled']:.0f} GFLOP as now run in {n_tiles[NAMES[1]]} overlapping "
-        f"{TILE}² tiles ({d['gflop']['tiled'] / d['gflop']['whole']:.1f}× the work).",
+        f"whole frame (padded to {d['padded'][0]}×{d['padded'][1]}; frames up to "
+        "`whole_frame_px` run as one tile), "
+        f"{d['gflop']['tiled']:.0f} GFLOP if cut into {d['n_tiles']} overlapping {TILE}² tiles "
+        f"({d['gflop']['tiled'] / d['gflop']['whole']:.1f}× the work).",
         "",
         f"Assuming an H100 SXM at {H100_BF16_TFLOPS:.0f} TFLOP/s dense bf16 (tensor cores), of "
-        f"which convolutions of {dual['features'][0]}–{dual['features'][2]} channels reach "
+        f"which convolutions of {ours['features'][0]}–{ours['features'][2]} channels reach "
         f"{low:.0%}–{high:.0%}: the whole frame needs **{d['compute_ms']['whole', high]:.2f}–"
-        f"{d['compute_ms']['whole', low]:.2f} ms** of compute "
-        f"({d['compute_ms']['tiled', high]:.2f}–{d['compute_ms']['tiled', low]:.2f} ms tiled). "
-        f"One forward writes {dual['elements_tile'] / (TILE**2 / 1e6) / 1e6:.0f} M activation "
+        f"{d['compute_ms']['whole', low]:.2f} ms** of compute. "
+        f"One forward writes {ours['elements_tile'] / (TILE**2 / 1e6) / 1e6:.0f} M activation "
         f"elements per megapixel: {d['traffic_gb']:.1f} GB of bf16 traffic per frame (each "
         f"written and read once), **{d['memory_ms']:.2f} ms** at {H100_HBM_TBPS} TB/s: the "
-        "full-resolution layers with few channels are bound by memory, not by FLOPs. Floor "
-        f"max(compute, memory): **{floors}** per frame{versus}, against the "
-        f"{budget:.1f} ms budget. Eager PyTorch adds {dual['kernels']} kernel launches per "
+        "highest-resolution layers with few channels are bound by memory, not by FLOPs. Floor "
+        f"max(compute, memory): **{floors}** per frame, against the {budget:.1f} ms budget "
+        f"({versus}). Eager PyTorch adds {ours['kernels']} kernel launches per "
         f"forward, ≈{d['launch_ms']:.1f} ms at {LAUNCH_US:.0f} µs each. Measured here on "
-        f"{dual['device']}: {dual['frame_ms']:.0f} ms per tiled frame "
-        f"({1e3 / dual['frame_ms']:.2f} fps).",
+        f"{ours['device']}: {ours['frame_ms']:.0f} ms per frame "
+        f"({1e3 / ours['frame_ms']:.2f} fps).",
         "",
-        *camera_needs(dual, d, retrieval),
+        *camera_needs(ours, d, retrieval),
     ]
 
 
-def camera_needs(dual: dict, d: dict, retrieval: str) -> list[str]:
+def camera_needs(ours: dict, d: dict, retrieval: str) -> list[str]:
     """The list of what the code needs for camera rate, with the numbers of ``d``."""
-    whole_mib = dual["estimate_mib"] * d["gflop"]["whole"] / d["gflop_mp"] / (TILE**2 / 1e6)
+    whole_mib = ours["estimate_mib"] * d["gflop"]["whole"] / d["gflop_mp"] / (TILE**2 / 1e6)
     input_mb = 5 * 4 * FRAME[0] * FRAME[1] / 1e6
     return [
-        "What the code needs to get there (done: bf16 autocast, channels_last inputs, batched "
-        "tiles sized to the free memory, `torch.inference_mode`, optional `torch.compile`):",
+        "What the code does for it: bf16 autocast, channels_last inputs, batched tiles sized "
+        "to the free memory, `torch.inference_mode`, optional `torch.compile`, whole frames "
+        f"up to `whole_frame_px` as one tile (this frame: ≈{whole_mib / 1024:.1f} GiB by "
+        "`estimate_tile_bytes`), and the strided stem of `dmqpm-fast`, which runs every stage "
+        "at half resolution and so cuts the full-resolution activations that bound the "
+        "memory floor. What it still needs:",
         "",
-        "- **Whole frames instead of overlapping tiles** on a GPU: the network is fully "
-        "convolutional and windowed attention costs the same per pixel at any size; a "
-        f"{d['padded'][0]}×{d['padded'][1]} frame needs ≈{whole_mib / 1024:.1f} GiB "
-        f"(`estimate_tile_bytes`) and saves {d['gflop']['tiled'] / d['gflop']['whole']:.1f}× "
-        "the FLOPs and the CPU-side Gaussian blending of `predict_tiled` (numpy, per tile).",
-        "- **Fewer full-resolution activations**: the memory floor comes from the stage-0 maps "
-        "(both encoders, their merged skip, the last decoder stage); narrower stage-0 features "
-        "or a stride-2 stem cut it proportionally.",
         "- **Batch frames** of a time-lapse (B frames per forward) for throughput; one frame "
         "per forward for latency.",
         '- **CUDA graphs** (`torch.compile(mode="reduce-overhead")`) to remove the '
@@ -460,13 +525,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = default")
     parser.add_argument("--n-test", type=int, default=4, help="test fields per density (Dice)")
     parser.add_argument("--nnunet", type=Path, default=NNUNET_CHECKPOINT, help="checkpoint")
+    parser.add_argument(
+        "--strided", type=Path, default=STRIDED_CHECKPOINT, help="strided stem, same budget"
+    )
     parser.add_argument("--quick", action="store_true", help="1 repeat, 1 test field, no phase")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*json.loads(args.child))))
         return 0
-    from napari_dmqpm.inference import plan_tiles
     from napari_dmqpm.model.registry import ModelNotFoundError
 
     heading = "## DM-QPMNet vs nnU-Net's default 2D network (bench_nnunet)\n"
@@ -481,20 +548,22 @@ def main() -> int:
     for name, spec in spec_by_name.items():
         measured[name] = run_child(spec, args.device, repeats, args.threads)
         print(f"{name}: {measured[name]}", file=sys.stderr, flush=True)
-    n_tiles = {
-        name: plan_tiles(FRAME, tile_size=TILE, divisor=r.get("divisor", 16)).n_tiles
-        for name, r in measured.items()
-    }
-    scores = evaluate(spec_by_name, 1 if args.quick else args.n_test)
+    scored = spec_by_name | (
+        {STRIDED: {"checkpoint": str(args.strided)}}
+        if (args.strided / "config.json").is_file()
+        else {}
+    )
+    scores = evaluate(scored, 1 if args.quick else args.n_test)
     device = next((r["device"] for r in measured.values() if "device" in r), args.device)
-    trained = "trained" if scores else f"random (no checkpoint at `{args.nnunet}`)"
+    trained = "trained" if NNUNET in scores else f"random (no checkpoint at `{args.nnunet}`)"
     lines = [
         heading,
         f"Device: {device}; torch threads: {args.threads or 'default'}; median of {repeats} "
         f"call(s) after a warm-up; load average {load:.1f} on {os.cpu_count()} cores when "
         f"started (other work inflates wall times). nnU-Net default: {trained} weights. GFLOP: "
         "forward, counted on a 512² tile. 'batched': the batch `choose_batch_size` picks on "
-        "this device, per tile. Frame: `predict_probabilities`, 512² tiles at 50 % overlap. "
+        "this device, per tile. Frame: `predict_probabilities` with its defaults (a frame up to "
+        "`whole_frame_px` runs as one tile padded to the divisor; tiles in brackets). "
         "Peak: extra resident memory of the process over one 512² tile (batch 1) and over the "
         "frame (CPU), or peak CUDA allocation. Estimated: `estimate_tile_bytes`, which batch "
         "sizing on an accelerator assumes (float32 activations, ×1.5 margin). Activations: "
@@ -505,7 +574,8 @@ def main() -> int:
             "(`benchmarks/results.py`), each network with its stored post-processing "
             + ", ".join(
                 f"({name}: best checkpoint after {s['iterations']} training iterations of batch "
-                f"{s['batch_size']} at {s['patch_size'][0]}², "
+                f"{s['batch_size']} at {s['patch_size'][0]}² ({s['minutes']:.0f} min on "
+                f"{s['cpu_count']} CPU cores, {s['threads']} torch thread(s)), "
                 f"thresholds {'tuned' if s['tuned'] else 'default'})"
                 for name, s in scores.items()
             )
@@ -514,15 +584,13 @@ def main() -> int:
             else "need a trained nnU-Net default checkpoint (see `--nnunet`)."
         ),
         "",
-        *table(measured, scores, n_tiles),
+        *table(measured, scores),
         "",
-        *ratios(measured),
+        *ratios(measured, scores),
         "",
+        *equal_budget(scores),
     ]
-    dual = measured[NAMES[1]]
-    if "error" not in dual:
-        retrieval = None if args.quick else phase_retrieval_ms()
-        lines += camera_rate(dual, measured[NAMES[0]], n_tiles, retrieval)
+    lines += camera_rate(measured, None if args.quick else phase_retrieval_ms())
     print("\n".join(lines))
     return 0
 

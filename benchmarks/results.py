@@ -90,6 +90,8 @@ def row_key(model: Mapping) -> str:
     inputs, fusion = model.get("inputs", "both"), model.get("fusion", "mha")
     if list(model.get("features", ())) == NNUNET_FEATURES:
         return "nnunet-default"  # nnU-Net's default network (train_ablation.py), not a row
+    if list(model.get("strides", (1,)))[:1] == [2]:
+        return "strided-stem"  # dmqpm-fast's architecture (train_ablation.py), not a row
     if inputs in ("phase", "angles"):
         return f"{inputs}-only"
     if fusion == "early":

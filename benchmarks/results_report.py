@@ -56,6 +56,8 @@ def row_label(key: str) -> str:
         return f"shipped `{key.removeprefix(SHIPPED_PREFIX)}`"
     if key == "nnunet-default":
         return "nnU-Net default 2D, 32-512 (not a row of Table 2)"
+    if key == "strided-stem":
+        return "strided stem, MHA at H/4 (dmqpm-fast's architecture; not a row of Table 2)"
     fusion, _, stage = key.rpartition("-")
     return f"{fusion} at stage {stage}"
 

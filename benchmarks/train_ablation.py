@@ -7,7 +7,9 @@ comparable when several runs share the CPU (a wall-clock budget would not). The 
 ``<out>/<row>/`` and resume from ``<out>/<row>/last/`` when started again, so the script can be
 stopped and re-run; ``benchmarks/results.py --ablation <out>`` scores them. The extra row
 ``nnunet-default`` trains nnU-Net's default 2D network with the same budget, for the Dice
-column of ``benchmarks/bench_nnunet.py`` (which reads ``<out>/nnunet-default/best``).
+column of ``benchmarks/bench_nnunet.py`` (which reads ``<out>/nnunet-default/best``), and the
+extra row ``strided-stem`` trains the architecture of the shipped ``dmqpm-fast`` (strided stem,
+fusion at H/4) with it, so bench_nnunet also compares the two at one training budget.
 
 Examples
 --------
@@ -49,6 +51,13 @@ ROWS = {
 #: Not a row of Table 2: nnU-Net's default 2D network (32 -> 512 features, 8 stages) on the
 #: same 5 inputs, heads, data and budget, for the Dice column of bench_nnunet.
 NNUNET_ROW = "nnunet-default"
+#: Not a row of Table 2 either: ``dmqpm-fast``'s architecture (strided stem, MHA at stage 1 =
+#: H/4, 2 heads) with the same budget, for bench_nnunet's equal-budget comparison.
+STRIDED_ROW = "strided-stem"
+TITLES = {
+    NNUNET_ROW: "nnU-Net default 2D, ablation budget",
+    STRIDED_ROW: "dmqpm-fast architecture (strided stem), ablation budget",
+}
 
 
 def train_config(row: str, *, epochs: int, out: Path) -> dict:
@@ -62,6 +71,10 @@ def train_config(row: str, *, epochs: int, out: Path) -> dict:
         from napari_dmqpm.model import nnunet_default_2d_config
 
         model = dataclasses.replace(nnunet_default_2d_config(5, 3), heads=heads)
+    elif row == STRIDED_ROW:
+        model = ModelConfig(
+            fusion_stage=1, features=FEATURES, strides=(2,) * len(FEATURES), n_heads=2, heads=heads
+        )
     else:
         inputs, fusion, stage = ROWS[row]
         model = ModelConfig(
@@ -84,9 +97,7 @@ def train_config(row: str, *, epochs: int, out: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder of the runs")
-    parser.add_argument(
-        "--rows", nargs="+", choices=[*sorted(ROWS), NNUNET_ROW], default=list(ROWS)
-    )
+    parser.add_argument("--rows", nargs="+", choices=[*sorted(ROWS), *TITLES], default=list(ROWS))
     parser.add_argument("--epochs", type=int, default=40, help="epochs of 25 iterations")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     args = parser.parse_args(argv)
@@ -96,10 +107,7 @@ def main(argv=None) -> int:
         config_path.write_text(json.dumps(train_config(row, epochs=args.epochs, out=args.out)))
         command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(args.out / row)]
         command += ["--config", str(config_path), "--threads", str(args.threads)]
-        title = (
-            "nnU-Net default 2D, ablation budget" if row == NNUNET_ROW else f"Ablation row {row}"
-        )
-        command += ["--title", title]
+        command += ["--title", TITLES.get(row, f"Ablation row {row}")]
         with open(args.out / f"{row}.log", "a") as log:
             code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
         if code:

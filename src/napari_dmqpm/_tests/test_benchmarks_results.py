@@ -154,6 +154,9 @@ def test_checkpoints_go_to_the_row_their_config_describes(bench):
     assert bench.row_key(ModelConfig(fusion="concat", fusion_stage=3).to_dict()) == "concat-3"
     assert bench.row_key(ModelConfig(fusion="early").to_dict()) == "early-fusion"
     assert bench.row_key(ModelConfig(inputs="angles", fusion="early").to_dict()) == "angles-only"
+    strided = ModelConfig(strides=(2, 2, 2, 2, 2), fusion_stage=1).to_dict()
+    assert bench.row_key(strided) == "strided-stem"
+    assert "dmqpm-fast" in bench.results_report.row_label("strided-stem")
 
 
 def test_error_analysis_counts_merges_splits_and_border_cells(bench):

@@ -1,0 +1,98 @@
+"""The verdict and the frame arithmetic of benchmarks/bench_nnunet.py, on made-up timings."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+pytestmark = pytest.mark.skipif(
+    not (BENCHMARKS / "bench_nnunet.py").is_file(), reason="needs the source checkout"
+)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = list(sys.path)
+    sys.path.insert(0, str(BENCHMARKS))
+    yield importlib.import_module("bench_nnunet")
+    sys.path[:] = path
+    for name in ("bench_nnunet", "bench_attention"):
+        sys.modules.pop(name, None)
+
+
+def result(tile_ms, frame_ms, *, gflop=100.0, divisor=16):
+    return {
+        "tile_ms": tile_ms,
+        "frame_ms": frame_ms,
+        "frame_tiles": 1,
+        "gflop_tile": gflop,
+        "elements_tile": 1e8,
+        "kernels": 100,
+        "divisor": divisor,
+        "features": [16, 32, 64, 128, 256],
+        "parameters": 2e6,
+        "batched_tile_ms": tile_ms,
+        "batch": 1,
+        "tile_peak_mib": 1.0,
+        "frame_peak_mib": 2.0,
+        "estimate_mib": 3.0,
+        "device": "cpu",
+    }
+
+
+def scores(**dice):
+    return {name: {"dice": value, "f1": 0.9} for name, value in dice.items()}
+
+
+def test_the_goal_needs_five_times_on_tile_and_frame_and_no_worse_dice(bench):
+    measured = {
+        bench.NNUNET: result(600.0, 4000.0, divisor=128),
+        bench.SHIPPED: result(500.0, 3000.0),
+        bench.FAST: result(100.0, 700.0),
+    }
+    good = scores(**{bench.NNUNET: 0.987, bench.SHIPPED: 0.992, bench.FAST: 0.990})
+    lines = bench.ratios(measured, good)
+    assert lines[-1].endswith(f"**met** by {bench.FAST}.")
+    assert "**6.0×** the time per megapixel on a 512² tile, **5.7×**" in lines[1]
+    worse = good | scores(**{bench.FAST: 0.980})
+    assert bench.ratios(measured, worse)[-1].endswith("**missed**.")
+    slow_frame = measured | {bench.FAST: result(100.0, 900.0)}  # 4.4x on the frame
+    assert bench.ratios(slow_frame, good)[-1].endswith("**missed**.")
+    untrained = {k: v for k, v in good.items() if k != bench.NNUNET}
+    lines = bench.ratios(measured, untrained)
+    assert lines[-1].endswith("**missed**.") and "Dice not compared" in lines[1]
+
+
+def test_a_failed_network_is_reported_not_compared(bench):
+    measured = {bench.NNUNET: result(600.0, 4000.0), bench.SHIPPED: {"error": "out of memory"}}
+    lines = bench.ratios(measured, {})
+    assert lines[-1].endswith("**missed**.") and not any(bench.SHIPPED in line for line in lines)
+    table = bench.table(measured, {})
+    assert f"| {bench.SHIPPED} | failed: out of memory |" in table[3]
+    assert "not trained" in table[2]
+
+
+def test_frame_work_pads_to_the_divisor_and_counts_tiles(bench):
+    floor = bench.frame_floor(result(100.0, 700.0, gflop=26.2144, divisor=32))
+    assert floor["padded"] == (1024, 1248)
+    assert floor["gflop"]["whole"] == pytest.approx(100.0 * 1024 * 1248 / 1e6)
+    assert floor["n_tiles"] == 12  # 512² tiles at 50 % overlap: 3 rows x 4 columns
+    assert floor["gflop"]["tiled"] == pytest.approx(12 * 26.2144)
+
+
+def test_the_equal_budget_line_needs_both_runs_and_names_the_budget(bench):
+    budget = {"iterations": 1000, "batch_size": 2, "patch_size": [256, 256], "n": 16}
+    both = {
+        bench.NNUNET: {"dice": 0.987, "f1": 0.966, "tuned": True, **budget},
+        bench.STRIDED: {"dice": 0.989, "f1": 0.960, "tuned": True, **budget},
+    }
+    line = bench.equal_budget(both)[0]
+    assert "both 1000 iterations of batch 2 at 256²" in line
+    assert "Dice 0.989, F1 0.960" in line and "Dice 0.987, F1 0.966" in line
+    assert bench.equal_budget({bench.NNUNET: both[bench.NNUNET]}) == []
+    longer = both | {bench.STRIDED: both[bench.STRIDED] | {"iterations": 1200}}
+    assert "1200 and 1000 iterations" in bench.equal_budget(longer)[0]
