@@ -19,12 +19,14 @@ Usage::
 
     python benchmarks/results.py [--models NAME=DIR ...] [--ablation DIR] [--quick]
                                  [--out docs/results.md] [--json results.json] [--no-discover]
+                                 [--shipped NAME ...]
 
 The shipped models are those of ``weights/<name>/``; the targets are theirs. The ablation rows
 are the runs of ``benchmarks/train_ablation.py`` (``--ablation``, default
 ``../runs/ablation/<row>/best/``, all trained with one budget; fine-tuned checkpoints are
 skipped): each goes to the row its ``config.json`` describes, the first found per row wins,
-``--models`` overrides.
+``--models`` overrides. ``--shipped`` keeps only the shipped models named (with
+``--no-discover``: those and the ``--models`` given, e.g. for docs/results_fast.md).
 """
 
 from __future__ import annotations
@@ -601,6 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=DIR")
     parser.add_argument("--no-discover", action="store_true", help="only the --models given")
     parser.add_argument(
+        "--shipped", nargs="+", metavar="NAME", help="only these shipped models (weights/NAME)"
+    )
+    parser.add_argument(
         "--ablation", type=Path, default=ABLATION_DIR, help="runs of train_ablation.py"
     )
     parser.add_argument("--quick", action="store_true", help="2 fields per density")
@@ -613,7 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = {row_key(read_checkpoint_config(p)["model"]) for p in given.values()}
     roots = sorted(p / "best" for p in args.ablation.glob("*/"))
     found = {} if args.no_discover else discover_models(roots)
-    shipped = {} if args.no_discover else discover_shipped()
+    shipped = {} if args.no_discover and not args.shipped else discover_shipped()
+    if args.shipped:
+        unknown = sorted(set(args.shipped) - set(shipped))
+        if unknown:
+            raise SystemExit(f"--shipped: no weights/{unknown[0]}/ (found: {sorted(shipped)})")
+        shipped = {name: shipped[name] for name in args.shipped}
     names = {
         path.parent.name if path.name == "best" else path.name: path
         for key, path in found.items()
