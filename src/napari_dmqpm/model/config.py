@@ -158,7 +158,8 @@ class ModelConfig:
         Stage (1, 2 or 3) whose output is fused; the encoders run separately up to and
         including it, and a shared tail covers the later stages. Ignored for ``early``.
     features : tuple of int
-        Channels of each stage, from stage 0 (full resolution) to the bottleneck.
+        Channels of each stage, from stage 0 (full resolution, half with a strided stem) to
+        the bottleneck.
     strides : tuple of int
         Stride of the first convolution of each stage. ``strides[0] = 1`` (nnU-Net's choice)
         keeps stage 0 at full resolution; ``strides[0] = 2`` is a strided stem: every stage
