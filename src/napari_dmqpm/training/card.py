@@ -90,6 +90,30 @@ def _recipe_lines(config: dict[str, Any]) -> list[str]:
     ]
 
 
+#: How ``TrainConfig.select_by`` picks ``best/``, in words.
+_SELECTION = {"dice": "foreground Dice", "dice_f1": "the mean of foreground Dice and F1@0.5"}
+
+
+def _validation_lines(training: dict, config: dict, last: dict) -> list[str]:
+    best_epoch = training.get("best_epoch")
+    best = next((h for h in training.get("history", []) if h.get("epoch") == best_epoch), {})
+    select_by = config.get("select_by", "dice")
+    f1 = best.get("val_f1")
+    lines = [
+        f"- these weights: epoch {best_epoch}, the best by "
+        f"{_SELECTION.get(select_by, select_by)}: validation Dice "
+        f"{training.get('best_val_dice', float('nan')):.4f}"
+        + (f", F1@0.5 {f1:.4f}" if f1 is not None else "")
+    ]
+    if last and last.get("epoch") != best_epoch:
+        lines.append(
+            f"- last report (epoch {last.get('epoch')}): validation Dice "
+            f"{last.get('val_dice', float('nan')):.4f}, F1@0.5 "
+            f"{last.get('val_f1', float('nan')):.4f}"
+        )
+    return lines
+
+
 def render_model_card(
     content: dict[str, Any], *, title: str, metrics: str | None = None, notes: str | None = None
 ) -> str:
@@ -110,12 +134,7 @@ def render_model_card(
         f"{training.get('torch_threads')} torch threads, torch {training.get('torch')}, "
         f"Python {training.get('python')}"
     )
-    lines += ["", "## Validation", ""]
-    lines.append(
-        f"- best foreground Dice {training.get('best_val_dice', float('nan')):.4f} at epoch "
-        f"{training.get('best_epoch')} (these weights); last report: val Dice "
-        f"{last.get('val_dice')}, F1@0.5 {last.get('val_f1')}"
-    )
+    lines += ["", "## Validation", ""] + _validation_lines(training, config, last)
     if metrics:
         lines += ["", "## Metrics", "", metrics.strip()]
     if notes:

@@ -74,3 +74,22 @@ def test_selection_scores_and_the_fine_tuning_default():
     assert SELECTION_SCORES["dice"](*early) > SELECTION_SCORES["dice"](*late)
     assert SELECTION_SCORES["dice_f1"](*late) > SELECTION_SCORES["dice_f1"](*early)
     assert finetune_config(base="phase-only", out="x", minutes=1.0).select_by == "dice_f1"
+
+
+def test_the_model_card_names_how_the_best_epoch_was_chosen():
+    from napari_dmqpm.training.card import render_model_card
+
+    history = [
+        {"epoch": 3, "val_dice": 0.95, "val_f1": 0.80},
+        {"epoch": 5, "val_dice": 0.96, "val_f1": 0.70},
+    ]
+    training = {"best_epoch": 3, "best_val_dice": 0.95, "history": history}
+    content = {"model": ModelConfig().to_dict(), "training": training}
+    for select_by, words in (("dice_f1", "mean of foreground Dice and F1"), ("dice", "by fore")):
+        training["config"] = {"select_by": select_by}
+        card = render_model_card(content, title="t")
+        assert words in card
+        assert "epoch 3, the best by" in card and "F1@0.5 0.8000" in card
+        assert "last report (epoch 5): validation Dice 0.9600, F1@0.5 0.7000" in card
+    training["history"] = history[:1]  # a best/ checkpoint: its history ends at its epoch
+    assert "last report" not in render_model_card(content, title="t")
