@@ -335,11 +335,12 @@ def equal_budget(scores: dict[str, dict]) -> list[str]:
     if NNUNET not in scores or STRIDED not in scores:
         return []
     a, b = scores[STRIDED], scores[NNUNET]
-    same = all(a[k] == b[k] for k in ("iterations", "batch_size", "patch_size"))
+    same = all(a[k] == b[k] for k in ("planned_iterations", "batch_size", "patch_size"))
     budget = (
-        f"both {b['iterations']} iterations of batch {b['batch_size']} at {b['patch_size'][0]}²"
+        f"both {b['planned_iterations']} planned iterations of batch {b['batch_size']} at "
+        f"{b['patch_size'][0]}², best checkpoints at {a['iterations']} and {b['iterations']}"
         if same
-        else f"{a['iterations']} and {b['iterations']} iterations"
+        else f"{a['planned_iterations']} and {b['planned_iterations']} planned iterations"
     )
     return [
         f"At one training budget ({budget}, best checkpoint, thresholds "

@@ -85,14 +85,15 @@ def test_frame_work_pads_to_the_divisor_and_counts_tiles(bench):
 
 
 def test_the_equal_budget_line_needs_both_runs_and_names_the_budget(bench):
-    budget = {"iterations": 1000, "batch_size": 2, "patch_size": [256, 256], "n": 16}
+    budget = {"planned_iterations": 1000, "batch_size": 2, "patch_size": [256, 256], "n": 16}
     both = {
-        bench.NNUNET: {"dice": 0.987, "f1": 0.966, "tuned": True, **budget},
-        bench.STRIDED: {"dice": 0.989, "f1": 0.960, "tuned": True, **budget},
+        bench.NNUNET: {"dice": 0.987, "f1": 0.966, "tuned": True, "iterations": 800, **budget},
+        bench.STRIDED: {"dice": 0.989, "f1": 0.960, "tuned": True, "iterations": 925, **budget},
     }
     line = bench.equal_budget(both)[0]
-    assert "both 1000 iterations of batch 2 at 256²" in line
+    assert "both 1000 planned iterations of batch 2 at 256²" in line
+    assert "best checkpoints at 925 and 800" in line
     assert "Dice 0.989, F1 0.960" in line and "Dice 0.987, F1 0.966" in line
     assert bench.equal_budget({bench.NNUNET: both[bench.NNUNET]}) == []
-    longer = both | {bench.STRIDED: both[bench.STRIDED] | {"iterations": 1200}}
-    assert "1200 and 1000 iterations" in bench.equal_budget(longer)[0]
+    longer = both | {bench.STRIDED: both[bench.STRIDED] | {"planned_iterations": 1200}}
+    assert "1200 and 1000 planned iterations" in bench.equal_budget(longer)[0]
