@@ -343,7 +343,7 @@ def equal_budget(scores: dict[str, dict]) -> list[str]:
         else f"{a['planned_iterations']} and {b['planned_iterations']} planned iterations"
     )
     return [
-        f"At one training budget ({budget}, best checkpoint, thresholds "
+        f"At one training budget ({budget}; thresholds "
         f"{'tuned' if a['tuned'] else 'default'} / {'tuned' if b['tuned'] else 'default'}), "
         f"`dmqpm-fast`'s architecture scores Dice {a['dice']:.3f}, F1 {a['f1']:.3f} and "
         f"nnU-Net's default network Dice {b['dice']:.3f}, F1 {b['f1']:.3f} on the same "
