@@ -173,6 +173,7 @@ def load_models(
             "model": model,
             "sha256": sha,
             "n_parameters": model.network.n_parameters,
+            "inputs": model.network.config.inputs,
             "training": training_budget(model.checkpoint),
         }
     return loaded

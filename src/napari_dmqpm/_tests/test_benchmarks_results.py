@@ -138,6 +138,15 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
     assert len(targets) == 2 * 4 * 2 + 2  # two shipped models x densities x scores, real x 2
     assert all("met (+" in line or "missed by" in line for line in targets)
     assert "`diameter_px=" in markdown and "Excluding cells touching the border" in markdown
+    both = "angles synthesized from the real phase + phase retrieved from them"
+    assert f"| DM-QPMNet (MHA at stage 2) (`tiny-dual`) | {both} | 0." in markdown
+    assert "| phase only (`tiny-phase`) | real phase | 0." in markdown
+    # a run without any row of Table 2 lists no untrained rows
+    methods = {"otsu": numbers["synthetic"]["methods"]["otsu"]}
+    alone = numbers | {"models": {}, "synthetic": numbers["synthetic"] | {"methods": methods}}
+    section = "\n".join(bench.results_report.ablation_section(alone))
+    assert "No row of Table 2 was in this run" in section and "not trained yet" not in section
+    assert "| Otsu + watershed (classical) | 0." in section
     assert "| img_001 | " in markdown
     assert "0.888 ± 0.026" in markdown  # the paper's values, apart
     scores = numbers["synthetic"]["methods"]["otsu"]["records"]
@@ -156,7 +165,7 @@ def test_checkpoints_go_to_the_row_their_config_describes(bench):
     assert bench.row_key(ModelConfig(inputs="angles", fusion="early").to_dict()) == "angles-only"
     strided = ModelConfig(strides=(2, 2, 2, 2, 2), fusion_stage=1).to_dict()
     assert bench.row_key(strided) == "strided-stem"
-    assert "dmqpm-fast" in bench.results_report.row_label("strided-stem")
+    assert "strided stem" in bench.results_report.row_label("strided-stem")
 
 
 def test_error_analysis_counts_merges_splits_and_border_cells(bench):
