@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NNUNET_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "nnunet-default" / "best"
 #: ``dmqpm-fast``'s architecture trained with nnU-Net's budget (train_ablation.py strided-stem).
 STRIDED_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "strided-stem" / "best"
+#: nnU-Net's default network trained with ``dmqpm-fast``'s recipe and wall-clock budget.
+NNUNET_WALL_CHECKPOINT = ROOT.parent / "runs" / "wall" / "nnunet-default" / "best"
 TILE = 512
 FRAME = (1024, 1224)  # rows x columns of the IMX250MZR super-pixel frame
 CAMERA_FPS = 75.0
@@ -58,6 +60,9 @@ NNUNET, SHIPPED, FAST, EARLY = (
 )
 #: Scored, not timed: the strided stem with nnU-Net's training budget.
 STRIDED = "strided stem, nnU-Net's training budget"
+NNUNET_WALL = "nnU-Net default 2D, dmqpm-fast's wall-clock budget"
+#: Each trained nnU-Net default network a shipped model's Dice is held against.
+NNUNETS = (NNUNET, NNUNET_WALL)
 #: The shipped models, each compared with nnU-Net's default network.
 OURS = (SHIPPED, FAST)
 
@@ -331,32 +336,43 @@ def table(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[str
 
 
 def equal_budget(scores: dict[str, dict]) -> list[str]:
-    """The strided stem against nnU-Net's default network when both had one training budget."""
-    if NNUNET not in scores or STRIDED not in scores:
-        return []
-    a, b = scores[STRIDED], scores[NNUNET]
-    same = all(a[k] == b[k] for k in ("planned_iterations", "batch_size", "patch_size"))
-    budget = (
-        f"both {b['planned_iterations']} planned iterations of batch {b['batch_size']} at "
-        f"{b['patch_size'][0]}², best checkpoints at {a['iterations']} and {b['iterations']}"
-        if same
-        else f"{a['planned_iterations']} and {b['planned_iterations']} planned iterations"
-    )
-    return [
-        f"At one training budget ({budget}; thresholds "
-        f"{'tuned' if a['tuned'] else 'default'} / {'tuned' if b['tuned'] else 'default'}), "
-        f"`dmqpm-fast`'s architecture scores Dice {a['dice']:.3f}, F1 {a['f1']:.3f} and "
-        f"nnU-Net's default network Dice {b['dice']:.3f}, F1 {b['f1']:.3f} on the same "
-        f"{a['n']} fields (`benchmarks/train_ablation.py --rows strided-stem nnunet-default`).",
-        "",
-    ]
+    """Our architecture against nnU-Net's default network when both had one training budget.
+
+    Two pairs, each where both were scored: the strided stem and nnU-Net's default with one
+    number of iterations, and ``dmqpm-fast`` and nnU-Net's default with one wall-clock budget.
+    """
+    lines = []
+    for ours, theirs, what, key, command in (
+        (STRIDED, NNUNET, "training budget", "planned_iterations", "train_ablation.py"),
+        (FAST, NNUNET_WALL, "wall-clock budget", "budget_minutes", "scripts/train.py"),
+    ):
+        if ours not in scores or theirs not in scores:
+            continue
+        a, b = scores[ours], scores[theirs]
+        same = all(a[k] == b[k] for k in (key, "batch_size", "patch_size"))
+        unit = "planned iterations" if key == "planned_iterations" else "min on this CPU"
+        budget = (
+            f"both {b[key]:g} {unit} of batch {b['batch_size']} at {b['patch_size'][0]}², best "
+            f"checkpoints at {a['iterations']} and {b['iterations']} iterations"
+            if same
+            else f"{a[key]} and {b[key]} {unit}"
+        )
+        lines += [
+            f"At one {what} ({budget}; thresholds {'tuned' if a['tuned'] else 'default'} / "
+            f"{'tuned' if b['tuned'] else 'default'}), {ours} scores Dice {a['dice']:.3f}, F1 "
+            f"{a['f1']:.3f} and nnU-Net's default network Dice {b['dice']:.3f}, F1 "
+            f"{b['f1']:.3f} on the same {a['n']} fields (`{command}`).",
+            "",
+        ]
+    return lines
 
 
 def ratios(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[str]:
     """nnU-Net default over each shipped DM-QPMNet, per megapixel, against the 5x goal.
 
     The goal: at least 5x faster per megapixel than nnU-Net's default network on the tile and
-    on the frame, with equal or better Dice on the synthetic test set.
+    on the frame, with equal or better Dice on the synthetic test set than the best trained
+    nnU-Net default network scored (its ablation budget or ``dmqpm-fast``'s wall clock).
     """
     nnunet = results_by_name[NNUNET]
     if "error" in nnunet:
@@ -368,13 +384,15 @@ def ratios(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[st
         frame = nnunet["frame_ms"] / ours["frame_ms"]
         floors = [frame_floor(r)["floor_ms"] for r in (nnunet, ours)]
         on_h100 = " to ".join(f"{a / b:.1f}×" for a, b in zip(*floors, strict=True))
-        dice = {key: scores[key]["dice"] for key in (NNUNET, name) if key in scores}
-        accuracy = (
-            f"Dice {dice[name]:.3f} against {dice[NNUNET]:.3f}"
-            if len(dice) == 2
-            else "Dice not compared (a network is untrained)"
-        )
-        if min(tile, frame) >= 5 and len(dice) == 2 and dice[name] >= dice[NNUNET]:
+        # the best-scoring trained nnU-Net default network is the reference
+        references = sorted((scores[n]["dice"], n) for n in NNUNETS if n in scores)
+        compared = name in scores and bool(references)
+        if compared:
+            best_dice, best_name = references[-1]
+            accuracy = f"Dice {scores[name]['dice']:.3f} against {best_dice:.3f} ({best_name})"
+        else:
+            accuracy = "Dice not compared (a network is untrained)"
+        if compared and min(tile, frame) >= 5 and scores[name]["dice"] >= best_dice:
             met.append(name)
         lines.append(
             f"- nnU-Net's default network over **{name}**: **{tile:.1f}×** the time per megapixel "
@@ -388,7 +406,8 @@ def ratios(results_by_name: dict[str, dict], scores: dict[str, dict]) -> list[st
     return [
         *lines,
         "",
-        f"Goal ≥ 5× faster per megapixel on this machine with equal or better Dice: {verdict}.",
+        "Goal ≥ 5× faster per megapixel on this machine than nnU-Net's default network, with "
+        f"Dice equal to or better than its best trained run: {verdict}.",
     ]
 
 
@@ -529,6 +548,12 @@ def main() -> int:
     parser.add_argument(
         "--strided", type=Path, default=STRIDED_CHECKPOINT, help="strided stem, same budget"
     )
+    parser.add_argument(
+        "--nnunet-wall",
+        type=Path,
+        default=NNUNET_WALL_CHECKPOINT,
+        help="nnU-Net default trained with dmqpm-fast's wall-clock budget",
+    )
     parser.add_argument("--quick", action="store_true", help="1 repeat, 1 test field, no phase")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -549,11 +574,11 @@ def main() -> int:
     for name, spec in spec_by_name.items():
         measured[name] = run_child(spec, args.device, repeats, args.threads)
         print(f"{name}: {measured[name]}", file=sys.stderr, flush=True)
-    scored = spec_by_name | (
-        {STRIDED: {"checkpoint": str(args.strided)}}
-        if (args.strided / "config.json").is_file()
-        else {}
-    )
+    scored = spec_by_name | {
+        name: {"checkpoint": str(folder)}
+        for name, folder in ((STRIDED, args.strided), (NNUNET_WALL, args.nnunet_wall))
+        if (folder / "config.json").is_file()
+    }
     scores = evaluate(scored, 1 if args.quick else args.n_test)
     device = next((r["device"] for r in measured.values() if "device" in r), args.device)
     trained = "trained" if NNUNET in scores else f"random (no checkpoint at `{args.nnunet}`)"

@@ -62,6 +62,11 @@ def test_the_goal_needs_five_times_on_tile_and_frame_and_no_worse_dice(bench):
     assert bench.ratios(measured, worse)[-1].endswith("**missed**.")
     slow_frame = measured | {bench.FAST: result(100.0, 900.0)}  # 4.4x on the frame
     assert bench.ratios(slow_frame, good)[-1].endswith("**missed**.")
+    # a longer-trained nnU-Net default network that scores higher becomes the reference
+    longer = good | scores(**{bench.NNUNET_WALL: 0.996})
+    lines = bench.ratios(measured, longer)
+    assert lines[-1].endswith("**missed**.")
+    assert f"Dice 0.990 against 0.996 ({bench.NNUNET_WALL})" in lines[1]
     untrained = {k: v for k, v in good.items() if k != bench.NNUNET}
     lines = bench.ratios(measured, untrained)
     assert lines[-1].endswith("**missed**.") and "Dice not compared" in lines[1]
@@ -97,3 +102,15 @@ def test_the_equal_budget_line_needs_both_runs_and_names_the_budget(bench):
     assert bench.equal_budget({bench.NNUNET: both[bench.NNUNET]}) == []
     longer = both | {bench.STRIDED: both[bench.STRIDED] | {"planned_iterations": 1200}}
     assert "1200 and 1000 planned iterations" in bench.equal_budget(longer)[0]
+
+
+def test_the_equal_wall_clock_line_pairs_dmqpm_fast_with_nnunet_on_its_budget(bench):
+    budget = {"budget_minutes": 50.0, "batch_size": 2, "patch_size": [256, 256], "n": 16}
+    both = {
+        bench.FAST: {"dice": 0.995, "f1": 0.978, "tuned": True, "iterations": 15500, **budget},
+        bench.NNUNET_WALL: {"dice": 0.99, "f1": 0.97, "tuned": False, "iterations": 2600, **budget},
+    }
+    (line,) = [line for line in bench.equal_budget(both) if line]
+    assert line.startswith("At one wall-clock budget (both 50 min on this CPU of batch 2")
+    assert "15500 and 2600 iterations; thresholds tuned / default" in line
+    assert f"{bench.FAST} scores Dice 0.995, F1 0.978" in line
