@@ -51,6 +51,7 @@ from results_report import (  # noqa: E402
     DENSITIES,
     PIXEL_RANGE_UM,
     REAL_SEED,
+    ROWS,
     SHIPPED_PREFIX,
     TEST_SEED,
     TUNE_SEED,
@@ -147,9 +148,11 @@ def load_models(
 ) -> dict[str, dict]:
     """Load each checkpoint; ``{key: info}`` with the network, sha256 and training budget.
 
-    ``models`` are ablation rows, keyed by the row their config describes (:func:`row_key`);
-    ``shipped`` models are keyed ``"shipped:<name>"``. ``info["row"]`` is the row key either
-    way, and ``info["same_as"]`` names an ablation row with the very same weights (sha256).
+    ``models`` that are rows of Table 2 are keyed by the row their config describes
+    (:func:`row_key`); the others (nnU-Net's default, the strided stem) by the name given, so
+    one network trained with two budgets can sit side by side. ``shipped`` models are keyed
+    ``"shipped:<name>"``. ``info["row"]`` is the row key either way, and ``info["same_as"]``
+    names an ablation row with the very same weights (sha256).
     """
     from napari_dmqpm.model.registry import load_model
 
@@ -159,7 +162,10 @@ def load_models(
     for name, folder, is_shipped in named:
         model = load_model(folder, device="cpu")
         row = row_key(model.checkpoint["model"])
-        key = f"{SHIPPED_PREFIX}{name}" if is_shipped else row
+        if is_shipped:
+            key = f"{SHIPPED_PREFIX}{name}"
+        else:
+            key = row if row in dict(ROWS) else str(name)
         if key in loaded:
             raise ValueError(f"two models for the row {key!r}: {loaded[key]['name']} and {name}")
         sha = model.info.sha256

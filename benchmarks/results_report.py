@@ -56,10 +56,12 @@ def row_label(key: str) -> str:
         return f"shipped `{key.removeprefix(SHIPPED_PREFIX)}`"
     if key == "nnunet-default":
         return "nnU-Net default 2D, 32-512 (not a row of Table 2)"
+    if key == "nnunet-wall":
+        return "nnU-Net default 2D, 32-512, dmqpm-fast's 50-minute budget (not a row of Table 2)"
     if key == "strided-stem":
         return "strided stem with MHA at H/4, not a row of Table 2"
     fusion, _, stage = key.rpartition("-")
-    return f"{fusion} at stage {stage}"
+    return f"{fusion} at stage {stage}" if fusion and stage.isdigit() else f"`{key}`"
 
 
 SCORES = ("dice", "iou", "f1", "mean_matched_iou")
@@ -154,6 +156,12 @@ def _label(numbers: Mapping, key: str) -> str:
     if variant == "diameter":
         label += f", `diameter_px={numbers['real']['diameter_px']}` given"
     return label
+
+
+def _planned_budget(training: Mapping) -> str:
+    """The budget that ends a run: its minutes when it has a time limit, else its iterations."""
+    minutes = training.get("budget_minutes")
+    return f"{minutes:g} min" if minutes else f"{training['planned_iterations']} iterations"
 
 
 def _score_cells(s: Mapping) -> str:
@@ -467,13 +475,12 @@ def ablation_section(numbers: Mapping) -> list[str]:
             f"| {s['f1'][0]:.3f} | {on_real} | {params} | {ms} | {budget} |"
         )
     rows = [m for m in models.values() if not m.get("shipped")]
-    budgets = sorted({str(m["training"]["budget_minutes"]) for m in rows})
-    its = sorted({str(m["training"]["planned_iterations"]) for m in rows})
-    if len(budgets) > 1 or len(its) > 1:
+    planned = sorted({_planned_budget(m["training"]) for m in rows})
+    if len(planned) > 1:
         lines += [
             "",
-            f"Not the same training budget for every row: planned {', '.join(budgets)} "
-            f"min, {', '.join(its)} iterations (section 6); compare rows with that in mind.",
+            f"Not the same training budget for every row: planned {', '.join(planned)} "
+            "(section 6); compare rows with that in mind.",
         ]
     twins = [(k, m["same_as"]) for k, m in models.items() if m.get("same_as")]
     lines += [

@@ -166,6 +166,28 @@ def test_checkpoints_go_to_the_row_their_config_describes(bench):
     strided = ModelConfig(strides=(2, 2, 2, 2, 2), fusion_stage=1).to_dict()
     assert bench.row_key(strided) == "strided-stem"
     assert "strided stem" in bench.results_report.row_label("strided-stem")
+    assert "50-minute" in bench.results_report.row_label("nnunet-wall")
+
+
+def test_networks_outside_table_2_are_keyed_by_the_name_given(bench, tmp_path):
+    """One architecture with two budgets (nnU-Net at 1000 iterations and at 50 minutes)."""
+    torch.manual_seed(0)
+    strided = ModelConfig(features=(4, 8, 16), strides=(2, 2, 2), fusion_stage=1, n_heads=2)
+    for name in ("strided-stem", "strided-long"):
+        save_checkpoint(tmp_path / name, DMQPMNet(strided).eval())
+    models = {
+        "strided-stem": tmp_path / "strided-stem",
+        "strided-long": tmp_path / "strided-long",
+        "my-dual": save_tiny(tmp_path / "my-dual", inputs="both"),
+    }
+    loaded = bench.load_models(models)
+    assert sorted(loaded) == ["mha-2", "strided-long", "strided-stem"]  # Table 2 rows by config
+    assert loaded["strided-long"]["row"] == "strided-stem"
+    assert bench.results_report.row_label("strided-long") == "`strided-long`"
+    # a time-limited run is described by its minutes, an iteration-limited one by iterations
+    planned = bench.results_report._planned_budget
+    assert planned({"budget_minutes": 50.0, "planned_iterations": 100_000}) == "50 min"
+    assert planned({"budget_minutes": None, "planned_iterations": 1000}) == "1000 iterations"
 
 
 def test_error_analysis_counts_merges_splits_and_border_cells(bench):
