@@ -524,7 +524,7 @@ def run_benchmark(
         warmup=timing_warmup,
         threads=timing_threads,
     )
-    meta = results_report.meta(time.perf_counter() - started, timing_threads)
+    meta = results_report.meta(time.perf_counter() - started, timing_threads, inference)
     return {
         "meta": meta,
         "models": loaded,

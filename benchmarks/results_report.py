@@ -98,10 +98,13 @@ METHOD_INPUT = {
 }
 
 
-def meta(seconds: float, threads: int) -> dict:
-    """Machine, commit, date, run time and torch threads of this run."""
+def meta(seconds: float, threads: int, inference=None) -> dict:
+    """Machine, commit, date, run time, torch threads and tiling (an ``InferenceConfig``)."""
     import torch
 
+    from napari_dmqpm.inference import InferenceConfig
+
+    tiling = inference or InferenceConfig()
     return {
         "machine": machine_description(),
         "commit": commit_description(),
@@ -109,6 +112,7 @@ def meta(seconds: float, threads: int) -> dict:
         "seconds": seconds,
         "inference_threads": torch.get_num_threads(),
         "timing_threads": threads,
+        "tiling": {k: getattr(tiling, k) for k in ("tile_size", "overlap", "whole_frame_px")},
     }
 
 
@@ -181,6 +185,8 @@ SCORE_HEAD = (
 def header(numbers: Mapping, command: str) -> list[str]:
     """Title, provenance, and what is real and what is simulated."""
     m = numbers["meta"]
+    # numbers written before the tiling was recorded ran with these (the defaults then)
+    tiling = m.get("tiling") or {"tile_size": 512, "overlap": 0.5, "whole_frame_px": 1_600_000}
     return [
         "# Results",
         "",
@@ -189,8 +195,11 @@ def header(numbers: Mapping, command: str) -> list[str]:
         f"- Machine: {m['machine']}",
         f"- Commit: {m['commit']}",
         f"- Date: {m['date']}",
-        f"- Inference: CPU, torch {m['inference_threads']} threads, tiles of 512 px with 50 % "
-        "overlap and Gaussian blending, no TTA, no resampling (the checkpoints state no "
+        f"- Inference: CPU, torch {m['inference_threads']} threads, each image up to "
+        f"{tiling['whole_frame_px'] / 1e6:.1f} MP as one tile padded to the divisor (larger ones "
+        f"in {tiling['tile_size']} px tiles with {tiling['overlap']:.0%} overlap and Gaussian "
+        "blending), "
+        "no TTA, no resampling (the checkpoints state no "
         "training pixel size), each checkpoint's stored post-processing "
         "(`napari_dmqpm.inference`).",
         "- Scores (`napari_dmqpm.training.metrics`): foreground Dice and IoU, F1 at IoU 0.5 "

@@ -107,6 +107,9 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
         "- Machine: ",
         "- Commit: ",
         "- Date: ",
+        # the tiling this run used (tile_size=64 given, the other fields InferenceConfig's)
+        "each image up to 1.6 MP as one tile padded to the divisor (larger ones in 64 px tiles "
+        "with 25% overlap",
     ):
         assert heading in markdown
     assert (

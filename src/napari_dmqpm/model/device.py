@@ -290,8 +290,10 @@ def empty_cache(device: str | torch.device) -> None:
 
 #: Largest batch :func:`choose_batch_size` picks on an accelerator by itself.
 MAX_AUTO_BATCH = 32
-#: Batch :func:`choose_batch_size` picks on the CPU (a larger one is not faster there).
-CPU_BATCH_SIZE = 4
+#: Batch :func:`choose_batch_size` picks on the CPU: one tile at a time was the fastest there
+#: (a 2048² frame in 512² tiles: batch 1 took 0.8x the time of batch 4 for both shipped
+#: models, docs/inference.md), and it holds the least memory.
+CPU_BATCH_SIZE = 1
 
 
 class DeviceFallbackWarning(UserWarning):
@@ -338,7 +340,7 @@ def choose_batch_size(
     --------
     >>> from napari_dmqpm.model import ModelConfig
     >>> choose_batch_size(ModelConfig(), (512, 512), device="cpu")
-    4
+    1
     """
     free = free_memory_bytes(device)
     if free is None:

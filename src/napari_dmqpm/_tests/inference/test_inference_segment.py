@@ -19,7 +19,8 @@ from napari_dmqpm.io import Acquisition, DataWarning, write_stack
 from napari_dmqpm.model.registry import load_model
 from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
-CONFIG = InferenceConfig(tile_size=32, whole_frame_px=0, batch_size=4, device="cpu")  # tiled
+# tiled, at 50 % overlap and batches of 4 (the tile and batch counts below assume them)
+CONFIG = InferenceConfig(tile_size=32, overlap=0.5, whole_frame_px=0, batch_size=4, device="cpu")
 
 
 @pytest.fixture(scope="module")

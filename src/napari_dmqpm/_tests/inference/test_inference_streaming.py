@@ -25,7 +25,8 @@ from napari_dmqpm.io import read_acquisition, write_labels, write_stack
 from napari_dmqpm.io.write import LabelsStream
 from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
-CONFIG = InferenceConfig(tile_size=32, whole_frame_px=0, batch_size=4, device="cpu")  # tiled
+# tiled, at 50 % overlap and batches of 4 (the tile and batch counts below assume them)
+CONFIG = InferenceConfig(tile_size=32, overlap=0.5, whole_frame_px=0, batch_size=4, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from napari_dmqpm.inference import predict as predict_module
 from napari_dmqpm.model import device as device_module
 from napari_dmqpm.model.device import DeviceFallbackWarning
 
-CONFIG = InferenceConfig(tile_size=32, whole_frame_px=0, batch_size=4, device="cpu")  # tiled
+# tiled, at 50 % overlap and batches of 4 (the tile and batch counts below assume them)
+CONFIG = InferenceConfig(tile_size=32, overlap=0.5, whole_frame_px=0, batch_size=4, device="cpu")
 
 
 @pytest.fixture
