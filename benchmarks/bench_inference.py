@@ -8,7 +8,8 @@ post-processing, measurements) on simulated frames of 512² and 1024×1224 (the 
 super-pixel frame), without and with mirror TTA, on the CPU with all cores; the network alone
 for the dual encoder against an early-fusion network of the same widths; and the forward GFLOP
 per megapixel; the cost against the image size (256² to 2048², which should grow linearly:
-milliseconds per megapixel at each size) and the frames per second over a short simulated
+milliseconds per megapixel at each size, with the network's share and the pixels it computes
+once tiles overlap) and the frames per second over a short simulated
 time-lapse. Prints a markdown section (collected by ``benchmarks/run_all.py``). The comparison
 with nnU-Net's default network is ``bench_nnunet.py``.
 
@@ -30,7 +31,12 @@ import time
 import torch
 from bench_attention import count_gflop
 
-from napari_dmqpm.inference import InferenceConfig, segment_acquisition
+from napari_dmqpm.inference import (
+    InferenceConfig,
+    plan_tiles,
+    predict_probabilities,
+    segment_acquisition,
+)
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import ModelNotFoundError, load_model
 from napari_dmqpm.simulation import SimulationConfig, simulate_field, simulate_timelapse
@@ -54,24 +60,53 @@ def best_and_median(function, repeats: int = REPEATS) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
+def dense_field(shape: tuple[int, int]):
+    """The simulated dense frame every latency here is measured on."""
+    return simulate_field(SimulationConfig(shape=shape, density="dense"), rng=1)
+
+
 def frame_latency(
     model, shape: tuple[int, int], *, tta: bool, device: str = "cpu", repeats: int = REPEATS
 ) -> tuple[float, float]:
     """Seconds to segment one simulated dense frame of ``shape`` with the whole core path."""
-    field = simulate_field(SimulationConfig(shape=shape, density="dense"), rng=1)
-    acquisition = field.to_acquisition()
+    acquisition = dense_field(shape).to_acquisition()
     config = InferenceConfig(device=device, tta=tta)
     return best_and_median(
         lambda: list(segment_acquisition(acquisition, model, config=config)), repeats
     )
 
 
+def network_work(model, shape: tuple[int, int], config: InferenceConfig) -> tuple[int, float]:
+    """Tiles and megapixels the network computes for a frame of ``shape`` (padding included)."""
+    divisor = model.network.required_divisor
+    tile = config.frame_tile_size(shape, divisor)
+    plan = plan_tiles(shape, tile_size=tile, overlap=config.overlap, divisor=divisor)
+    return plan.n_tiles, plan.n_tiles * plan.tile[0] * plan.tile[1] / 1e6
+
+
 def size_scaling(model, sizes, *, device: str, repeats: int) -> list[str]:
-    """Table of the whole-path time per megapixel for square frames of each size."""
-    lines = ["| frame | best (s) | ms per megapixel |", "|---|---:|---:|"]
+    """Whole-path and network time per megapixel for square frames of each size."""
+    config = InferenceConfig(device=device)
+    lines = [
+        "| frame | tiles | MP computed | whole path best (s) | ms per MP | network best (s) "
+        "| network ms per MP computed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for size in sizes:
         best, _ = frame_latency(model, (size, size), tta=False, device=device, repeats=repeats)
-        lines.append(f"| {size}² | {best:.2f} | {1e3 * best / (size * size / 1e6):.0f} |")
+        field = dense_field((size, size))
+        network, _ = best_and_median(
+            lambda f=field: predict_probabilities(
+                model, angles=f.angles, phase=f.phase, config=config
+            ),
+            repeats,
+        )
+        n_tiles, computed = network_work(model, (size, size), config)
+        lines.append(
+            f"| {size}² | {n_tiles} | {computed:.2f} | {best:.2f} "
+            f"| {1e3 * best / (size * size / 1e6):.0f} | {network:.2f} "
+            f"| {1e3 * network / computed:.0f} |"
+        )
     return lines
 
 
@@ -183,6 +218,16 @@ def main() -> int:
             "constant ms/MP):\n"
         )
         print("\n".join(size_scaling(model, args.sizes, device=args.device, repeats=args.repeats)))
+    defaults = InferenceConfig()
+    print(
+        f"\nFrames up to `whole_frame_px` ({defaults.whole_frame_px / 1e6:.1f} MP) run as one "
+        "tile padded to the divisor; larger ones in "
+        f"{defaults.tile_size}² tiles at {defaults.overlap:.0%} overlap, so 'MP computed' "
+        "exceeds the frame. 'network': `predict_probabilities` (normalization, tiles, blending); "
+        "the rest of the whole path is post-processing and measurements. Where the network's "
+        "ms per MP computed rises with the frame, the cost per pixel of the convolutions "
+        "themselves grows with the tile on this machine."
+    )
     print(f"\nTime-lapse of {args.frames} simulated 512² frames, one after the other:\n")
     for name, model in loaded.items():
         fps, per_frame = timelapse_fps(model, n_frames=args.frames, device=args.device)

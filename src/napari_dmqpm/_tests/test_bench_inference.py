@@ -1,0 +1,43 @@
+"""The network-work arithmetic of benchmarks/bench_inference.py's cost-against-size table."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from napari_dmqpm.inference import InferenceConfig
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+pytestmark = pytest.mark.skipif(
+    not (BENCHMARKS / "bench_inference.py").is_file(), reason="needs the source checkout"
+)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = list(sys.path)
+    sys.path.insert(0, str(BENCHMARKS))
+    yield importlib.import_module("bench_inference")
+    sys.path[:] = path
+    for name in ("bench_inference", "bench_attention"):
+        sys.modules.pop(name, None)
+
+
+MODEL = SimpleNamespace(network=SimpleNamespace(required_divisor=32))
+
+
+def test_a_camera_frame_is_one_tile_padded_to_the_divisor(bench):
+    n_tiles, computed = bench.network_work(MODEL, (1024, 1224), InferenceConfig())
+    assert n_tiles == 1 and computed == pytest.approx(1024 * 1248 / 1e6)
+
+
+def test_a_frame_above_whole_frame_px_counts_its_overlapping_tiles(bench):
+    # 2048 px in 512 px tiles sharing at least 25 %: 5 starts per axis (7 at 50 %)
+    n_tiles, computed = bench.network_work(MODEL, (2048, 2048), InferenceConfig())
+    assert n_tiles == 25 and computed == pytest.approx(25 * 512 * 512 / 1e6)
+    n_tiles, _ = bench.network_work(MODEL, (2048, 2048), InferenceConfig(overlap=0.5))
+    assert n_tiles == 49
