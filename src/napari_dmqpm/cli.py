@@ -341,7 +341,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=None,
-        help="tiles per forward pass (default: 4 on the CPU, as many as fit on a GPU)",
+        help="tiles per forward pass (default: 1 on the CPU, as many as fit on a GPU)",
     )
     segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_reader_options(segment)

@@ -3,6 +3,8 @@
 - ``real_data_dir``: the measured data in ``<repo>/../shared/data/real`` (see
   ``../shared/data/README.md``); a test that asks for it is skipped, with the reason, where
   that folder is absent (on a user's machine, or an installed package).
+- ``bench``: the script ``benchmarks/<BENCHMARK>.py`` named by the test module's ``BENCHMARK``,
+  imported as a module (skipped outside a source checkout).
 - Tests marked ``gui`` need a display (napari draws with OpenGL; Qt's offscreen platform
   crashes when napari draws, so they run under Xvfb: ``make test`` does that) and napari with
   a Qt binding; without either they are skipped with the reason.
@@ -10,8 +12,10 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,27 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[3]
 #: Where the measured data lives, next to the repository.
 REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
+#: The benchmark scripts (in a source checkout only).
+BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench(request):
+    """The benchmark script named by the test module's ``BENCHMARK``, imported as a module.
+
+    ``benchmarks/`` is on ``sys.path`` only while the module's tests run (the scripts import
+    each other by name), and the scripts it imported are forgotten afterwards.
+    """
+    name = request.module.BENCHMARK
+    if not (BENCHMARKS_DIR / f"{name}.py").is_file():
+        pytest.skip(f"needs the source checkout ({BENCHMARKS_DIR / name}.py is absent)")
+    path, before = list(sys.path), set(sys.modules)
+    sys.path.insert(0, str(BENCHMARKS_DIR))
+    yield importlib.import_module(name)
+    sys.path[:] = path
+    for module in set(sys.modules) - before:
+        if Path(getattr(sys.modules[module], "__file__", None) or "").parent == BENCHMARKS_DIR:
+            del sys.modules[module]
 
 
 @pytest.fixture(scope="session")

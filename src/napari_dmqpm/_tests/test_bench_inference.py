@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from napari_dmqpm.inference import InferenceConfig
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
-pytestmark = pytest.mark.skipif(
-    not (BENCHMARKS / "bench_inference.py").is_file(), reason="needs the source checkout"
-)
-
-
-@pytest.fixture(scope="module")
-def bench():
-    path = list(sys.path)
-    sys.path.insert(0, str(BENCHMARKS))
-    yield importlib.import_module("bench_inference")
-    sys.path[:] = path
-    for name in ("bench_inference", "bench_attention"):
-        sys.modules.pop(name, None)
-
-
+#: The script under test (the ``bench`` fixture of conftest imports it).
+BENCHMARK = "bench_inference"
 MODEL = SimpleNamespace(network=SimpleNamespace(required_divisor=32))
 
 

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
-pytestmark = pytest.mark.skipif(
-    not (BENCHMARKS / "bench_nnunet.py").is_file(), reason="needs the source checkout"
-)
-
-
-@pytest.fixture(scope="module")
-def bench():
-    path = list(sys.path)
-    sys.path.insert(0, str(BENCHMARKS))
-    yield importlib.import_module("bench_nnunet")
-    sys.path[:] = path
-    for name in ("bench_nnunet", "bench_attention"):
-        sys.modules.pop(name, None)
+#: The script under test (the ``bench`` fixture of conftest imports it).
+BENCHMARK = "bench_nnunet"
 
 
 def result(tile_ms, frame_ms, *, gflop=100.0, divisor=16):
