@@ -34,7 +34,7 @@ from bench_attention import count_gflop
 
 from napari_dmqpm.inference import (
     InferenceConfig,
-    plan_tiles,
+    frame_plan,
     predict_probabilities,
     segment_acquisition,
 )
@@ -80,9 +80,7 @@ def frame_latency(
 
 def network_work(model, shape: tuple[int, int], config: InferenceConfig) -> tuple[int, float]:
     """Tiles and megapixels the network computes for a frame of ``shape`` (padding included)."""
-    divisor = model.network.required_divisor
-    tile = config.frame_tile_size(shape, divisor)
-    plan = plan_tiles(shape, tile_size=tile, overlap=config.overlap, divisor=divisor)
+    plan = frame_plan(model, shape, config=config)
     return plan.n_tiles, plan.n_tiles * plan.tile[0] * plan.tile[1] / 1e6
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from napari_dmqpm.inference import InferenceConfig
+from napari_dmqpm.model import DMQPMNet, ModelConfig
 
 #: The script under test (the ``bench`` fixture of conftest imports it).
 BENCHMARK = "bench_inference"
-MODEL = SimpleNamespace(network=SimpleNamespace(required_divisor=32))
+#: A tiny network with a strided stem: divisor 32, like dmqpm-fast.
+MODEL = DMQPMNet(ModelConfig(features=(4, 8, 16, 32, 32), strides=(2, 2, 2, 2, 2)))
 
 
 def test_a_camera_frame_is_one_tile_padded_to_the_divisor(bench):

@@ -27,6 +27,7 @@ from .postprocess import (
 from .predict import (
     Probabilities,
     count_tiles,
+    frame_plan,
     model_inputs,
     predict_probabilities,
     resize,
@@ -70,6 +71,7 @@ __all__ = [
     "count_tiles",
     "default_postprocess",
     "empty_table",
+    "frame_plan",
     "gaussian_weights",
     "labels_from_probabilities",
     "measure_cells",

@@ -38,6 +38,7 @@ from .tiling import (
     OutOfDeviceMemory,
     ProgressCallback,
     StopCallback,
+    TilePlan,
     plan_tiles,
     predict_tiled,
 )
@@ -134,8 +135,8 @@ def _predict_on(
     """Blended (n_outputs, M, N) activated outputs of ``network`` (on ``device``)."""
     shape = next(a for a in inputs if a is not None).shape[1:]
     divisor = network.required_divisor
+    plan = _plan(shape, divisor, config)
     tile_size = config.frame_tile_size(shape, divisor)
-    plan = plan_tiles(shape, tile_size=tile_size, overlap=config.overlap, divisor=divisor)
     size = choose_batch_size(network.config, plan.tile, device=device, requested=config.batch_size)
     forward = _make_forward(compiled_or_eager(network) if config.torch_compile else network, layout)
     return predict_tiled(
@@ -280,6 +281,24 @@ def _model_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
     return tuple(max(1, int(round(n * scale))) for n in shape)  # type: ignore[return-value]
 
 
+def _plan(shape: tuple[int, int], divisor: int, config: InferenceConfig) -> TilePlan:
+    """The tiles of a frame of ``shape`` at the model's scale."""
+    tile_size = config.frame_tile_size(shape, divisor)
+    return plan_tiles(shape, tile_size=tile_size, overlap=config.overlap, divisor=divisor)
+
+
+def frame_plan(
+    model: DMQPMNet | LoadedModel,
+    shape: tuple[int, int],
+    *,
+    config: InferenceConfig,
+    pixel_size_um: float | None = None,
+) -> TilePlan:
+    """The tiles the network runs on for one frame of ``shape`` (at the model's scale)."""
+    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    return _plan(_model_shape(shape, scale), _network(model).required_divisor, config)
+
+
 def count_tiles(
     model: DMQPMNet | LoadedModel,
     shape: tuple[int, int],
@@ -288,17 +307,7 @@ def count_tiles(
     pixel_size_um: float | None = None,
 ) -> int:
     """Tiles one frame of ``shape`` takes (the ``total`` its progress callback reports)."""
-    network = _network(model)
-    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
-    model_shape = _model_shape(shape, scale)
-    divisor = network.required_divisor
-    plan = plan_tiles(
-        model_shape,
-        tile_size=config.frame_tile_size(model_shape, divisor),
-        overlap=config.overlap,
-        divisor=divisor,
-    )
-    return plan.n_tiles
+    return frame_plan(model, shape, config=config, pixel_size_um=pixel_size_um).n_tiles
 
 
 def _check_input(name: str, array: np.ndarray | None, shape: tuple[int, ...]) -> None:
