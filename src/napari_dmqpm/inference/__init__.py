@@ -9,6 +9,7 @@ from napari_dmqpm.model.device import DeviceFallbackWarning
 
 from .batch import iter_segment_files, segment_files
 from .config import InferenceConfig, PostprocessConfig
+from .diameter import DiameterEstimate, cell_diameters, estimate_diameter
 from .measure import (
     TABLE_COLUMNS,
     concat_tables,
@@ -59,6 +60,7 @@ __all__ = [
     "segment_files",
     "TABLE_COLUMNS",
     "Cancelled",
+    "DiameterEstimate",
     "FrameResult",
     "InferenceConfig",
     "OutOfDeviceMemory",
@@ -66,11 +68,13 @@ __all__ = [
     "Probabilities",
     "SegmentFileResult",
     "TilePlan",
+    "cell_diameters",
     "check_model_fits",
     "concat_tables",
     "count_tiles",
     "default_postprocess",
     "empty_table",
+    "estimate_diameter",
     "frame_plan",
     "gaussian_weights",
     "labels_from_probabilities",

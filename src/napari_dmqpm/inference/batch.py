@@ -391,6 +391,7 @@ class _FileOutputs:
             n_cells=self.outputs.n_rows,
             model=info.name,
             model_sha256=info.sha256,
+            cell_diameter_px=tuple(sorted(self.outputs.diameters)),
         )
 
     def abort(self, *exc_info: Any) -> bool:

@@ -17,6 +17,8 @@ from typing import Any
 AMP_CHOICES = ("auto", "off", "bfloat16", "float16")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 SEED_SOURCES = ("auto", "interior", "distance", "mean")
+#: ``InferenceConfig.diameter_px`` value that asks for the estimated cell diameter.
+AUTO_DIAMETER = "auto"
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
@@ -81,13 +83,22 @@ class InferenceConfig:
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:<index>"
         Where to load a model given by name or path (``auto``: CUDA, then MPS, then CPU). A
         model object passed in is used on its own device.
-    diameter_px : float or None
-        Typical cell diameter in the input, in pixels. The input is resampled so cells have
-        the diameter the model was trained at; None means no resampling (unless
-        ``use_pixel_size`` applies).
+    diameter_px : "auto", float or None
+        Typical cell diameter in the input, in pixels. The input is resampled so that cells
+        have the diameter the model was trained at. ``"auto"`` (default): estimated on each
+        image by the model itself (:func:`~napari_dmqpm.inference.estimate_diameter`; on the
+        first frame of a time-lapse, re-checked every ``recheck_every`` frames). A number is
+        used as given. None: no resampling by size (only by pixel size, see
+        ``use_pixel_size``). A model that states no trained diameter is never resampled by
+        size.
+    recheck_every : int
+        With ``diameter_px="auto"``, frames between re-estimates in a time-lapse (the
+        estimate changes only when a re-check differs by more than 10 %); 0 estimates on the
+        first frame only.
     use_pixel_size : bool
-        When ``diameter_px`` is None, the input's pixel size is known and the checkpoint
-        states the pixel size it was trained at (``pixel_size_um``), resample by their ratio.
+        When the input's pixel size is known and the checkpoint states the pixel size it was
+        trained at (``pixel_size_um``), resample by their ratio: the final scale when
+        ``diameter_px`` is None, the starting one of the estimate when it is "auto".
     amp : {"auto", "off", "bfloat16", "float16"}
         Mixed precision on CUDA (``auto``: bfloat16 where native, else float16; full precision
         on CPU and MPS).
@@ -114,7 +125,8 @@ class InferenceConfig:
     batch_size: int | None = None
     tta: bool = False
     device: str = "auto"
-    diameter_px: float | None = None
+    diameter_px: float | str | None = AUTO_DIAMETER
+    recheck_every: int = 10
     use_pixel_size: bool = True
     amp: str = "auto"
     channels_last: bool = True
@@ -135,7 +147,14 @@ class InferenceConfig:
             raise ValueError(
                 f"device must be one of {DEVICE_CHOICES} or 'cuda:<index>'; got {self.device!r}"
             )
-        if self.diameter_px is not None:
+        _check_int("recheck_every", self.recheck_every, 0)
+        if isinstance(self.diameter_px, str):
+            if self.diameter_px != AUTO_DIAMETER:
+                raise ValueError(
+                    f"diameter_px must be 'auto', a number of pixels or None; "
+                    f"got diameter_px={self.diameter_px!r}"
+                )
+        elif self.diameter_px is not None:
             _check_number("diameter_px", self.diameter_px, 1.0, 10_000.0)
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be one of {AMP_CHOICES}; got amp={self.amp!r}")

@@ -51,6 +51,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "pixel_size_um": "µm used (NaN if unknown)",
     "wavelength_um": "µm used (NaN if unknown)",
     "alpha_um3_per_pg": "specific refraction increment used, µm³/pg",
+    "cell_diameter_px": "typical cell diameter the frame was resampled for, px (estimated or "
+    "given; NaN when not resampled by size)",
 }
 _INTEGER_COLUMNS = ("frame", "label", "area_px")
 #: Pixels per row band of :func:`measure_cells` (bounds its temporary memory on huge frames).
@@ -81,6 +83,7 @@ def measure_cells(
     wavelength_um: float | None = None,
     alpha_um3_per_pg: float = 0.18,
     frame: int | None = None,
+    cell_diameter_px: float | None = None,
 ) -> dict[str, np.ndarray]:
     r"""Area, phase, dry mass and centroid of every cell of one frame.
 
@@ -98,6 +101,9 @@ def measure_cells(
         Specific refraction increment in µm³/pg (= mL/g); 0.18 by default.
     frame : int, optional
         Time point written in the ``frame`` column (0 when None).
+    cell_diameter_px : float, optional
+        The typical cell diameter the segmentation resampled for, written in the
+        ``cell_diameter_px`` column (NaN when None).
 
     Returns
     -------
@@ -127,6 +133,7 @@ def measure_cells(
     pixel = _positive_or_nan("pixel_size_um", pixel_size_um)
     wavelength = _positive_or_nan("wavelength_um", wavelength_um)
     alpha = _positive_or_nan("alpha_um3_per_pg", alpha_um3_per_pg)
+    diameter = _positive_or_nan("cell_diameter_px", cell_diameter_px)
     area, integrated_px, centroid_row, centroid_col = _label_sums(labels, phase)
     present = np.flatnonzero(area)
     present = present[present > 0]
@@ -150,6 +157,7 @@ def measure_cells(
         "pixel_size_um": np.full(present.size, pixel),
         "wavelength_um": np.full(present.size, wavelength),
         "alpha_um3_per_pg": np.full(present.size, alpha),
+        "cell_diameter_px": np.full(present.size, diameter),
     }
 
 

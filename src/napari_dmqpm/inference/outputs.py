@@ -117,6 +117,7 @@ class OutputStream:
 
     def __init__(self, labels: LabelsStream, table: Any) -> None:
         self.labels, self.table, self.n_rows = labels, table, 0
+        self.diameters: set[float] = set()  # cell_diameter_px values of the rows written
 
     def add(self, index: int, labels: np.ndarray, table: dict[str, np.ndarray]) -> None:
         """Write frame ``index`` of the labels and append the frame's rows to the CSV."""
@@ -127,6 +128,8 @@ class OutputStream:
         """Append rows to the CSV (frames' rows go in frame order; labels in any order)."""
         self.table.write(table_to_csv(table, header=False))
         self.n_rows += len(table["label"])
+        values = np.asarray(table.get("cell_diameter_px", ()), dtype=np.float64)
+        self.diameters.update(float(v) for v in np.unique(values[np.isfinite(values)]))
 
 
 @contextlib.contextmanager

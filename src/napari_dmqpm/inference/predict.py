@@ -33,7 +33,7 @@ from napari_dmqpm.model.device import (
 )
 from napari_dmqpm.model.registry import LoadedModel
 
-from .config import InferenceConfig
+from .config import AUTO_DIAMETER, InferenceConfig
 from .tiling import (
     OutOfDeviceMemory,
     ProgressCallback,
@@ -64,12 +64,16 @@ class Probabilities:
     scale : float
         Model pixels per input pixel used for the prediction (1: no resampling);
         post-processing converts its pixel parameters with it.
+    diameter_px : float or None
+        The cell diameter, in input pixels, that was resampled to the model's trained one
+        (estimated or given); None when not resampled by size.
     """
 
     classes: np.ndarray
     class_names: tuple[str, ...]
     distance: np.ndarray | None = None
     scale: float = 1.0
+    diameter_px: float | None = None
 
     def __post_init__(self) -> None:
         if self.classes.ndim != 3 or self.classes.shape[0] != len(self.class_names):
@@ -241,6 +245,13 @@ def resolve_scale(
     """
     info = model.info if isinstance(model, LoadedModel) else None
     scale = 1.0
+    if config.diameter_px == AUTO_DIAMETER:
+        if info is not None and info.cell_diameter_px is not None:
+            raise ValueError(
+                "diameter_px='auto' needs an estimate first: call estimate_diameter (which "
+                "predict_probabilities and segment_acquisition do), or give diameter_px"
+            )
+        config = config.replace(diameter_px=None)  # a model without a trained diameter
     if config.diameter_px is not None:
         if info is None or info.cell_diameter_px is None:
             name = "this model" if info is None else f"model {info.name!r}"
@@ -371,7 +382,9 @@ def predict_probabilities(
     phase : ndarray of shape (M, N), optional
         Phase in radians; needed when the model takes phase.
     config : InferenceConfig, optional
-        Tiling, TTA, mixed precision and resampling (defaults when None).
+        Tiling, TTA, mixed precision and resampling (defaults when None). With
+        ``diameter_px="auto"`` the cell diameter is estimated first
+        (:func:`~napari_dmqpm.inference.estimate_diameter`).
     pixel_size_um : float, optional
         The frame's pixel size, for resampling by pixel size (see :func:`resolve_scale`).
     progress, should_stop : callable, optional
@@ -412,7 +425,16 @@ def predict_probabilities(
     shape = (phase_in if angles_in is None else angles_in).shape[1:]
     _check_input("angles", angles_in, (4, *shape))
     _check_input("phase", None if phase_in is None else phase_in[0], tuple(shape))
+    if config.diameter_px == AUTO_DIAMETER and trained_diameter(model) is not None:
+        from .diameter import estimate_diameter  # its passes call this function at a fixed size
+
+        estimate = estimate_diameter(
+            model, angles=angles_in, phase=None if phase_in is None else phase_in[0],
+            config=config, pixel_size_um=pixel_size_um, should_stop=should_stop,
+        )  # fmt: skip
+        config = config.replace(diameter_px=estimate.diameter_px)
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    diameter = config.diameter_px if isinstance(config.diameter_px, (int, float)) else None
     target = _model_shape(shape, scale)
     layout = _layout(network)
     run = functools.partial(
@@ -445,4 +467,9 @@ def predict_probabilities(
     blended = resize(blended, tuple(shape))
     n_classes = len(layout.class_names)
     distance = None if layout.distance is None else np.clip(blended[n_classes], 0.0, 1.0)
-    return Probabilities(blended[:n_classes], layout.class_names, distance, scale)
+    return Probabilities(blended[:n_classes], layout.class_names, distance, scale, diameter)
+
+
+def trained_diameter(model: DMQPMNet | LoadedModel) -> float | None:
+    """The median cell diameter (px) the model was trained at; None if it does not say."""
+    return model.info.cell_diameter_px if isinstance(model, LoadedModel) else None

@@ -29,11 +29,17 @@ from napari_dmqpm.io import Acquisition, DataWarning, read_acquisition
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, load_model
 
-from .config import InferenceConfig, PostprocessConfig
+from .config import AUTO_DIAMETER, InferenceConfig, PostprocessConfig
+from .diameter import (
+    DIAMETER_TOLERANCE,
+    DiameterEstimate,
+    estimate_from_reader,
+    resolve_diameter,
+)
 from .measure import measure_cells
 from .outputs import check_out_dir, output_paths, stream_outputs
 from .postprocess import labels_in_strips, probabilities_to_labels, seed_score
-from .predict import Probabilities, count_tiles, predict_probabilities, resolve_scale
+from .predict import Probabilities, count_tiles, predict_probabilities, trained_diameter
 from .tiling import ProgressCallback, StopCallback, plan_strips
 
 ModelLike = DMQPMNet | LoadedModel | str | os.PathLike | None
@@ -42,6 +48,9 @@ ModelLike = DMQPMNet | LoadedModel | str | os.PathLike | None
 STRIP_PIXELS = 2**24
 #: Rows of context, at the model's scale, that the post-processing of a strip sees each side.
 POSTPROCESS_HALO_PX = 128
+#: A time-lapse re-check starts from this many times the last estimate, so that it comes down
+#: onto the cells' size (see :mod:`~napari_dmqpm.inference.diameter`) even if they grew.
+RECHECK_START = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,12 +68,16 @@ class FrameResult:
         when :func:`segment_acquisition` was asked not to keep it.
     table : dict of str to ndarray
         Per-cell measurements (see :func:`~napari_dmqpm.inference.measure_cells`).
+    diameter : DiameterEstimate or None
+        The cell diameter the frame was resampled for, and whether it was estimated, given
+        or implied by the pixel size.
     """
 
     frame: int
     labels: np.ndarray
     probabilities: Probabilities | None
     table: dict[str, np.ndarray]
+    diameter: DiameterEstimate | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,9 @@ class SegmentFileResult:
     n_cells: int
     model: str
     model_sha256: str | None
+    cell_diameter_px: tuple[float, ...] = ()
+    """The cell diameters the frames were resampled for, px (distinct, ascending; one value
+    unless a time-lapse re-check changed it; empty when not resampled by size)."""
 
 
 def resolve_model(model: ModelLike, *, kind: str, device: str = "auto") -> DMQPMNet | LoadedModel:
@@ -171,7 +187,9 @@ def segment_acquisition(
         A network, a registry name or checkpoint folder (loaded on ``config.device``), or None
         for the shipped default of ``acquisition.kind``.
     config : InferenceConfig, optional
-        Tiling, TTA, device, diameter (defaults when None).
+        Tiling, TTA, device, diameter (defaults when None). With ``diameter_px="auto"`` (the
+        default) the cell diameter is estimated on the first chosen frame and re-checked
+        every ``config.recheck_every`` frames; ``FrameResult.diameter`` says what was used.
     postprocess : PostprocessConfig, optional
         Watershed thresholds; None takes the ones stored with the weights.
     frames : sequence of int, optional
@@ -207,11 +225,21 @@ def segment_acquisition(
     check_model_fits(resolved, acquisition)
     postprocess = postprocess or default_postprocess(resolved)
     chosen = _frames(frames, acquisition.n_frames)
-    plan = _plan_frame(resolved, acquisition, config, keep_probabilities)
-    per_frame = 1 + sum(plan.tiles)
-    options = _Options(config, postprocess, alpha_um3_per_pg, keep_probabilities, should_stop)
-    progress_over_frames = _Progress(progress, per_frame, per_frame * len(chosen))
-    return _iter_frames(acquisition, resolved, chosen, plan, options, progress_over_frames)
+    auto = config.diameter_px == AUTO_DIAMETER and trained_diameter(resolved) is not None
+    first = resolve_diameter(
+        resolved,
+        config=config.replace(diameter_px=None) if auto else _fixed(config),
+        pixel_size_um=acquisition.pixel_size_um,
+    )  # with "auto", the starting point of the estimate; the plan follows it
+    options = _Options(config, postprocess, alpha_um3_per_pg, keep_probabilities, should_stop, auto)
+    plan = _plan_frame(resolved, acquisition, options.at(first), keep_probabilities)
+    progress_over_frames = _Progress(progress, plan.steps, len(chosen))
+    return _iter_frames(acquisition, resolved, chosen, first, plan, options, progress_over_frames)
+
+
+def _fixed(config: InferenceConfig) -> InferenceConfig:
+    """``config`` for a model that cannot be resampled by size ("auto" means no resampling)."""
+    return config.replace(diameter_px=None) if config.diameter_px == AUTO_DIAMETER else config
 
 
 @dataclass(frozen=True)
@@ -221,6 +249,18 @@ class _Options:
     alpha: float
     keep_probabilities: bool
     should_stop: StopCallback | None
+    auto: bool  # estimate the diameter ("auto" and a model that states its trained one)
+
+    def at(self, diameter: DiameterEstimate) -> InferenceConfig:
+        """The config that resamples for ``diameter`` (an estimate becomes a given number)."""
+        if self.auto:
+            return self.config.replace(diameter_px=diameter.diameter_px)
+        return _fixed(self.config)
+
+    def rechecks(self, index: int) -> bool:
+        """Whether the ``index``-th chosen frame (from 0) re-estimates the diameter."""
+        every = self.config.recheck_every
+        return self.auto and (index == 0 or (every > 0 and index % every == 0))
 
 
 @dataclass(frozen=True)
@@ -235,12 +275,17 @@ class _FramePlan:
     def whole(self) -> bool:
         return len(self.strips) == 1
 
+    @property
+    def steps(self) -> int:
+        """Progress steps of one frame: its tiles and one for post-processing."""
+        return 1 + sum(self.tiles)
+
 
 def _plan_frame(
     model: DMQPMNet | LoadedModel, acquisition: Acquisition, config: InferenceConfig, keep: bool
 ) -> _FramePlan:
     n_rows, n_cols = acquisition.frame_shape
-    scale = resolve_scale(model, config=config, pixel_size_um=acquisition.pixel_size_um)
+    scale = resolve_diameter(model, config=config, pixel_size_um=acquisition.pixel_size_um).scale
     halo = math.ceil(config.tile_size / (2 * scale))
     limit = n_rows * n_cols if keep else STRIP_PIXELS
     strips = plan_strips(n_rows, n_cols, max_pixels=limit, halo=halo)
@@ -251,22 +296,31 @@ def _plan_frame(
 
 
 class _Progress:
-    """Turns per-frame tile progress into progress over all frames."""
+    """Turns per-frame tile progress into progress over all frames.
 
-    def __init__(self, callback: ProgressCallback | None, per_frame: int, total: int) -> None:
-        self.callback, self.per_frame, self.total, self.done_frames = callback, per_frame, total, 0
+    A new cell-diameter estimate changes the tiles per frame (:meth:`replan`); the total then
+    counts the finished frames as they were and the frames left at the new count.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, per_frame: int, n_frames: int) -> None:
+        self.callback, self.per_frame, self.frames_left = callback, per_frame, n_frames
+        self.finished = 0  # steps of the finished frames
         self.done_in_frame = 0  # tiles of the strips already finished in this frame
+
+    def replan(self, per_frame: int) -> None:
+        self.per_frame = per_frame
 
     def tiles(self, done: int, _total: int) -> None:
         if self.callback is not None:
-            start = self.done_frames * self.per_frame + self.done_in_frame
-            self.callback(start + done, self.total)
+            total = self.finished + self.frames_left * self.per_frame
+            self.callback(self.finished + self.done_in_frame + done, total)
 
     def strip_done(self, n_tiles: int) -> None:
         self.done_in_frame += n_tiles
 
     def frame_done(self) -> None:
-        self.done_frames, self.done_in_frame = self.done_frames + 1, 0
+        self.finished += self.per_frame
+        self.frames_left, self.done_in_frame = self.frames_left - 1, 0
         self.tiles(0, 0)
 
 
@@ -274,21 +328,35 @@ def _iter_frames(
     acquisition: Acquisition,
     model: DMQPMNet | LoadedModel,
     chosen: list[int],
+    diameter: DiameterEstimate,
     plan: _FramePlan,
     options: _Options,
     progress: _Progress,
 ) -> Iterator[FrameResult]:
     network = model.network if isinstance(model, LoadedModel) else model
     uses = network.config.inputs
-    for frame in chosen:
+    estimated = False
+    for index, frame in enumerate(chosen):
+        if options.rechecks(index):
+            start = RECHECK_START * diameter.diameter_px if estimated else None
+            new = _estimate(acquisition, frame, model, uses, options, start)
+            change = abs(new.diameter_px / diameter.diameter_px - 1.0)
+            if not estimated or (new.n_cells and change > DIAMETER_TOLERANCE):
+                diameter, estimated = new, True
+                config = options.at(diameter)
+                plan = _plan_frame(model, acquisition, config, options.keep_probabilities)
+                progress.replan(plan.steps)
+        config = options.at(diameter)
         if plan.whole:
             phase, angles = _inputs(acquisition, frame, uses, slice(None))
-            probabilities = _predict(model, acquisition, phase, angles, options, progress)
+            probabilities = _predict(model, acquisition, phase, angles, config, options, progress)
             labels = probabilities_to_labels(probabilities, config=options.postprocess)
             if not options.keep_probabilities:
                 probabilities = None
         else:
-            labels = _labels_in_strips(acquisition, frame, model, uses, plan, options, progress)
+            labels = _labels_in_strips(
+                acquisition, frame, model, uses, plan, config, options, progress
+            )
             probabilities, phase = None, _repaired("phase", acquisition.phase[frame], frame)
         table = measure_cells(
             labels,
@@ -297,19 +365,41 @@ def _iter_frames(
             wavelength_um=acquisition.wavelength_um,
             alpha_um3_per_pg=options.alpha,
             frame=frame,
+            cell_diameter_px=diameter.diameter_px,
         )
         progress.frame_done()
-        yield FrameResult(frame, labels, probabilities, table)
+        yield FrameResult(frame, labels, probabilities, table, diameter)
+
+
+def _estimate(
+    acquisition: Acquisition,
+    frame: int,
+    model: LoadedModel,
+    uses: str,
+    options: _Options,
+    start_diameter_px: float | None,
+) -> DiameterEstimate:
+    """Estimate the cell diameter on one frame, reading only the windows the passes need."""
+
+    def read(rows: slice, cols: slice) -> tuple[np.ndarray | None, np.ndarray | None]:
+        phase, angles = _inputs(acquisition, frame, uses, rows, cols)
+        return (phase if uses in ("both", "phase") else None), angles
+
+    return estimate_from_reader(
+        model, read, acquisition.frame_shape, config=options.config,
+        postprocess=options.postprocess, pixel_size_um=acquisition.pixel_size_um,
+        start_diameter_px=start_diameter_px, should_stop=options.should_stop,
+    )  # fmt: skip
 
 
 def _inputs(
-    acquisition: Acquisition, frame: int, uses: str, rows: slice
+    acquisition: Acquisition, frame: int, uses: str, rows: slice, cols: slice = slice(None)
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Phase (always: it is measured) and, when the model takes them, angles of some rows."""
-    phase = _repaired("phase", acquisition.phase[frame, rows], frame)
+    """Phase (always: it is measured) and, when the model takes them, angles of a window."""
+    phase = _repaired("phase", acquisition.phase[frame, rows, cols], frame)
     angles = None
     if uses in ("both", "angles"):
-        angles = _repaired("angles", acquisition.angles[frame, :, rows], frame)
+        angles = _repaired("angles", acquisition.angles[frame, :, rows, cols], frame)
     return phase, angles
 
 
@@ -318,6 +408,7 @@ def _predict(
     acquisition: Acquisition,
     phase: np.ndarray,
     angles: np.ndarray | None,
+    config: InferenceConfig,
     options: _Options,
     progress: _Progress,
 ) -> Probabilities:
@@ -326,7 +417,7 @@ def _predict(
         model,
         angles=angles,
         phase=phase if network.config.inputs in ("both", "phase") else None,
-        config=options.config,
+        config=config,
         pixel_size_um=acquisition.pixel_size_um,
         progress=progress.tiles,
         should_stop=options.should_stop,
@@ -339,6 +430,7 @@ def _labels_in_strips(
     model: DMQPMNet | LoadedModel,
     uses: str,
     plan: _FramePlan,
+    config: InferenceConfig,
     options: _Options,
     progress: _Progress,
 ) -> np.ndarray:
@@ -348,7 +440,7 @@ def _labels_in_strips(
     threshold, scale = options.postprocess.foreground_threshold, 1.0
     for (top, bottom, low, high), n_tiles in zip(plan.strips, plan.tiles, strict=True):
         phase, angles = _inputs(acquisition, frame, uses, slice(low, high))
-        probabilities = _predict(model, acquisition, phase, angles, options, progress)
+        probabilities = _predict(model, acquisition, phase, angles, config, options, progress)
         del phase, angles
         inner = slice(top - low, bottom - low)
         score[top:bottom] = seed_score(probabilities, config=options.postprocess)[inner]
@@ -431,4 +523,5 @@ def segment_file(
         n_cells=outputs.n_rows,
         model="(in memory)" if info is None else info.name,
         model_sha256=None if info is None else info.sha256,
+        cell_diameter_px=tuple(sorted(outputs.diameters)),
     )

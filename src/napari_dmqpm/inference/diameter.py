@@ -1,0 +1,363 @@
+"""The typical cell diameter of an image, estimated by the segmentation model itself.
+
+The shipped models segment cells well at the diameter they were trained at (the checkpoint's
+``cell_diameter_px``) and split cells that are much larger into pieces, or merge much smaller
+ones. :func:`estimate_diameter` finds the resampling that brings an image's cells to that
+diameter, by a fixed-point iteration on the model's own output:
+
+1. assume a large diameter (``START_FACTOR`` times the trained one, at most an eighth of
+   the image's shorter side) and segment a window of the image (at most ``ESTIMATE_PIXELS``
+   pixels at the model's scale) resampled for it;
+2. take the median equivalent diameter, ``2 sqrt(area / pi)``, of the cells that do not touch
+   the window's edge, in the image's pixels;
+3. assume that diameter (falling by at most half per pass) and repeat until the measured and
+   the assumed diameter agree within ``DIAMETER_TOLERANCE`` (at most ``MAX_PASSES`` passes).
+
+Why from above: seen at too fine a scale, a large textured cell falls into pieces that are
+themselves about the trained size, so the measured diameter can agree with a wrong, small
+assumed one (on a real Q-PHASE map enlarged x2, cells of 94 px: passes assuming 8-32 px
+measure 15-24 px, a false fixed point). Seen at too coarse a scale, cells are merged or tiny
+against the assumed size and every pass measures less than it assumed, so the iteration only
+comes down, and stops at the largest size the model confirms: the cells'. Passes at a coarse
+scale run on a downsampled image and cost little. The median follows the majority of the
+cells, so a minority of rounded mitotic cells beside spread ones does not move it.
+
+Unlike cellpose's SizeModel (a regression on the network's style vector, trained once per
+model) this needs no extra head and no retraining: it works for every checkpoint that states
+its trained diameter (docs/results_scale.md measures it from 12 to 110 px).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_dmqpm.model import DMQPMNet
+from napari_dmqpm.model.registry import LoadedModel
+
+from .config import AUTO_DIAMETER, InferenceConfig, PostprocessConfig
+from .postprocess import probabilities_to_labels
+from .predict import SCALE_RANGE, predict_probabilities, resolve_scale, trained_diameter
+from .tiling import Cancelled, StopCallback
+
+__all__ = [
+    "DIAMETER_TOLERANCE",
+    "ESTIMATE_PIXELS",
+    "MAX_PASSES",
+    "MIN_CELLS",
+    "START_FACTOR",
+    "DiameterEstimate",
+    "cell_diameters",
+    "estimate_diameter",
+    "resolve_diameter",
+]
+
+#: Passes stop when the measured diameter is within this fraction of the one assumed.
+DIAMETER_TOLERANCE = 0.1
+#: At most this many estimation passes per image.
+MAX_PASSES = 8
+#: The first pass assumes this many times the trained diameter (capped by the image size).
+START_FACTOR = 6.0
+#: Pixels, at the model's scale, of the central window one estimation pass segments.
+ESTIMATE_PIXELS = 1024 * 1024
+#: Fewer cells than this away from the window's edge: the edge cells are counted too.
+MIN_CELLS = 5
+#: A diameter is accepted only when at least this many cells confirm it.
+MIN_CONFIRM = 10
+#: A pass that measures this many times the diameter it assumed saw merged cells.
+MERGED_FACTOR = 1.5
+
+#: Reads ``(phase, angles)`` of a window of rows and columns of the image (angles may be None).
+WindowReader = Callable[[slice, slice], tuple[np.ndarray | None, np.ndarray | None]]
+
+
+@dataclass(frozen=True)
+class DiameterEstimate:
+    """The cell diameter a segmentation resamples for, and where it came from.
+
+    Attributes
+    ----------
+    diameter_px : float or None
+        Typical cell diameter in the input's pixels that was brought to the model's trained
+        diameter; None when the model states no trained diameter (no resampling by size).
+    source : {"estimated", "given", "pixel size", "model"}
+        ``estimated`` by :func:`estimate_diameter`; ``given`` by the user; implied by the
+        ``pixel size`` and the checkpoint's; or ``model``: no resampling, so the diameter is
+        the trained one (``diameter_px=None`` and no pixel size).
+    scale : float
+        Model pixels per input pixel used for the segmentation.
+    n_cells : int
+        Cells the estimate rests on (0 unless estimated).
+    passes : int
+        Estimation passes run (0 unless estimated).
+    converged : bool
+        False when the passes did not agree within ``DIAMETER_TOLERANCE`` (the estimate is
+        then the geometric mean of the last two) or found no cells (the estimate is then the
+        starting diameter).
+    p10_p90 : tuple of float or None
+        10th and 90th percentiles of the diameters measured in the last pass, px: a wide
+        spread means sizes are mixed.
+    """
+
+    diameter_px: float | None
+    source: str
+    scale: float
+    n_cells: int = 0
+    passes: int = 0
+    converged: bool = True
+    p10_p90: tuple[float, float] | None = None
+
+    def describe(self) -> str:
+        """One line for a status bar or a log, e.g. ``"cell diameter 48.2 px (estimated ...)"``."""
+        if self.diameter_px is None:
+            return "cell diameter: not resampled (the model states no trained diameter)"
+        text = f"cell diameter {self.diameter_px:.1f} px"
+        if self.source != "estimated":
+            return f"{text} ({self.source})"
+        if not self.n_cells:
+            return f"{text} (no cells found to estimate it from: the starting value)"
+        text += f" (estimated from {self.n_cells} cells in {self.passes} passes"
+        if self.p10_p90 is not None:
+            text += f"; 80 % within {self.p10_p90[0]:.0f}-{self.p10_p90[1]:.0f} px"
+        return text + ("" if self.converged else "; did not converge") + ")"
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict (for layer metadata and logs)."""
+        return {
+            "diameter_px": None if self.diameter_px is None else round(self.diameter_px, 2),
+            "source": self.source,
+            "scale": round(self.scale, 5),
+            "n_cells": self.n_cells,
+            "passes": self.passes,
+            "converged": self.converged,
+            "p10_p90": None if self.p10_p90 is None else [round(v, 2) for v in self.p10_p90],
+        }
+
+
+def cell_diameters(labels: np.ndarray, *, exclude_border: bool = True) -> np.ndarray:
+    """Equivalent diameters ``2 sqrt(area / pi)`` of the labelled cells, px.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (M, N), integer
+        Instance labels, 0 background.
+    exclude_border : bool
+        Leave out cells that touch the image's edge (their area is cut).
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), np.int32)
+    >>> labels[5:15, 5:15] = 1
+    >>> labels[0:4, 0:4] = 2
+    >>> np.round(cell_diameters(labels), 2).tolist()
+    [11.28]
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels.ravel().astype(np.int64))
+    counts[0] = 0
+    if exclude_border:
+        edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        counts[np.unique(edge)] = 0
+    areas = counts[counts > 0].astype(np.float64)
+    return 2.0 * np.sqrt(areas / np.pi)
+
+
+def resolve_diameter(
+    model: DMQPMNet | LoadedModel, *, config: InferenceConfig, pixel_size_um: float | None = None
+) -> DiameterEstimate:
+    """The diameter a config implies without estimating (``config.diameter_px`` not "auto").
+
+    Raises
+    ------
+    ValueError
+        For ``diameter_px="auto"`` (use :func:`estimate_diameter`), or what
+        :func:`~napari_dmqpm.inference.resolve_scale` raises.
+    """
+    if config.diameter_px == AUTO_DIAMETER:
+        raise ValueError("diameter_px='auto' is resolved by estimate_diameter, not here")
+    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    if config.diameter_px is not None:
+        return DiameterEstimate(float(config.diameter_px), "given", scale)
+    trained = trained_diameter(model)
+    if trained is None:
+        return DiameterEstimate(None, "model", scale)
+    return DiameterEstimate(trained / scale, "pixel size" if scale != 1.0 else "model", scale)
+
+
+def _window(shape: tuple[int, int], scale: float, max_pixels: int) -> tuple[slice, slice]:
+    """The central window of at most ``max_pixels`` pixels at the model's scale."""
+    side = max(64, int(math.sqrt(max_pixels) / scale))
+    cuts = []
+    for n in shape:
+        size = min(n, side)
+        start = (n - size) // 2
+        cuts.append(slice(start, start + size))
+    return cuts[0], cuts[1]
+
+
+def _clamp(diameter: float, trained: float) -> float:
+    """Keep the resampling ``trained / diameter`` inside ``SCALE_RANGE``."""
+    return float(np.clip(diameter, trained / SCALE_RANGE[1], trained / SCALE_RANGE[0]))
+
+
+def _measure(
+    model: DMQPMNet | LoadedModel,
+    read: WindowReader,
+    shape: tuple[int, int],
+    config: InferenceConfig,
+    postprocess: PostprocessConfig,
+    pixel_size_um: float | None,
+    max_pixels: int,
+) -> np.ndarray:
+    """Diameters (input px) of the cells one pass finds in the central window."""
+    scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
+    rows, cols = _window(shape, scale, max_pixels)
+    phase, angles = read(rows, cols)
+    probabilities = predict_probabilities(
+        model, angles=angles, phase=phase, config=config, pixel_size_um=pixel_size_um
+    )
+    labels = probabilities_to_labels(probabilities, config=postprocess)
+    inner = cell_diameters(labels)
+    return inner if inner.size >= MIN_CELLS else cell_diameters(labels, exclude_border=False)
+
+
+def estimate_diameter(
+    model: DMQPMNet | LoadedModel,
+    *,
+    angles: np.ndarray | None = None,
+    phase: np.ndarray | None = None,
+    config: InferenceConfig | None = None,
+    postprocess: PostprocessConfig | None = None,
+    pixel_size_um: float | None = None,
+    start_diameter_px: float | None = None,
+    should_stop: StopCallback | None = None,
+    max_pixels: int = ESTIMATE_PIXELS,
+) -> DiameterEstimate:
+    """Estimate the typical cell diameter of one frame with the model itself.
+
+    Parameters
+    ----------
+    model : LoadedModel or DMQPMNet
+        A model that states its trained ``cell_diameter_px`` (every shipped one); a bare
+        network cannot be rescaled by size, so the result says "model" and is not resampled.
+    angles : ndarray of shape (4, M, N), optional
+        Raw intensities, when the model takes them.
+    phase : ndarray of shape (M, N), optional
+        Phase in radians, when the model takes it.
+    config : InferenceConfig, optional
+        Tiling, device and mixed precision of the passes (``diameter_px`` and ``tta`` are
+        ignored: passes run without test-time augmentation).
+    postprocess : PostprocessConfig, optional
+        Thresholds that turn a pass into cells (the checkpoint's, from
+        :func:`~napari_dmqpm.inference.default_postprocess`, when None).
+    pixel_size_um : float, optional
+        The frame's pixel size (passed on to the passes; the estimate does not need it).
+    start_diameter_px : float, optional
+        Start the iteration here (e.g. the previous frame's estimate) instead of at
+        ``START_FACTOR`` times the trained diameter.
+    should_stop : callable, optional
+        Polled between passes; True raises :class:`~napari_dmqpm.inference.Cancelled`.
+    max_pixels : int
+        Pixels, at the model's scale, of the central window each pass segments.
+
+    Returns
+    -------
+    DiameterEstimate
+        ``source="estimated"``. With no cells found, the starting diameter with
+        ``n_cells=0`` and ``converged=False``.
+
+    Examples
+    --------
+    >>> from napari_dmqpm.model.registry import load_model
+    >>> from napari_dmqpm.simulation import SimulationConfig, simulate_field
+    >>> field = simulate_field(SimulationConfig(shape=(256, 256), density="dense"), rng=1)
+    >>> estimate = estimate_diameter(load_model("phase-only", device="cpu"), phase=field.phase)
+    >>> 20 < estimate.diameter_px < 36, estimate.converged
+    (True, True)
+    """
+    from .segment import default_postprocess  # segment builds on this module
+
+    config = (config or InferenceConfig()).replace(tta=False)
+    postprocess = postprocess or default_postprocess(model)
+    trained = trained_diameter(model)
+    if trained is None:
+        return resolve_diameter(model, config=config.replace(diameter_px=None))
+    source = phase if angles is None else angles
+    if source is None:
+        raise ValueError("estimate_diameter needs angles or phase; got neither")
+    shape = tuple(np.shape(source)[-2:])
+
+    def read(rows: slice, cols: slice) -> tuple[np.ndarray | None, np.ndarray | None]:
+        cut_phase = None if phase is None else np.asarray(phase)[rows, cols]
+        return cut_phase, None if angles is None else np.asarray(angles)[:, rows, cols]
+
+    return estimate_from_reader(
+        model, read, shape, config=config, postprocess=postprocess, pixel_size_um=pixel_size_um,
+        start_diameter_px=start_diameter_px, should_stop=should_stop, max_pixels=max_pixels,
+    )  # fmt: skip
+
+
+def estimate_from_reader(
+    model: LoadedModel,
+    read: WindowReader,
+    shape: tuple[int, int],
+    *,
+    config: InferenceConfig,
+    postprocess: PostprocessConfig,
+    pixel_size_um: float | None,
+    start_diameter_px: float | None = None,
+    should_stop: StopCallback | None = None,
+    max_pixels: int = ESTIMATE_PIXELS,
+) -> DiameterEstimate:
+    """:func:`estimate_diameter` on a frame read window by window (lazy, huge frames)."""
+    trained = model.info.cell_diameter_px
+    if start_diameter_px is None:
+        start_diameter_px = max(trained, min(START_FACTOR * trained, min(shape) / 8.0))
+    assumed = _clamp(float(start_diameter_px), trained)
+    measured: list[float] = []
+    diameters, last = np.zeros(0), np.zeros(0)
+    for passes in range(1, MAX_PASSES + 1):
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped while estimating the cell diameter")
+        pass_config = config.replace(diameter_px=assumed)
+        diameters = _measure(model, read, shape, pass_config, postprocess, pixel_size_um,
+                             max_pixels)  # fmt: skip
+        if diameters.size == 0:  # cells too small to see at this scale: look closer
+            assumed = _clamp(assumed / 2.0, trained)
+            continue
+        found = _clamp(float(np.median(diameters)), trained)
+        measured.append(found)
+        last = diameters
+        if found > MERGED_FACTOR * assumed or diameters.size < MIN_CONFIRM:
+            assumed = _clamp(assumed / 2.0, trained)  # merged clumps, or too few to trust
+            continue
+        if abs(found / assumed - 1.0) <= DIAMETER_TOLERANCE:
+            return _estimate(found, trained, diameters, passes, converged=True)
+        assumed = _clamp(max(found, assumed / 2.0), trained)
+    if not measured:
+        start = _clamp(float(start_diameter_px), trained)
+        return DiameterEstimate(start, "estimated", trained / start, 0, MAX_PASSES, False)
+    final = math.sqrt(measured[-1] * measured[-2]) if len(measured) > 1 else measured[-1]
+    return _estimate(final, trained, last, MAX_PASSES, converged=False)
+
+
+def _estimate(
+    diameter: float, trained: float, diameters: np.ndarray, passes: int, *, converged: bool
+) -> DiameterEstimate:
+    low, high = np.percentile(diameters, [10, 90])
+    return DiameterEstimate(
+        diameter_px=float(diameter),
+        source="estimated",
+        scale=trained / diameter,
+        n_cells=int(diameters.size),
+        passes=passes,
+        converged=converged,
+        p10_p90=(float(low), float(high)),
+    )
