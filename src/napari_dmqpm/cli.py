@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -108,6 +109,32 @@ class _TerminalProgress:
         self.shown = -1
 
 
+def _diameter(text: str) -> str | float:
+    """``--diameter``: "auto" or a positive number of pixels."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 1.0 <= value <= 10_000.0):
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a cell diameter in pixels between 1 and 10000; got {text!r}"
+        )
+    return value
+
+
+def _describe_diameter(result, given: str | float) -> str:
+    """'cell diameter 48.2 px (estimated)' for the line printed per file."""
+    values = result.cell_diameter_px
+    if not values:
+        return "not resampled by cell size"
+    how = "estimated" if given == "auto" else "given"
+    if len(values) == 1:
+        return f"cell diameter {values[0]:.1f} px ({how})"
+    return f"cell diameter {values[0]:.1f}-{values[-1]:.1f} px ({how}, re-checked over frames)"
+
+
 def _segment_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of inference.batch.iter_segment_files from the options."""
     from napari_dmqpm.inference import InferenceConfig
@@ -149,7 +176,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             progress.close()
             print(
                 f"{inputs[result.labels_path]}: {result.n_cells} cells in {result.n_frames} "
-                f"frame(s) with {result.model} -> {result.labels_path}, {result.table_path}",
+                f"frame(s) with {result.model}, {_describe_diameter(result, args.diameter)} "
+                f"-> {result.labels_path}, {result.table_path}",
                 flush=True,
             )
             if in_process and index < len(args.inputs):
@@ -334,7 +362,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="default auto"
     )
     segment.add_argument(
-        "--diameter", type=float, metavar="PX", help="typical cell diameter in pixels"
+        "--diameter",
+        type=_diameter,
+        default="auto",
+        metavar="auto|PX",
+        help="typical cell diameter in pixels; default auto: estimated on each image (on the "
+        "first frame of a time-lapse, re-checked every 10 frames) and printed",
     )
     segment.add_argument("--tta", action="store_true", help="mirror test-time augmentation")
     segment.add_argument(

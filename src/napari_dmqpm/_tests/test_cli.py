@@ -1,5 +1,7 @@
 """The `dmqpm` command line, end to end in-process (the same core functions as the API)."""
 
+import re
+
 import numpy as np
 import pytest
 import tifffile
@@ -123,6 +125,33 @@ def test_segment_writes_labels_and_table_per_input(tmp_path, tiny_checkpoint, ca
     assert labels.shape == (2, 40, 48) and labels.dtype in (np.uint16, np.uint32)
     header = (out / "sim_0001_cells.csv").read_text().splitlines()[0]
     assert header.startswith("frame,label,area_px,area_um2") and "dry_mass_pg" in header
+
+
+def test_segment_prints_the_estimated_or_given_cell_diameter(tmp_path, capsys):
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    # cells twice the shipped model's trained size (23 px): "auto" must find about 46 px
+    field = simulate_field(
+        SimulationConfig(shape=(448, 448), density="dense", pixel_size_um=0.627 * 28.5 / 46),
+        rng=3,
+    )
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, field.phase)
+    args = ["segment", str(phase), "--kind", "phase-map", "--model", "phase-only"]
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    line = capsys.readouterr().out
+    estimated = float(re.search(r"cell diameter ([\d.]+) px \(estimated\)", line).group(1))
+    assert 38 < estimated < 56
+    table = (tmp_path / "auto" / "cells_cells.csv").read_text().splitlines()
+    assert "cell_diameter_px" in table[0].split(",")
+    assert main([*args, "--out", str(tmp_path / "given"), "--diameter", "30"]) == 0
+    assert "cell diameter 30.0 px (given)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(tmp_path / "bad"), "--diameter", "big"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--diameter" in err and "'auto' or a cell diameter in pixels" in err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_segment_never_overwrites_and_names_the_model_mismatch(tmp_path, tiny_checkpoint, capsys):
