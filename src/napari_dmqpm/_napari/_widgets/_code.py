@@ -123,7 +123,7 @@ def shell_command(call: SegmentCall, *, out: str = "segmented") -> str:
     path = call.source if call.has_file else PLACEHOLDER_FILE
     words = ["dmqpm", "segment", path, "--out", out, "--model", call.model]
     words += ["--device", call.config.device]
-    if call.config.diameter_px is not None:
+    if isinstance(call.config.diameter_px, (int, float)):  # "auto" is the command's default
         words += ["--diameter", f"{call.config.diameter_px:g}"]
     if call.config.tta:
         words.append("--tta")

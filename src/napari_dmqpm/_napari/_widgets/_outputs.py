@@ -92,6 +92,7 @@ class FrameStage:
         self.probability = np.zeros(self.shape, PROBABILITY_DTYPE)
         self.tables: dict[int, dict[str, np.ndarray]] = {}
         self.kept: dict[int, Any] = {}
+        self.diameters: dict[int, Any] = {}  # time index -> DiameterEstimate
 
     def add(self, result: Any) -> None:
         """Store one :class:`~napari_dmqpm.inference.FrameResult` (``frame``: layer time)."""
@@ -100,6 +101,8 @@ class FrameStage:
         self.kept[result.frame] = compact_probabilities(result.probabilities)
         self.probability[where] = self.kept[result.frame].foreground
         self.tables[result.frame] = result.table
+        if result.diameter is not None:
+            self.diameters[result.frame] = result.diameter
 
     @property
     def frames(self) -> list[int]:
@@ -280,6 +283,28 @@ def write_results(
     return layer, existed
 
 
+def describe_diameters(diameters: dict[int, Any]) -> str:
+    """The status-line words for the diameters of a run (first frame; range if it changed)."""
+    if not diameters:
+        return "cell diameter: not resampled"
+    ordered = [d for _, d in sorted(diameters.items())]
+    text = ordered[0].describe()
+    values = sorted({d.diameter_px for d in ordered if d.diameter_px is not None})
+    if len(values) > 1:
+        text += f"; {values[0]:.1f}-{values[-1]:.1f} px over the frames"
+    return text
+
+
+def short_diameter(diameters: dict[int, Any]) -> str:
+    """The read-only field beside "Cell diameter": e.g. ``"48.2 px (estimated)"``."""
+    values = sorted({d.diameter_px for d in diameters.values() if d.diameter_px is not None})
+    if not values:
+        return "not resampled"
+    first = diameters[min(diameters)]
+    span = f"{values[0]:.1f}" if len(values) == 1 else f"{values[0]:.1f}-{values[-1]:.1f}"
+    return f"{span} px ({first.source})"
+
+
 def segmentation_record(
     loaded: Any,
     *,
@@ -288,6 +313,7 @@ def segmentation_record(
     frames: list[int],
     inputs: list[str],
     phase_unit: PhaseUnit | None = None,
+    diameters: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance stored with a result (``metadata["segmentation"]``), JSON-native.
 
@@ -303,6 +329,9 @@ def segmentation_record(
         Names of the input layers.
     phase_unit : PhaseUnit, optional
         How the phase layer's values were read (radians when None).
+    diameters : dict of int to DiameterEstimate, optional
+        The cell diameter each frame was resampled for (``cell_diameter``: one entry per
+        frame, with its time index).
     """
     import datetime as dt
 
@@ -319,6 +348,9 @@ def segmentation_record(
         "frames": list(frames),
         "inputs": list(inputs),
         "phase_unit": (phase_unit or PhaseUnit()).to_dict(),
+        "cell_diameter": [
+            {"frame": int(t), **d.to_dict()} for t, d in sorted((diameters or {}).items())
+        ],
         "napari_dmqpm_version": __version__,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
     }

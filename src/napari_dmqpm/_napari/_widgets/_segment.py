@@ -22,11 +22,13 @@ from . import _inputs as inputs
 from ._jobs import CloseWatch, Job, JobEnd, RunProgress, close_job
 from ._outputs import (
     FrameStage,
+    describe_diameters,
     labels_name,
     measure_layer,
     save_features_csv,
     segmentation_record,
     set_features,
+    short_diameter,
     write_results,
 )
 from ._segment_form import SegmentForm
@@ -66,6 +68,7 @@ class SegmentWidget(SegmentForm):
         self._loaded: Any = None
         self._last: _Run | None = None
         self._warned_cpu = False
+        self._diameter_text = ""
         self._edited: weakref.WeakSet = weakref.WeakSet()
         super().__init__(viewer)
         self._watch = CloseWatch(self, self.shut_down)
@@ -207,7 +210,10 @@ class SegmentWidget(SegmentForm):
             frames=stage.frames,
             inputs=names,
             phase_unit=request.phase_unit,
+            diameters=stage.diameters,
         )
+        self._diameter_text = describe_diameters(stage.diameters)
+        self.diameter_found.setText(short_diameter(stage.diameters))
         self._last = _Run(
             request.phase.name,
             dict(sorted(stage.kept.items())),
@@ -228,7 +234,10 @@ class SegmentWidget(SegmentForm):
             return
         self._watch_paint(layer)
         self.viewer.layers.selection.active = layer
-        self.status.setText(f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s)")
+        self.status.setText(
+            f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s); "
+            f"{self._diameter_text}"
+        )
         if existed:
             edits = " (your painted edits were replaced)" if was_edited else ""
             show_info(

@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QApplication, QCheckBox, QComboBox, QPlainTextEdit
+from qtpy.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QPlainTextEdit
 
 from . import _inputs as inputs
 from ._form import LayerBox, ModelBox, double_spin, int_spin, model_events
@@ -55,8 +55,12 @@ class SegmentForm(Panel):
             decimals=1,
             suffix=" px",
             special="auto",
-            tooltip="Typical cell diameter; auto: the model's, from the pixel size",
+            tooltip="Typical cell diameter in pixels; auto: estimated on each image by the "
+            "model (on the first frame, re-checked every 10 frames). A number overrides it.",
         )
+        self.diameter_found = QLineEdit(readOnly=True)
+        self.diameter_found.setPlaceholderText("estimate after a run")
+        self.diameter_found.setToolTip("The cell diameter the last run resampled for")
         self.tta = QCheckBox("test-time augmentation (4x slower)")
         self.scope = QComboBox()
         self.scope.addItems(SCOPES)
@@ -89,7 +93,7 @@ class SegmentForm(Panel):
         refresh = self.button("↻", lambda: self.model.refresh(), "Re-read the models folders")
         self.row("Model", self.model, refresh)
         self.row("Device", self.device, self.device_used)
-        self.row("Cell diameter", self.diameter)
+        self.row("Cell diameter", self.diameter, self.diameter_found)
         self.row("", self.tta)
         self.buttons(self.run_button, self.cancel_button)
         self.add_progress()
@@ -204,7 +208,7 @@ class SegmentForm(Panel):
         phase_unit = self.units.value()
         config = InferenceConfig(
             device=self.device.currentText(),
-            diameter_px=self.diameter.value() or None,
+            diameter_px=self.diameter.value() or "auto",
             tta=self.tta.isChecked(),
         )
         frames = None

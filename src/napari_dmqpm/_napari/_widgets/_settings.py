@@ -37,7 +37,7 @@ class WidgetSettings:
     device : {"auto", "cpu", "cuda", "mps"}
         Last device asked for.
     diameter_px : float or None
-        Last cell diameter in pixels (None: the model's, from the pixel size).
+        Last cell diameter in pixels (None: auto, estimated on each image).
     tta : bool
         Test-time augmentation on or off.
     phase_unit : {"rad", "pg_per_um2", "opd_nm", "opd_um"}

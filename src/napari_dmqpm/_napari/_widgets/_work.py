@@ -93,6 +93,19 @@ def _frame_progress(job: Any, index: int, n_frames: int) -> Callable[[int, int],
     return report
 
 
+def _next_config(config: Any, estimate: Any, index: int) -> Any:
+    """The config of the ``index``-th chosen frame (from 0).
+
+    Frames are segmented one by one here, so an "auto" diameter is estimated on the first
+    and on every ``config.recheck_every``-th frame, and the last estimate is given as a
+    number in between (as :func:`~napari_dmqpm.inference.segment_acquisition` does).
+    """
+    every = config.recheck_every
+    if config.diameter_px != "auto" or estimate is None or (every and index % every == 0):
+        return config
+    return config.replace(diameter_px=estimate.diameter_px)
+
+
 def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
     """Load the model, then segment frame by frame, reading each frame alone.
 
@@ -109,6 +122,7 @@ def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
     acquisition = _frame_acquisition(request, frames[0])  # bad input fails before loading
     model = load_model(request.model, device=request.config.device)
     yield model
+    config, estimate = request.config, None
     for index, frame in enumerate(frames):
         if job.should_stop():
             return
@@ -117,14 +131,19 @@ def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
         results = segment_acquisition(
             acquisition,
             model,
-            config=request.config,
+            config=config,
             postprocess=request.postprocess,
             alpha_um3_per_pg=request.phase_unit.alpha_um3_per_pg,
             progress=_frame_progress(job, index, len(frames)),
             should_stop=job.should_stop,
         )
         for result in results:
+            if result.diameter is not None and result.diameter.source == "estimated":
+                estimate = result.diameter
+            elif estimate is not None:  # given the estimate of an earlier frame
+                result = dataclasses.replace(result, diameter=estimate)
             yield _in_layer_frame(result, frame)
+        config = _next_config(request.config, estimate, index + 1)
 
 
 def rethreshold_work(
@@ -167,6 +186,7 @@ def rethreshold_work(
             wavelength_um=phase_unit.wavelength_um,
             alpha_um3_per_pg=phase_unit.alpha_um3_per_pg,
             frame=frame,
+            cell_diameter_px=probs.diameter_px,
         )
         yield FrameResult(frame, labels, probs, table)
     job.report(total, total)

@@ -336,3 +336,43 @@ def test_a_cpu_fallback_during_a_run_is_shown_as_a_napari_warning(
     qtbot.waitUntil(lambda: any("finishing this frame on the CPU" in m for _, m in notes))
     assert [s for s, m in notes if "on the CPU" in m][0].endswith("warning")
     assert "sparse field cells" in viewer.layers  # the run still delivered its labels
+
+
+def test_the_estimated_cell_diameter_is_shown_recorded_and_a_typed_one_wins(
+    make_napari_viewer, qtbot, models
+):
+    import shutil
+    from pathlib import Path
+
+    import napari_dmqpm
+
+    # the shipped phase-only weights, under another name (the fixture hides the shipped ones)
+    shipped = Path(napari_dmqpm.__file__).resolve().parents[2] / "weights" / "phase-only"
+    if not shipped.is_dir():
+        pytest.skip("the shipped weights are not beside this checkout")
+    shutil.copytree(shipped, models / "shipped-phase")
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    widget = dock(viewer)
+    widget.model.setCurrentText("shipped-phase")
+    widget.device.setCurrentText("cpu")
+    assert widget.diameter.value() == 0 and widget.diameter_found.isReadOnly()
+    assert "--diameter" not in widget.copy_as_code()  # auto is the command's default
+    run_and_wait(qtbot, widget, timeout=120_000)
+    found = widget.diameter_found.text()
+    assert found.endswith(" px (estimated)"), found
+    estimate = float(found.split()[0])
+    assert 15 < estimate < 40  # the sample's cells are about 28 px across
+    assert f"cell diameter {estimate:.1f} px (estimated from" in widget.status.text()
+    record = viewer.layers["sparse field cells"].metadata["segmentation"]
+    (frame,) = record["cell_diameter"]
+    assert frame["source"] == "estimated" and frame["diameter_px"] == pytest.approx(estimate, 0.01)
+    features = viewer.layers["sparse field cells"].features
+    np.testing.assert_allclose(features["cell_diameter_px"], frame["diameter_px"], rtol=1e-3)
+    # a typed diameter wins, and the command line says so
+    widget.diameter.setValue(30.0)
+    assert "--diameter 30" in widget.copy_as_code()
+    run_and_wait(qtbot, widget, timeout=120_000)
+    assert widget.diameter_found.text() == "30.0 px (given)"
+    record = viewer.layers["sparse field cells"].metadata["segmentation"]
+    assert record["cell_diameter"][0]["source"] == "given"
