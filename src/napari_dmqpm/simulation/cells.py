@@ -6,6 +6,11 @@ belongs to the cell with the smallest ``d_i * priority_i`` among those whose out
 so overlapping outlines split along a shared border with no gap (a multiplicatively weighted
 Voronoi tessellation), while isolated cells keep their own outline. Colonies grow by placing
 each new cell next to a member, at ``packing`` times the sum of their radii.
+
+A share ``spread_fraction`` of the cells is well spread: a larger, flatter body with bright
+organelles, and a thin lamellipodium whose width varies along the outline (random Fourier
+modes 3 to 12, the ruffles). The tessellation holds the bodies; the lamellipodia are grown
+around them when the phantom is drawn (:mod:`.phantoms`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from napari_dmqpm.simulation.config import SimulationConfig
 
-__all__ = ["Cell", "Tessellation", "place_cells", "random_cell"]
+__all__ = ["Cell", "Tessellation", "place_cells", "random_cell", "spread_cell"]
 
 _N_ANGLES = 256  # samples of an outline's radius over the full turn
 _HARMONICS = np.arange(2, 7)  # Fourier modes of the outline
@@ -25,6 +30,11 @@ _THETA = np.linspace(-np.pi, np.pi, _N_ANGLES, endpoint=False)
 _BASIS = np.exp(1j * np.outer(_THETA, _HARMONICS))  # (angles, modes)
 _MITOTIC_PRIORITY = 0.6  # rounded mitotic cells sit on top of their neighbours
 _MITOTIC_RADIUS = 0.65  # their radius relative to a flat cell of the same draw
+_RUFFLE_MODES = np.arange(3, 13)  # Fourier modes of a lamellipodium's width along the outline
+_RUFFLE_BASIS = np.exp(1j * np.outer(_THETA, _RUFFLE_MODES))
+_RUFFLE_AMPLITUDE = 0.2  # rms of each mode: the width varies by about 45 % rms
+_SPREAD_HEIGHT_EXPONENT = -0.5  # a spread cell's height scales as spread_area_factor ** this
+_ORGANELLE_RADII = (0.2, 0.85)  # normalized radii of the organelles (beyond the nucleus)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +59,15 @@ class Cell:
         A rounded, taller mitotic cell.
     nucleoli : ndarray of shape (K, 2)
         Nucleoli positions in units of the cell's semi-axes, in the cell frame.
+    spread : bool
+        A well-spread cell (lamellipodium and organelles).
+    lamellipodium_um : float
+        Mean width of the lamellipodium, µm (0: none).
+    ruffles : ndarray of shape (10,), complex
+        Relative amplitudes of the Fourier modes 3 to 12 of the lamellipodium's width.
+    organelles : ndarray of shape (K, 3)
+        Organelle positions in units of the cell's semi-axes (cell frame) and their relative
+        brightness.
     """
 
     row_um: float
@@ -60,6 +79,12 @@ class Cell:
     height_um: float
     mitotic: bool = False
     nucleoli: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
+    spread: bool = False
+    lamellipodium_um: float = 0.0
+    ruffles: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(_RUFFLE_MODES.size, dtype=complex)
+    )
+    organelles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3)))
 
     @property
     def priority(self) -> float:
@@ -75,6 +100,22 @@ class Cell:
     def radius_table(self) -> np.ndarray:
         """Relative outline radius at ``_N_ANGLES`` angles over ``[-pi, pi)``."""
         return np.clip(1.0 + (_BASIS @ self.harmonics).real, 0.45, None)
+
+    def lamellipodium_table(self) -> np.ndarray:
+        """Lamellipodium width (µm) at ``_N_ANGLES`` angles over ``[-pi, pi)``, cell frame."""
+        relative = np.clip(1.0 + (_RUFFLE_BASIS @ self.ruffles).real, 0.1, 2.5)
+        return self.lamellipodium_um * relative
+
+    def lamellipodium_at(self, row_um: np.ndarray, col_um: np.ndarray) -> np.ndarray:
+        """Lamellipodium width (µm) in the direction of the points ``(row_um, col_um)``."""
+        drow, dcol = row_um - self.row_um, col_um - self.col_um
+        cos, sin = np.cos(self.angle), np.sin(self.angle)
+        long_axis, short_axis = self.semi_axes_um
+        theta = np.arctan2(
+            (drow * cos - dcol * sin) / short_axis, (dcol * cos + drow * sin) / long_axis
+        )
+        index = ((theta + np.pi) * (_N_ANGLES / (2 * np.pi))).astype(np.int64) % _N_ANGLES
+        return self.lamellipodium_table()[index]
 
     def moved(self, **changes: float | np.ndarray | bool) -> Cell:
         """A copy with some attributes changed."""
@@ -236,10 +277,14 @@ def place_cells(
     target = config.cover_fraction * config.shape[0] * config.shape[1]
     max_cells = int(4 * target * config.pixel_size_um**2 / config.cell_area_um2) + 20
     colonies = _Colonies(max_cells)
+    # spread cells draw from a stream of their own, made only when they are asked for
+    spread_rng = _child(rng) if config.spread_fraction > 0 else None
     cells: list[Cell] = []
     n_failed = 0
     while tessellation.n_covered < target and len(cells) < max_cells and n_failed < 60:
         cell = random_cell(config, rng)
+        if spread_rng is not None and spread_rng.random() < config.spread_fraction:
+            cell = spread_cell(cell, config, spread_rng)
         centre, colony = _propose(cell, colonies, tessellation, config, rng)
         if centre is not None:
             cell = cell.moved(row_um=centre[0], col_um=centre[1])
@@ -250,6 +295,53 @@ def place_cells(
         colonies.add(centre, cell.radius_um, colony)
         cells.append(cell)
     return cells, tessellation
+
+
+def spread_cell(cell: Cell, config: SimulationConfig, rng: np.random.Generator) -> Cell:
+    """A well-spread version of ``cell``: larger, flatter, a lamellipodium and organelles.
+
+    Mitotic cells are returned unchanged (they have rounded up).
+
+    Parameters
+    ----------
+    cell : Cell
+        A cell from :func:`random_cell`.
+    config : SimulationConfig
+        ``spread_area_factor`` (area times it, height divided by its square root),
+        ``lamellipodium_width_um`` and ``organelle_count``.
+    rng : numpy.random.Generator
+        Random source for the lamellipodium width and ruffles and the organelles.
+
+    Returns
+    -------
+    Cell
+    """
+    width = config.lamellipodium_width_um * float(rng.uniform(0.7, 1.3))
+    noise = rng.standard_normal(_RUFFLE_MODES.size) + 1j * rng.standard_normal(_RUFFLE_MODES.size)
+    ruffles = _RUFFLE_AMPLITUDE * noise / np.sqrt(2)
+    n_organelles = int(rng.poisson(config.organelle_count))
+    radius = rng.uniform(*_ORGANELLE_RADII, size=n_organelles)
+    theta = rng.uniform(-np.pi, np.pi, size=n_organelles)
+    brightness = rng.uniform(0.5, 1.5, size=n_organelles)
+    if cell.mitotic:
+        return cell
+    # at normalized radius ``radius`` of the bent outline, in units of the semi-axes
+    index = ((theta + np.pi) * (_N_ANGLES / (2 * np.pi))).astype(np.int64) % _N_ANGLES
+    reach = radius * cell.radius_table()[index]
+    organelles = np.column_stack([reach * np.cos(theta), reach * np.sin(theta), brightness])
+    factor = config.spread_area_factor
+    return cell.moved(
+        radius_um=cell.radius_um * float(np.sqrt(factor)),
+        height_um=cell.height_um * float(factor**_SPREAD_HEIGHT_EXPONENT),
+        spread=True,
+        lamellipodium_um=width,
+        ruffles=ruffles,
+        organelles=organelles,
+    )
+
+
+def _child(rng: np.random.Generator) -> np.random.Generator:
+    return np.random.default_rng(int(rng.integers(0, 2**63)))
 
 
 class _Colonies:

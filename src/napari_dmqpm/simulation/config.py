@@ -47,6 +47,12 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "nucleus_contrast": (0.0, 5.0, True, True),
     "nucleolus_contrast": (0.0, 5.0, True, True),
     "texture": (0.0, 1.0, True, True),
+    "spread_fraction": (0.0, 1.0, True, True),
+    "spread_area_factor": (1.0, 10.0, True, True),
+    "lamellipodium_width_um": (0.0, math.inf, True, False),
+    "lamellipodium_rad": (0.0, 3.0, True, True),
+    "organelle_count": (0.0, 50.0, True, True),
+    "organelle_contrast": (0.0, 5.0, True, True),
     "psf_sigma_um": (0.0, math.inf, True, False),
     "fringe_visibility": (0.0, 1.0, False, True),
     "tilt_rad_per_um": (0.0, math.inf, True, False),
@@ -57,6 +63,9 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "full_well_e": (0.0, math.inf, False, False),
     "exposure": (0.0, 1.0, False, True),
     "read_noise_e": (0.0, math.inf, True, False),
+    "residual_offset_rad": (0.0, math.inf, True, False),
+    "residual_tilt_rad": (0.0, math.inf, True, False),
+    "residual_curvature_rad": (0.0, math.inf, True, False),
 }
 
 
@@ -111,6 +120,24 @@ class SimulationConfig:
         Sd of the Gaussian point-spread function of the imaging optics, µm.
     debris_count : int
         Number of unlabelled debris particles in the field.
+    spread_fraction : float
+        Share of the (non-mitotic) cells that are well spread, in [0, 1]: large and flat, with
+        a thin lamellipodium around the body, a stronger texture and bright organelles. 0 (the
+        default) draws exactly the fields of earlier versions.
+    spread_area_factor : float
+        Body area of a spread cell relative to the area it was drawn with (>= 1); its height
+        is divided by the square root of this factor (a flatter cell).
+    lamellipodium_width_um : float
+        Mean width of the thin periphery of a spread cell, µm (each cell draws 0.7-1.3 times
+        it; it varies along the outline, ruffled). It grows into the background around the
+        body and is part of the cell's label; ``density`` counts the bodies only.
+    lamellipodium_rad : float
+        Phase of the lamellipodium, radians (before the point-spread blur; a smooth
+        modulation keeps it within 0.3-2 times this value).
+    organelle_count, organelle_contrast : float
+        Mean number (Poisson) of bright organelles in the cytoplasm of a spread cell, and
+        their peak extra optical path relative to the cell's peak (before the blur). They are
+        part of their cell: they never get labels of their own.
     fringe_visibility : float
         ``B / A``: fringe visibility of the interferometer.
     tilt_rad_per_um, curvature_rad : float
@@ -131,6 +158,13 @@ class SimulationConfig:
         Bits of the analogue-to-digital converter; counts are clipped to ``[0, 2**bit_depth - 1]``.
     sign : {1, -1}
         Handedness of the phase, as in :func:`napari_dmqpm.phase.retrieve_phase`.
+    residual_offset_rad, residual_tilt_rad, residual_curvature_rad : float
+        Range of the background left in the retrieved ``phase`` after the simulator's own
+        background removal, as another instrument's processing leaves it, radians: each field
+        draws a constant offset, a plane and a bowl of amplitudes uniform in ``±range`` (the
+        plane's value one half-diagonal from the centre along its random direction, the
+        bowl's sag at the field corners; both zero-mean over the field, so the offset is the
+        mean). 0 (the default): none.
 
     Examples
     --------
@@ -169,6 +203,13 @@ class SimulationConfig:
     texture: float = 0.15
     psf_sigma_um: float = 0.8
     debris_count: int = 6
+    # well-spread cells (off by default: the fields above are drawn exactly as before)
+    spread_fraction: float = 0.0
+    spread_area_factor: float = 2.0
+    lamellipodium_width_um: float = 4.0
+    lamellipodium_rad: float = 0.15
+    organelle_count: float = 8.0
+    organelle_contrast: float = 1.5
     # optics
     fringe_visibility: float = 0.8
     tilt_rad_per_um: float = 0.05
@@ -182,6 +223,10 @@ class SimulationConfig:
     read_noise_e: float = 2.3
     bit_depth: int = 12
     sign: int = 1
+    # what another instrument's background processing leaves in the phase (off by default)
+    residual_offset_rad: float = 0.0
+    residual_tilt_rad: float = 0.0
+    residual_curvature_rad: float = 0.0
 
     def __post_init__(self) -> None:
         shape = tuple(self.shape)

@@ -3,7 +3,9 @@
 The phase channel is retrieved from the noisy, quantized intensities by
 :func:`napari_dmqpm.phase.retrieve_phase`, the same code the reader runs on real files,
 with a background surface (a quadratic when the reference wavefront is curved) that removes
-the reference wavefront.
+the reference wavefront. What another instrument's processing would leave in its phase maps
+(``residual_*_rad``, :func:`~napari_dmqpm.simulation.optics.residual_background`) is then
+added to the retrieved phase.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from napari_dmqpm.simulation.optics import (
     illumination,
     object_phase,
     reference_wavefront,
+    residual_background,
 )
 from napari_dmqpm.simulation.phantoms import (
     Phantom,
@@ -45,13 +48,18 @@ class SimulatedField:
     angles : ndarray of shape (4, M, N), float32
         Detector counts (integers in ``[0, 2**bit_depth - 1]``) at 0, 45, 90, 135 degrees.
     phase : ndarray of shape (M, N), float32
-        Phase retrieved from ``angles``, radians, background removed.
+        Phase retrieved from ``angles``, radians, background removed (plus
+        ``residual_background``).
     true_phase : ndarray of shape (M, N), float32
         The object phase (cells and debris) without reference wavefront or noise, radians.
     labels : ndarray of shape (M, N), int32
-        Instance labels: 0 background, 1..n cells (debris is not labelled).
+        Instance labels: 0 background, 1..n cells (debris is not labelled); a spread cell's
+        label holds its lamellipodium.
     modulation : ndarray of shape (M, N), float32
         Fringe modulation of ``angles``, counts.
+    residual_background : ndarray of shape (M, N), float32
+        The offset, tilt and curvature added to ``phase`` after the background removal,
+        radians (zeros unless ``config.residual_*_rad`` is set).
     config : SimulationConfig
         The parameters the field was simulated with.
     """
@@ -61,6 +69,7 @@ class SimulatedField:
     true_phase: np.ndarray
     labels: np.ndarray
     modulation: np.ndarray
+    residual_background: np.ndarray
     config: SimulationConfig
 
     def to_acquisition(self) -> Acquisition:
@@ -86,6 +95,9 @@ class SimulatedTimelapse:
         Instance labels; a cell keeps its id in every frame, a daughter gets a new one.
     modulation : ndarray of shape (T, M, N), float32
         Fringe modulation per frame, counts.
+    residual_background : ndarray of shape (T, M, N), float32
+        The residual background added to each frame's phase (the same in every frame),
+        radians.
     config : SimulationConfig
         The parameters of every frame.
     """
@@ -95,6 +107,7 @@ class SimulatedTimelapse:
     true_phase: np.ndarray
     labels: np.ndarray
     modulation: np.ndarray
+    residual_background: np.ndarray
     config: SimulationConfig
 
     def to_acquisition(self) -> Acquisition:
@@ -127,6 +140,14 @@ def _children(rng: np.random.Generator, count: int) -> list[np.random.Generator]
     return [np.random.default_rng(seed) for seed in rng.integers(0, 2**63, size=count)]
 
 
+def _residual(config: SimulationConfig, rng: np.random.Generator) -> np.ndarray | None:
+    """The residual background, from a stream drawn only when one is asked for (else None)."""
+    ranges = (config.residual_offset_rad, config.residual_tilt_rad, config.residual_curvature_rad)
+    if not any(ranges):
+        return None
+    return residual_background(config, _children(rng, 1)[0])
+
+
 def simulate_field(
     config: SimulationConfig | None = None, *, rng: np.random.Generator | int | None = None
 ) -> SimulatedField:
@@ -150,9 +171,11 @@ def simulate_field(
     ((4, 64, 64), (64, 64), 'int32')
     """
     config = SimulationConfig() if config is None else config
-    phantom_rng, optics_rng, noise_rng = _children(np.random.default_rng(rng), 3)
+    source = np.random.default_rng(rng)
+    phantom_rng, optics_rng, noise_rng = _children(source, 3)
+    residual = _residual(config, source)
     phantom = make_phantom(config, rng=phantom_rng)
-    return _image(phantom, config, optics_rng, noise_rng)
+    return _image(phantom, config, optics_rng, noise_rng, residual)
 
 
 def _image(
@@ -160,20 +183,23 @@ def _image(
     config: SimulationConfig,
     optics_rng: np.random.Generator,
     noise_rng: np.random.Generator,
+    residual: np.ndarray | None,
 ) -> SimulatedField:
-    """Image a phantom: optics, detector, then phase retrieval."""
+    """Image a phantom: optics, detector, phase retrieval, then the residual background."""
     true_phase = object_phase(phantom.opd_um, config.wavelength_um)
     total = true_phase + reference_wavefront(config, optics_rng)
     mean = illumination(true_phase, config, optics_rng)
     angles = detect(expected_intensities(total, mean, config), config, rng=noise_rng)
     background = "quadratic" if config.curvature_rad > 0 else "plane"
     retrieval = retrieve_phase(angles, sign=config.sign, background=background)
+    phase = retrieval.phase if residual is None else retrieval.phase + residual
     return SimulatedField(
         angles=angles,
-        phase=retrieval.phase,
+        phase=phase,
         true_phase=true_phase,
         labels=phantom.labels,
         modulation=retrieval.modulation,
+        residual_background=np.zeros_like(phase) if residual is None else residual,
         config=config,
     )
 
@@ -211,7 +237,9 @@ def simulate_timelapse(
         raise ValueError(f"n_frames must be an integer >= 1; got n_frames={n_frames!r}")
     if not drift_um >= 0:
         raise ValueError(f"drift_um must be >= 0; got drift_um={drift_um!r}")
-    placement, motion, drawing, optics, noise = _children(np.random.default_rng(rng), 5)
+    source = np.random.default_rng(rng)
+    placement, motion, drawing, optics, noise = _children(source, 5)
+    residual = _residual(config, source)
     optics_seed, debris_seed = (int(s) for s in optics.integers(0, 2**63, size=2))
     history = _cell_history(place_cells(config, placement)[0], n_frames, drift_um, divide, motion)
     ids = _ids_from_first_frame(visible_cells(history[0], config), len(history[0]))
@@ -220,12 +248,13 @@ def simulate_timelapse(
         if len(cells) > ids.size:  # daughters born since the last frame
             ids = np.concatenate([ids, ids.max(initial=0) + 1 + np.arange(len(cells) - ids.size)])
         phantom = render_phantom(cells, config, ids=ids, rng=drawing, debris_rng=debris_seed)
-        frames.append(_image(phantom, config, np.random.default_rng(optics_seed), noise))
+        optics_rng = np.random.default_rng(optics_seed)
+        frames.append(_image(phantom, config, optics_rng, noise, residual))
     stack = {name: np.stack([getattr(f, name) for f in frames]) for name in _STACKED}
     return SimulatedTimelapse(config=config, **stack)
 
 
-_STACKED = ("angles", "phase", "true_phase", "labels", "modulation")
+_STACKED = ("angles", "phase", "true_phase", "labels", "modulation", "residual_background")
 
 
 def _ids_from_first_frame(visible: np.ndarray, n_cells: int) -> np.ndarray:
@@ -282,6 +311,7 @@ def _round_up(cell: Cell) -> Cell:
         height_um=cell.height_um * 1.8,
         mitotic=True,
         nucleoli=np.zeros((0, 2)),
+        spread=False,  # a rounded cell has drawn in its lamellipodium
     )
 
 

@@ -20,6 +20,19 @@ the object phase is steep, because light scattered at cell edges leaves the aper
 and the polarization camera records :math:`I_\theta = A + B\cos(s\varphi + 2\theta)` at
 :math:`\theta` = 0, 45, 90, 135 degrees (:func:`napari_dmqpm.phase.synthesize_angles`).
 
+A phase map from another instrument carries what that instrument's background processing
+left: :func:`residual_background` draws a constant offset ``o``, a plane of value ``t`` one
+half-diagonal from the centre (direction :math:`\gamma`) and a bowl of sag ``c`` at the field
+corners (both zero-mean over the field), which the simulator adds to the retrieved phase after
+its own background removal:
+
+.. math::
+
+    \varphi_r = o + t\,(\hat{x} \cos\gamma + \hat{y} \sin\gamma)
+        + c\,(\hat{r}^2 - \langle \hat{r}^2 \rangle),
+
+with coordinates relative to the field centre in units of its half-diagonal.
+
 References
 ----------
 .. [1] T. Kreis, *Handbook of Holographic Interferometry*, Wiley-VCH (2005), ch. 5.
@@ -39,6 +52,7 @@ __all__ = [
     "illumination",
     "object_phase",
     "reference_wavefront",
+    "residual_background",
     "smooth_field",
 ]
 
@@ -124,6 +138,44 @@ def reference_wavefront(config: SimulationConfig, rng: np.random.Generator) -> n
         length = _ABERRATION_LENGTH_UM / pixel
         wavefront += config.background_aberration_rad * smooth_field(config.shape, length, rng)
     return wavefront.astype(np.float32)
+
+
+def residual_background(config: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
+    """Offset, tilt and curvature left in a phase map by foreign background processing, rad.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        ``residual_offset_rad``, ``residual_tilt_rad``, ``residual_curvature_rad``: each
+        amplitude is drawn uniformly in ``±range``.
+    rng : numpy.random.Generator
+        Random source: three amplitudes and the tilt direction, always drawn in that order.
+
+    Returns
+    -------
+    ndarray of shape (M, N), float32
+        Its mean over the field is the drawn offset.
+
+    Examples
+    --------
+    >>> config = SimulationConfig(shape=(32, 32), residual_offset_rad=0.3)
+    >>> surface = residual_background(config, np.random.default_rng(0))
+    >>> bool(abs(surface.mean()) <= 0.3 and np.ptp(surface) < 1e-6)
+    True
+    """
+    ranges = np.array(
+        [config.residual_offset_rad, config.residual_tilt_rad, config.residual_curvature_rad]
+    )
+    offset, tilt, curvature = rng.uniform(-1.0, 1.0, size=3) * ranges
+    direction = rng.uniform(-np.pi, np.pi)
+    n_rows, n_cols = config.shape
+    half_diagonal = np.hypot(n_rows - 1, n_cols - 1) / 2
+    rows = (np.arange(n_rows)[:, None] - (n_rows - 1) / 2) / half_diagonal
+    cols = (np.arange(n_cols)[None, :] - (n_cols - 1) / 2) / half_diagonal
+    bowl = rows**2 + cols**2
+    surface = tilt * (cols * np.cos(direction) + rows * np.sin(direction))
+    surface = offset + surface + curvature * (bowl - bowl.mean())
+    return surface.astype(np.float32)
 
 
 def illumination(

@@ -15,6 +15,15 @@ texture. Unlabelled debris (small Gaussian blobs, positive or negative) is added
 map is blurred by the point-spread function. The labels mark exactly the pixels owned by each
 cell (before the blur); touching cells keep their own ids.
 
+Well-spread cells (``spread_fraction``) sit on a thin sheet: each background pixel whose
+nearest cell pixel belongs to a spread cell joins that cell when it lies closer than the
+cell's lamellipodium width in that direction (:meth:`.Cell.lamellipodium_at`). The whole
+footprint, body and lamellipodium, carries ``L (1 + 0.5 tau_2(x)) (1 - exp(-s / 0.4 µm))`` of
+OPD (``L`` from ``lamellipodium_rad``, the modulation clipped to 0.3-2 L, ``s`` the distance to
+the background); the body gets a second texture ``(1 + 0.1 tau_3(x))``, and bright organelles
+(Gaussian spots, sd 0.5 µm) are added like the nucleoli. The label is the whole footprint;
+organelles never get labels of their own.
+
 References
 ----------
 .. [1] P. Marquet et al., "Digital holographic microscopy: a noninvasive contrast imaging
@@ -42,6 +51,10 @@ _MIN_CELL_PIXELS = 20  # smaller visible pieces of cells are dropped, as in the 
 _NUCLEUS_SOFTNESS = 0.08  # width of the nucleus edge in units of the normalized radius
 _NUCLEOLUS_SIGMA_UM = 0.7
 _TEXTURE_SIGMA_UM = 0.8
+_ORGANELLE_SIGMA_UM = 0.5
+_LAMELLIPODIUM_EDGE_UM = 0.4  # roll-off of the thin sheet at the cell edge
+_RUFFLE_SIGMA_UM = 1.5  # correlation length of the lamellipodium's thickness modulation
+_SPREAD_TEXTURE = 0.1  # extra relative texture amplitude of a spread cell's body
 
 
 @dataclass(frozen=True)
@@ -128,13 +141,16 @@ def render_phantom(
     -------
     Phantom
     """
-    texture_rng, own_debris_rng = _children(np.random.default_rng(rng), 2)
+    source = np.random.default_rng(rng)
+    texture_rng, own_debris_rng = _children(source, 2)
     debris_rng = own_debris_rng if debris_rng is None else np.random.default_rng(debris_rng)
     if tessellation is None:
         tessellation = _tessellate(cells, config)
     owner = _clean_owner(tessellation.owner)
     labels, cell_index = _number(owner, len(cells), ids)
     opd = _cell_opd(labels, tessellation.radius, cell_index, cells, config, texture_rng)
+    if any(cell.spread for cell in cells):  # a stream of their own, after the others
+        labels, opd = _spread_cells(labels, opd, cell_index, cells, config, _children(source, 1)[0])
     debris = _debris(config, debris_rng)
     total = opd + debris
     sigma = config.psf_sigma_um / config.pixel_size_um
@@ -303,25 +319,104 @@ def _nucleoli(
     labels: np.ndarray, cell_index: np.ndarray, cells: list[Cell], config: SimulationConfig
 ) -> np.ndarray:
     """Small bright blobs in the nuclei, confined to their cell's pixels."""
-    spots = np.zeros(labels.shape, dtype=np.float32)
     if config.nucleolus_contrast <= 0:
-        return spots
-    sigma = _NUCLEOLUS_SIGMA_UM / config.pixel_size_um
+        return np.zeros(labels.shape, dtype=np.float32)
+    points = [None if i < 0 else cells[i].nucleoli for i in cell_index]
+    sigma_um, contrast = _NUCLEOLUS_SIGMA_UM, config.nucleolus_contrast
+    spots = _spots(labels, cells, cell_index, points, sigma_um, contrast, config.pixel_size_um)
+    return spots * (labels > 0)
+
+
+def _spots(
+    labels: np.ndarray,
+    cells: list[Cell],
+    cell_index: np.ndarray,
+    points: list[np.ndarray | None],
+    sigma_um: float,
+    contrast: float,
+    pixel_size_um: float,
+) -> np.ndarray:
+    """Gaussian spots of peak ``contrast * H_i`` (times a brightness) at points in cell frames.
+
+    ``points[label_id]`` holds rows ``(along, across[, brightness])`` in units of the cell's
+    semi-axes; a spot whose centre lies outside its cell's label is left out.
+    """
+    spots = np.zeros(labels.shape, dtype=np.float32)
+    sigma = sigma_um / pixel_size_um
     for label_id, index in enumerate(cell_index):
-        if index < 0:
+        if index < 0 or points[label_id] is None:
             continue
         cell = cells[index]
         long_axis, short_axis = cell.semi_axes_um
         cos, sin = np.cos(cell.angle), np.sin(cell.angle)
-        for along, across in cell.nucleoli:
+        for point in points[label_id]:
+            along, across = point[0], point[1]
             col = cell.col_um + along * long_axis * cos - across * short_axis * sin
             row = cell.row_um + along * long_axis * sin + across * short_axis * cos
-            r, c = int(round(row / config.pixel_size_um)), int(round(col / config.pixel_size_um))
+            r, c = int(round(row / pixel_size_um)), int(round(col / pixel_size_um))
             if 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1] and labels[r, c] == label_id:
-                spots[r, c] += cell.height_um
+                spots[r, c] += cell.height_um if len(point) < 3 else cell.height_um * point[2]
     # a unit impulse blurred by a Gaussian peaks at 1 / (2 pi sigma^2)
-    scale = config.nucleolus_contrast * 2 * np.pi * sigma**2
-    return ndi.gaussian_filter(spots, sigma) * scale * (labels > 0)
+    scale = contrast * 2 * np.pi * sigma**2
+    return ndi.gaussian_filter(spots, sigma) * scale
+
+
+def _spread_cells(
+    labels: np.ndarray,
+    opd: np.ndarray,
+    cell_index: np.ndarray,
+    cells: list[Cell],
+    config: SimulationConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grow the lamellipodia of the spread cells and add their sheet, texture and organelles."""
+    pixel = config.pixel_size_um
+    texture_rng, sheet_rng = _children(rng, 2)
+    spread = np.array([i >= 0 and cells[i].spread for i in cell_index], dtype=bool)
+    body = spread[labels] & (labels > 0)
+    texture = _smooth_noise(labels.shape, _TEXTURE_SIGMA_UM / pixel, texture_rng)
+    modulation = _smooth_noise(labels.shape, _RUFFLE_SIGMA_UM / pixel, sheet_rng)
+    if not body.any():
+        return labels, opd
+    opd = np.where(body, opd * (1.0 + _SPREAD_TEXTURE * texture), opd)
+    labels = _grow_lamellipodia(labels, cell_index, cells, spread, pixel)
+    footprint = spread[labels] & (labels > 0)
+    sheet_um = config.lamellipodium_rad * config.wavelength_um / (2 * np.pi)
+    sheet = sheet_um * np.clip(1.0 + 0.5 * modulation, 0.3, 2.0)
+    to_background = (ndi.distance_transform_edt(labels > 0) - 0.5) * pixel
+    sheet *= (1.0 - np.exp(-to_background / _LAMELLIPODIUM_EDGE_UM)) * footprint
+    points = [None if i < 0 or not cells[i].spread else cells[i].organelles for i in cell_index]
+    contrast = config.organelle_contrast
+    organelles = _spots(labels, cells, cell_index, points, _ORGANELLE_SIGMA_UM, contrast, pixel)
+    return labels, (opd + sheet + organelles * footprint).astype(np.float32)
+
+
+def _grow_lamellipodia(
+    labels: np.ndarray,
+    cell_index: np.ndarray,
+    cells: list[Cell],
+    spread: np.ndarray,
+    pixel_size_um: float,
+) -> np.ndarray:
+    """Background pixels nearer to a spread cell's body than its lamellipodium width join it."""
+    background = labels == 0
+    widest = max(float(cells[i].lamellipodium_table().max()) for i in cell_index[spread])
+    if not background.any() or widest <= 0:
+        return labels
+    distance, (near_rows, near_cols) = ndi.distance_transform_edt(background, return_indices=True)
+    nearest = labels[near_rows, near_cols]
+    rows, cols = np.nonzero(background & spread[nearest] & (distance * pixel_size_um < widest))
+    ids = nearest[rows, cols]
+    grows = np.zeros(ids.size, dtype=bool)
+    for label_id in np.flatnonzero(spread):
+        mine = np.flatnonzero(ids == label_id)
+        width = cells[cell_index[label_id]].lamellipodium_at(
+            rows[mine] * pixel_size_um, cols[mine] * pixel_size_um
+        )
+        grows[mine] = distance[rows[mine], cols[mine]] * pixel_size_um < width
+    grown = labels.copy()
+    grown[rows[grows], cols[grows]] = ids[grows]
+    return _clean_owner(grown - 1) + 1
 
 
 def _debris(config: SimulationConfig, rng: np.random.Generator) -> np.ndarray:

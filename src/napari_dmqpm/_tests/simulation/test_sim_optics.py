@@ -9,6 +9,7 @@ from napari_dmqpm.simulation.optics import (
     illumination,
     object_phase,
     reference_wavefront,
+    residual_background,
 )
 
 THETA = np.deg2rad([0, 45, 90, 135])[:, None, None]
@@ -49,6 +50,32 @@ def test_reference_wavefront_is_removed_by_the_background_fit():
     angles = expected_intensities(wavefront, np.full(config.shape, 5000.0), config)
     flat = retrieve_phase(angles, background="quadratic").phase
     assert np.abs(flat).max() < 1e-3
+
+
+def _plane_fit(surface):
+    rows, cols = np.indices(surface.shape)
+    design = np.column_stack([np.ones(surface.size), rows.ravel(), cols.ravel()])
+    coefficients = np.linalg.lstsq(design, surface.ravel(), rcond=None)[0]
+    return surface - (design @ coefficients).reshape(surface.shape)
+
+
+def test_residual_background_offset_tilt_and_curvature():
+    config = SimulationConfig(shape=(64, 96))
+    none = residual_background(config, np.random.default_rng(0))
+    np.testing.assert_array_equal(none, 0.0)
+    tilt = residual_background(config.replace(residual_tilt_rad=0.4), np.random.default_rng(0))
+    assert abs(tilt.mean()) < 1e-6 and 0.01 < np.abs(tilt).max() <= 0.4 + 1e-6
+    assert np.abs(_plane_fit(tilt)).max() < 1e-5  # a plane
+    bowl = residual_background(config.replace(residual_curvature_rad=0.4), np.random.default_rng(0))
+    assert abs(bowl.mean()) < 1e-6 and np.abs(_plane_fit(bowl)).max() > 0.01  # curved
+    np.testing.assert_allclose(bowl, bowl[::-1, ::-1], atol=1e-6)  # centred on the field
+    sag = bowl[0, 0] - bowl[31:33, 47:49].mean()
+    assert 0.01 < abs(sag) <= 0.4  # the drawn sag at the corner
+    # every amplitude is drawn, whichever are on: one range does not move another's draw
+    both = config.replace(residual_tilt_rad=0.4, residual_curvature_rad=0.4)
+    np.testing.assert_allclose(
+        residual_background(both, np.random.default_rng(0)), tilt + bowl, atol=1e-6
+    )
 
 
 def test_detector_quantizes_to_integer_counts_in_range():
