@@ -46,6 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
+import iit  # noqa: E402
 import results_report  # noqa: E402
 from results_report import (  # noqa: E402
     DENSITIES,
@@ -559,6 +560,10 @@ def _segment(model, case: Case, *, inference) -> np.ndarray:
     return predict_labels(model, case, inference=inference)
 
 
+def _segment_iit(case: Case, *, config) -> np.ndarray:
+    return iit.segment_iit(case.phase, config=config, pixel_size_um=case.pixel_size_um)
+
+
 def evaluate_real(
     loaded: Mapping[str, dict], baseline_config, inference, real_dir, limit, say
 ) -> dict:
@@ -578,6 +583,8 @@ def evaluate_real(
         if key not in shipped or info["model"].info.cell_diameter_px is None:
             continue  # the checkpoint states no trained diameter to resample to
         methods[f"{key}@diameter"] = functools.partial(_segment, info["model"], inference=given)
+    for preset, config in iit.IIT_PRESETS.items():  # the published classical QPM method
+        methods[f"iit-{preset}"] = functools.partial(_segment_iit, config=config)
     out = {
         "available": True,
         "folder": os.path.relpath(real_dir, ROOT),
@@ -641,7 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_benchmark(
         models, shipped=shipped, progress=lambda m: print(m, flush=True), **quick
     )
-    command = "python benchmarks/results.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+    words = [Path(w).name if os.path.isabs(w) else w for w in (argv or sys.argv[1:])]
+    command = "python benchmarks/results.py" + (" " + " ".join(words)).rstrip()  # no host paths
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(results_report.render_markdown(results, command=command), "utf-8")
     if args.json:
