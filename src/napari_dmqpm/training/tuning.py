@@ -218,7 +218,8 @@ def tune_checkpoint(
 
     model = load_model(folder, device=device)
     inputs = model.network.config.inputs
-    config = InferenceConfig(device=device)
+    # the images the model was just trained on, at the scale it saw them: no resampling by size
+    config = InferenceConfig(device=device, diameter_px=None)
     probabilities = [
         predict_probabilities(
             model,
