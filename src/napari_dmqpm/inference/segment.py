@@ -382,8 +382,7 @@ def _estimate(
     """Estimate the cell diameter on one frame, reading only the windows the passes need."""
 
     def read(rows: slice, cols: slice) -> tuple[np.ndarray | None, np.ndarray | None]:
-        phase, angles = _inputs(acquisition, frame, uses, rows, cols)
-        return (phase if uses in ("both", "phase") else None), angles
+        return _inputs(acquisition, frame, uses, rows, cols)  # the phase too: it sizes
 
     return estimate_from_reader(
         model, read, acquisition.frame_shape, config=options.config,
