@@ -79,6 +79,7 @@ def iter_segment_files(
     retries: int = 2,
     connect_timeout: float = 10.0,
     progress: ProgressCallback | None = None,
+    frames: Sequence[int] | None = None,
 ) -> Iterator[SegmentFileResult]:
     """Segment files, yielding each file's result once both of its outputs are written.
 
@@ -112,6 +113,9 @@ def iter_segment_files(
     progress : callable, optional
         ``progress(done, total)``. In process: per file, in tiles, as ``segment_file``. On a
         pool: tasks finished over all tasks of the batch.
+    frames : sequence of int, optional
+        Time points to segment in every file, as in ``segment_file`` (all when None). In
+        process only: a pool with ``frames`` is a ``ValueError``.
 
     Returns
     -------
@@ -142,8 +146,13 @@ def iter_segment_files(
         _pin_threads(torch_threads)
         return _iter_in_process(
             paths, out_dir, model, config, postprocess, read_options, alpha_um3_per_pg,
-            overwrite, progress,
+            overwrite, progress, frames,
         )  # fmt: skip
+    if frames is not None:
+        raise ValueError(
+            f"frames are segmented in this process only; got frames={list(frames)!r} with "
+            f"workers={workers}, scheduler={scheduler!r}, scheduler_file={scheduler_file!r}"
+        )
     distributed = _import_distributed()
     read_options = dict(read_options or {})
     jobs = _plan_jobs(paths, model, read_options)
@@ -189,13 +198,13 @@ def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Pa
 
 
 def _iter_in_process(
-    paths, out_dir, model, config, postprocess, read_options, alpha, overwrite, progress
+    paths, out_dir, model, config, postprocess, read_options, alpha, overwrite, progress, frames
 ) -> Iterator[SegmentFileResult]:
     for path in paths:
         yield segment_file(
             path, out_dir=out_dir, model=model, config=config, postprocess=postprocess,
             read_options=read_options, alpha_um3_per_pg=alpha, overwrite=overwrite,
-            progress=progress,
+            progress=progress, frames=frames,
         )  # fmt: skip
 
 

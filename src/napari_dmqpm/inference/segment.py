@@ -466,6 +466,7 @@ def segment_file(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    frames: Sequence[int] | None = None,
 ) -> SegmentFileResult:
     """Segment one file into ``<stem>_labels.tif`` and ``<stem>_cells.csv`` in ``out_dir``.
 
@@ -481,12 +482,15 @@ def segment_file(
         Keyword arguments for ``read_acquisition`` (``kind``, ``pixel_size_um``, ...).
     overwrite : bool
         Replace existing outputs (default: ``FileExistsError`` before any work).
+    frames : sequence of int, optional
+        Time points to segment, in this order (all when None). The labels image then holds
+        only these, in this order; the CSV's ``frame`` column keeps the input's indices.
 
     Returns
     -------
     SegmentFileResult
-        Labels are (M, N) for a single frame, (T, M, N) for a time-lapse, with the pixel size;
-        the CSV has one row per cell and frame.
+        Labels are (M, N) for a single frame, (T, M, N) for a time-lapse (T the number of
+        chosen frames), with the pixel size; the CSV has one row per cell and frame.
 
     Notes
     -----
@@ -505,20 +509,21 @@ def segment_file(
     results = segment_acquisition(
         acquisition, resolved, config=config, postprocess=postprocess,
         alpha_um3_per_pg=alpha_um3_per_pg, progress=progress, should_stop=should_stop,
-        keep_probabilities=False,
+        keep_probabilities=False, frames=frames,
     )  # fmt: skip
+    n_out = acquisition.n_frames if frames is None else len(frames)
     stack = acquisition.is_timelapse or acquisition.n_frames > 1
-    shape = (acquisition.n_frames, *acquisition.frame_shape) if stack else acquisition.frame_shape
+    shape = (n_out, *acquisition.frame_shape) if stack else acquisition.frame_shape
     with stream_outputs(
         targets, shape=shape, pixel_size_um=acquisition.pixel_size_um, overwrite=overwrite
     ) as outputs:
-        for result in results:
-            outputs.add(result.frame if stack else 0, result.labels, result.table)
+        for position, result in enumerate(results):  # the chosen frames, in their order
+            outputs.add(position if stack else 0, result.labels, result.table)
     info = resolved.info if isinstance(resolved, LoadedModel) else None
     return SegmentFileResult(
         labels_path=targets[0],
         table_path=targets[1],
-        n_frames=acquisition.n_frames,
+        n_frames=n_out,
         n_cells=outputs.n_rows,
         model="(in memory)" if info is None else info.name,
         model_sha256=None if info is None else info.sha256,
