@@ -19,7 +19,10 @@ PLUGIN_NAME = "napari-dmqpm"
 
 
 def dock_plugin_widgets(viewer: napari.Viewer) -> list[str]:
-    """Dock every widget contribution of the napari-dmqpm manifest on ``viewer``.
+    """Dock every widget contribution of the napari-dmqpm manifest on ``viewer``, as tabs.
+
+    Tabs give each widget the full height of the window, so both fit a 1280x800 screen; a
+    user who docks them from the Plugins menu gets them stacked, and each scrolls.
 
     Parameters
     ----------
@@ -35,10 +38,15 @@ def dock_plugin_widgets(viewer: napari.Viewer) -> list[str]:
     from npe2 import PluginManager
 
     manifest = PluginManager.instance().get_manifest(PLUGIN_NAME)
-    docked = []
+    docked, docks = [], []
     for widget in manifest.contributions.widgets or ():
-        viewer.window.add_plugin_dock_widget(PLUGIN_NAME, widget.display_name)
+        dock, _ = viewer.window.add_plugin_dock_widget(
+            PLUGIN_NAME, widget.display_name, tabify=bool(docks)
+        )
         docked.append(widget.display_name)
+        docks.append(dock)
+    if docks:
+        docks[0].raise_()  # the first tab (Segment cells) in front
     return docked
 
 

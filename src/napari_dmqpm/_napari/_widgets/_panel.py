@@ -1,19 +1,28 @@
-"""The layout both dock widgets share: titled sections of labelled rows, buttons, progress."""
+"""The layout both dock widgets share: titled sections of labelled rows, buttons, progress.
+
+The rows sit in a scroll area, so a dock is usable at any height (two docks stacked on a
+1280x800 screen get about 350 px each); sections of advanced options can be folded away
+(superqt's ``QCollapsible``), so the common fields fit without scrolling.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 __all__ = ["Panel"]
 
@@ -24,28 +33,71 @@ class Panel(QWidget):
     Parameters
     ----------
     viewer : napari.viewer.Viewer
+
+    Attributes
+    ----------
+    scroll : QScrollArea
+        Holds every row; scrolls vertically when the dock is shorter than the form.
+    folds : dict of str to QCollapsible
+        The foldable sections, by title.
     """
 
     def __init__(self, viewer: Any) -> None:
         super().__init__()
         self.viewer = viewer
-        self._layout = QVBoxLayout(self)
+        body = QWidget()
+        self._layout = QVBoxLayout(body)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        self.folds: dict[str, QCollapsible] = {}
+        self._target = self._layout  # where the current section's buttons go
         self._form: QFormLayout | None = None
         self.progress_bar = QProgressBar()
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-    def section(self, title: str) -> None:
-        """Start a titled group of rows."""
-        label = QLabel(f"<b>{title}</b>")
-        self._layout.addWidget(label)
+    def section(self, title: str, *, folded: bool | None = None) -> None:
+        """Start a titled group of rows; foldable (and folded at first) if ``folded``.
+
+        Parameters
+        ----------
+        title : str
+        folded : bool, optional
+            None: a plain title. True or False: a section the user folds and unfolds by its
+            title, starting folded (True) or open (False).
+        """
         self._form = QFormLayout()
-        self._layout.addLayout(self._form)
+        if folded is None:
+            self._target = self._layout
+            self._layout.addWidget(QLabel(f"<b>{title}</b>"))
+            self._layout.addLayout(self._form)
+            return
+        fold = QCollapsible(title)
+        fold.setDuration(0)  # no animation: the scroll area's size follows at once
+        content = QWidget()
+        self._target = QVBoxLayout(content)
+        self._target.setContentsMargins(0, 0, 0, 0)
+        self._target.addLayout(self._form)
+        fold.addWidget(content)
+        if folded:
+            fold.collapse(animate=False)
+        else:
+            fold.expand(animate=False)
+        self.folds[title] = fold
+        self._layout.addWidget(fold)
 
     def row(self, label: str, *widgets: QWidget) -> None:
         """A labelled row of one or more widgets in the current section."""
         if self._form is None:
-            self.section("")
+            self._form = QFormLayout()
+            self._target.addLayout(self._form)
         if len(widgets) == 1:
             self._form.addRow(label, widgets[0])
             return
@@ -54,18 +106,32 @@ class Panel(QWidget):
             line.addWidget(widget, stretch=0 if isinstance(widget, QPushButton) else 1)
         self._form.addRow(label, line)
 
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        """As wide as the fields need (they never scroll sideways); any height above 160 px."""
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        return QSize(self.scroll.widget().minimumSizeHint().width() + bar, 160)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        """The whole form without scrolling, where the screen allows."""
+        body = self.scroll.widget().sizeHint()
+        return QSize(self.minimumSizeHint().width(), body.height())
+
+    def end_fold(self) -> None:
+        """Put the next rows and buttons below the current folded section, not in it."""
+        self._target, self._form = self._layout, None
+
     def buttons(self, *buttons: QWidget) -> None:
         """A line of buttons under the current section."""
         line = QHBoxLayout()
         for button in buttons:
             line.addWidget(button)
-        self._layout.addLayout(line)
+        self._target.addLayout(line)
         self._form = None
 
     def add(self, widget: QWidget) -> None:
-        """A full-width widget."""
+        """A full-width widget, under the fields (outside any folded section)."""
+        self.end_fold()
         self._layout.addWidget(widget)
-        self._form = None
 
     def finish(self) -> None:
         """End the layout: spare height goes below the last row, not between rows."""

@@ -24,7 +24,7 @@ class LossPlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setToolTip("Training loss (orange, left axis) and validation Dice (green, right axis)")
         self.epochs: list[int] = []
@@ -33,7 +33,7 @@ class LossPlot(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         """Preferred size."""
-        return QSize(320, 170)
+        return QSize(320, 130)
 
     def clear(self) -> None:
         """Forget every point."""

@@ -97,11 +97,12 @@ class SegmentForm(Panel):
         self.row("", self.tta)
         self.buttons(self.run_button, self.cancel_button)
         self.add_progress()
-        self.section("Thresholds")
+        self.section("Thresholds", folded=True)
         self.row("Foreground", self.foreground)
         self.row("Seeds", self.seeds)
         self.row("Min. cell area", self.min_area)
         self.buttons(self.reapply_button)
+        self.end_fold()
         self.section("Results")
         self.buttons(
             self.button("Update table", self.update_table, "Measure the cells as painted now"),
