@@ -3,55 +3,109 @@
 One core function serves the napari widget, the ``dmqpm segment`` command and the tests:
 :func:`segment_acquisition` (a generator over frames); :func:`segment_file` writes a file's
 labels and per-cell table. See docs/inference.md.
+
+Importing this package imports no torch: each name is imported from its module on first use
+(PEP 562), so the widgets can build an :class:`InferenceConfig` on the GUI thread without it.
 """
 
-from napari_dmqpm.model.device import DeviceFallbackWarning
+from __future__ import annotations
 
-from .batch import iter_segment_files, segment_files
-from .config import InferenceConfig, PostprocessConfig
-from .diameter import DiameterEstimate, cell_diameters, estimate_diameter
-from .measure import (
-    TABLE_COLUMNS,
-    concat_tables,
-    empty_table,
-    measure_cells,
-    table_to_csv,
-    write_table_csv,
-)
-from .outputs import output_paths
-from .postprocess import (
-    DEFAULT_CLASS_NAMES,
-    labels_from_probabilities,
-    probabilities_to_labels,
-    seed_score,
-)
-from .predict import (
-    Probabilities,
-    count_tiles,
-    frame_plan,
-    model_inputs,
-    predict_probabilities,
-    resize,
-    resolve_scale,
-)
-from .segment import (
-    FrameResult,
-    SegmentFileResult,
-    check_model_fits,
-    default_postprocess,
-    resolve_model,
-    segment_acquisition,
-    segment_file,
-)
-from .tiling import (
-    Cancelled,
-    OutOfDeviceMemory,
-    TilePlan,
-    gaussian_weights,
-    plan_tiles,
-    predict_tiled,
-    tile_starts,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from napari_dmqpm.model.device import DeviceFallbackWarning
+
+    from .batch import iter_segment_files, segment_files
+    from .config import InferenceConfig, PostprocessConfig
+    from .diameter import DiameterEstimate, cell_diameters, estimate_diameter
+    from .measure import (
+        TABLE_COLUMNS,
+        concat_tables,
+        empty_table,
+        measure_cells,
+        table_to_csv,
+        write_table_csv,
+    )
+    from .outputs import output_paths
+    from .postprocess import (
+        DEFAULT_CLASS_NAMES,
+        labels_from_probabilities,
+        probabilities_to_labels,
+        seed_score,
+    )
+    from .predict import (
+        Probabilities,
+        count_tiles,
+        frame_plan,
+        model_inputs,
+        predict_probabilities,
+        resize,
+        resolve_scale,
+    )
+    from .segment import (
+        FrameResult,
+        SegmentFileResult,
+        check_model_fits,
+        default_postprocess,
+        resolve_model,
+        segment_acquisition,
+        segment_file,
+    )
+    from .tiling import (
+        Cancelled,
+        OutOfDeviceMemory,
+        TilePlan,
+        gaussian_weights,
+        plan_tiles,
+        predict_tiled,
+        tile_starts,
+    )
+
+#: Module that defines each public name (imported on first use: torch comes with most).
+_WHERE = {
+    "DeviceFallbackWarning": "napari_dmqpm.model.device",
+    "iter_segment_files": ".batch",
+    "segment_files": ".batch",
+    "InferenceConfig": ".config",
+    "PostprocessConfig": ".config",
+    "DiameterEstimate": ".diameter",
+    "cell_diameters": ".diameter",
+    "estimate_diameter": ".diameter",
+    "TABLE_COLUMNS": ".measure",
+    "concat_tables": ".measure",
+    "empty_table": ".measure",
+    "measure_cells": ".measure",
+    "table_to_csv": ".measure",
+    "write_table_csv": ".measure",
+    "output_paths": ".outputs",
+    "DEFAULT_CLASS_NAMES": ".postprocess",
+    "labels_from_probabilities": ".postprocess",
+    "probabilities_to_labels": ".postprocess",
+    "seed_score": ".postprocess",
+    "Probabilities": ".predict",
+    "count_tiles": ".predict",
+    "frame_plan": ".predict",
+    "model_inputs": ".predict",
+    "predict_probabilities": ".predict",
+    "resize": ".predict",
+    "resolve_scale": ".predict",
+    "FrameResult": ".segment",
+    "SegmentFileResult": ".segment",
+    "check_model_fits": ".segment",
+    "default_postprocess": ".segment",
+    "resolve_model": ".segment",
+    "segment_acquisition": ".segment",
+    "segment_file": ".segment",
+    "Cancelled": ".tiling",
+    "OutOfDeviceMemory": ".tiling",
+    "TilePlan": ".tiling",
+    "gaussian_weights": ".tiling",
+    "plan_tiles": ".tiling",
+    "predict_tiled": ".tiling",
+    "tile_starts": ".tiling",
+}
+_SUBMODULES = frozenset(m[1:] for m in _WHERE.values() if m.startswith(".")) | {"batch_worker"}
 
 __all__ = [
     "DEFAULT_CLASS_NAMES",
@@ -95,3 +149,19 @@ __all__ = [
     "tile_starts",
     "write_table_csv",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule) of the package on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE) | _SUBMODULES)

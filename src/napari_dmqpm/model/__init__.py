@@ -1,28 +1,75 @@
 """DM-QPMNet in torch: config, blocks, encoders, fusion, decoder, network, checkpoints, devices.
 
 See ``docs/model.md`` for the architecture and the choices made where the paper is silent.
+
+Importing this package imports no torch: each name below is imported from its submodule on
+first use (PEP 562), so ``napari_dmqpm.model.registry`` and
+``napari_dmqpm.model.checkpoint_config`` can list models, and the widgets can dock, without it.
+``from napari_dmqpm.model import DMQPMNet`` works as before (and imports torch then).
 """
 
-from .blocks import ConvNormAct, StackedConvBlocks, init_weights, make_norm_and_nonlin
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config, save_checkpoint
-from .config import THREE_CLASS, HeadConfig, ModelConfig, NormalizationConfig
-from .decoder import UNetDecoder
-from .device import autocast_dtype, resolve_device
-from .encoder import DualEncoder, PlainConvEncoder, SingleEncoder
-from .fusion import (
-    BidirectionalMHAFusion,
-    ConcatFusion,
-    CrossAttention,
-    MHAFusion,
-    build_fusion,
-)
-from .network import (
-    DMQPMNet,
-    build_nnunet_default_2d,
-    nnunet_default_2d_config,
-    split_outputs,
-)
-from .normalization import estimate_normalization, normalize_angles, normalize_phase
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .blocks import ConvNormAct, StackedConvBlocks, init_weights, make_norm_and_nonlin
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint_config import CheckpointError, read_checkpoint_config
+    from .config import THREE_CLASS, HeadConfig, ModelConfig, NormalizationConfig
+    from .decoder import UNetDecoder
+    from .device import autocast_dtype, resolve_device
+    from .encoder import DualEncoder, PlainConvEncoder, SingleEncoder
+    from .fusion import (
+        BidirectionalMHAFusion,
+        ConcatFusion,
+        CrossAttention,
+        MHAFusion,
+        build_fusion,
+    )
+    from .network import (
+        DMQPMNet,
+        build_nnunet_default_2d,
+        nnunet_default_2d_config,
+        split_outputs,
+    )
+    from .normalization import estimate_normalization, normalize_angles, normalize_phase
+
+#: Submodule that defines each public name; the torch-free ones are config and checkpoint_config.
+_WHERE = {
+    "ConvNormAct": ".blocks",
+    "StackedConvBlocks": ".blocks",
+    "init_weights": ".blocks",
+    "make_norm_and_nonlin": ".blocks",
+    "load_checkpoint": ".checkpoint",
+    "save_checkpoint": ".checkpoint",
+    "CheckpointError": ".checkpoint_config",
+    "read_checkpoint_config": ".checkpoint_config",
+    "THREE_CLASS": ".config",
+    "HeadConfig": ".config",
+    "ModelConfig": ".config",
+    "NormalizationConfig": ".config",
+    "UNetDecoder": ".decoder",
+    "autocast_dtype": ".device",
+    "resolve_device": ".device",
+    "DualEncoder": ".encoder",
+    "PlainConvEncoder": ".encoder",
+    "SingleEncoder": ".encoder",
+    "BidirectionalMHAFusion": ".fusion",
+    "ConcatFusion": ".fusion",
+    "CrossAttention": ".fusion",
+    "MHAFusion": ".fusion",
+    "build_fusion": ".fusion",
+    "DMQPMNet": ".network",
+    "build_nnunet_default_2d": ".network",
+    "nnunet_default_2d_config": ".network",
+    "split_outputs": ".network",
+    "estimate_normalization": ".normalization",
+    "normalize_angles": ".normalization",
+    "normalize_phase": ".normalization",
+}
+_SUBMODULES = frozenset(m[1:] for m in _WHERE.values()) | {"registry"}
 
 __all__ = [
     "THREE_CLASS",
@@ -56,3 +103,19 @@ __all__ = [
     "save_checkpoint",
     "split_outputs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule) of the package on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE) | _SUBMODULES)

@@ -10,6 +10,10 @@
 Weights are safetensors, so loading never executes pickled code, and the file's sha256 is
 checked before it is parsed. Saving is atomic: the folder is written under a temporary name
 next to its destination and renamed into place, so a crash never leaves half a checkpoint.
+
+The file names, :class:`CheckpointError` and :func:`read_checkpoint_config` live in the
+torch-free :mod:`napari_dmqpm.model.checkpoint_config` (so listing models needs no torch)
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,22 +30,35 @@ from typing import Any
 import safetensors.torch
 import torch
 
+from .checkpoint_config import (
+    CARD_FILE,
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    SUMS_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    read_checkpoint_config,
+)
 from .config import ModelConfig
 from .device import resolve_device
 from .network import DMQPMNet
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-SUMS_FILE = "SHA256SUMS"
-CARD_FILE = "README.md"
-FORMAT = "napari-dmqpm-checkpoint"
-FORMAT_VERSION = 1
+__all__ = [
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SUMS_FILE",
+    "WEIGHTS_FILE",
+    "CheckpointError",
+    "load_checkpoint",
+    "read_checkpoint_config",
+    "save_checkpoint",
+]
+
 _RESERVED = ("format", "format_version", "model", "sha256")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, incomplete, corrupt, or does not match its config."""
 
 
 def save_checkpoint(
@@ -107,35 +124,6 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
-
-
-def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint folder, without touching the weights.
-
-    Raises
-    ------
-    CheckpointError
-        When the folder or its ``config.json`` is missing, or it is not a checkpoint config.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint folder {folder} does not exist or is not a folder")
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {folder} is missing {CONFIG_FILE}")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{CONFIG_FILE} in {folder} is not valid JSON: {err}") from err
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise CheckpointError(f"{CONFIG_FILE} in {folder} is not a {FORMAT} config")
-    version = content.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{CONFIG_FILE} in {folder} has format_version={version!r}; this napari-dmqpm "
-            f"reads versions <= {FORMAT_VERSION} (upgrade the package)"
-        )
-    return content
 
 
 def load_checkpoint(

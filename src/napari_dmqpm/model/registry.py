@@ -12,8 +12,10 @@ Each model is a checkpoint folder (see :mod:`napari_dmqpm.model.checkpoint`). Lo
 weights' sha256 against the hashes recorded in the folder (``config.json`` and ``SHA256SUMS``),
 never executes pickled code, and is cached per (folder, device) until the files change.
 
-Importing this module does not import torch: the checkpoint, device and network modules (which
-need it) are imported by the functions that read or load checkpoints, when they are called.
+Importing this module, listing and finding models import no torch: a model's name, inputs and
+sizes come from its ``config.json``, read with the json module
+(:mod:`napari_dmqpm.model.checkpoint_config`). Only :func:`load_model` imports torch and the
+checkpoint, device and network modules, when it is called.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .checkpoint_config import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 
 if TYPE_CHECKING:  # torch and the network are imported by the functions that load
     import torch
@@ -144,8 +148,6 @@ def _number(content: dict[str, Any], key: str) -> float | None:
 
 
 def _info(folder: Path, source: str) -> ModelInfo:
-    from .checkpoint import read_checkpoint_config
-
     content = read_checkpoint_config(folder)
     model = content.get("model") or {}
     post = content.get("postprocessing") or {}
@@ -162,8 +164,6 @@ def _info(folder: Path, source: str) -> ModelInfo:
 
 
 def _scan(folder: Path, source: str) -> list[ModelInfo]:
-    from .checkpoint import CONFIG_FILE
-
     found = []
     for child in sorted(folder.iterdir()) if folder.is_dir() else ():
         if child.name.startswith(".") or not (child / CONFIG_FILE).is_file():
@@ -245,8 +245,6 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _stamp(folder: Path) -> tuple:
-    from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
-
     stats = [(folder / name).stat() for name in (CONFIG_FILE, WEIGHTS_FILE)]
     return tuple((s.st_mtime_ns, s.st_size) for s in stats)
 
