@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from napari_dmqpm import __version__
+from napari_dmqpm._cli_args import (
+    PHASE_UNITS,
+    THRESHOLD_FLAGS,
+    TerminalProgress,
+    cell_diameter,
+    cli_words,
+    describe_diameter,
+    fraction,
+    new_folders,
+    parse_frames,
+    pixel_area,
+    positive_number,
+    remove_if_empty,
+    stored_phase_note,
+    unit_warning,
+)
 
 _KINDS = ("ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map")
-_PHASE_UNITS = ("rad", "opd_um", "opd_nm", "pg_per_um2")
 
 
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +38,27 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("how to read the input (see docs/formats.md)")
     group.add_argument("--kind", choices=_KINDS, help="override the format detection")
     group.add_argument(
-        "--phase-unit", choices=_PHASE_UNITS, default="rad", help="unit of a phase-only map"
+        "--phase-unit",
+        choices=PHASE_UNITS,
+        default=None,
+        help="unit of a stored phase (phase maps, channel 4 of ssQPM stacks); default: the "
+        "file's (ssQPM stacks: rad). A phase map states none: it is taken as rad, with a "
+        "warning that says what its values look like",
     )
-    group.add_argument("--wavelength-um", type=float, help="wavelength in µm (else the file's)")
+    group.add_argument(
+        "--wavelength-um",
+        type=positive_number,
+        metavar="UM",
+        help="wavelength in µm (else the file's)",
+    )
+    group.add_argument(
+        "--pixel-size-um",
+        type=positive_number,
+        metavar="UM",
+        help="size of the file's pixels in µm, used where the file states none and in place "
+        "of the file's where it states one (a raw mosaic's superpixel demosaicing doubles "
+        "it); it gives the table's areas in µm² and the dry mass in pg",
+    )
     group.add_argument(
         "--alpha",
         type=float,
@@ -51,11 +83,16 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _reader_kwargs(args: argparse.Namespace) -> dict:
-    """The keyword arguments of io.read_acquisition / io.describe_file from the options."""
+    """The keyword arguments of io.read_acquisition / io.describe_file from the options.
+
+    A phase unit nobody gave is read as radians (the reader's default), see
+    :func:`unit_warning`.
+    """
     return {
         "kind": args.kind,
-        "phase_unit": args.phase_unit,
+        "phase_unit": args.phase_unit or "rad",
         "wavelength_um": args.wavelength_um,
+        "pixel_size_um": args.pixel_size_um,
         "alpha_um3_per_pg": args.alpha,
         "demosaic_method": args.demosaic_method,
         "mosaic_origin": tuple(args.mosaic_origin),
@@ -68,7 +105,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for index, path in enumerate(args.files):
         if index:
             print()
-        print(describe_file(path, **_reader_kwargs(args)))
+        print(describe_file(path, **{**_reader_kwargs(args), "phase_unit": args.phase_unit}))
+        found = stored_phase_note(path, args)
+        if found is not None and found[1] is not None:
+            print(f"  values:      {found[1].removeprefix('values ')} (frame 0)")
     return 0
 
 
@@ -90,49 +130,40 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-class _TerminalProgress:
-    """A one-line progress display on stderr for ``progress(done, total)`` callbacks."""
+def _postprocess(args: argparse.Namespace):
+    """The model's own post-processing with the thresholds given on the command line, or None.
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.shown = -1
+    None (no threshold given) leaves the model's own to ``segment_file``. The model is the
+    one ``--model`` names, else the shipped default of the inputs' kind, which must then be
+    the same for all inputs.
+    """
+    given = {key: getattr(args, key) for key in THRESHOLD_FLAGS}
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        return None
+    from napari_dmqpm.inference import PostprocessConfig
+    from napari_dmqpm.io import inspect_file
+    from napari_dmqpm.model.registry import default_model_for, find_model
 
-    def __call__(self, done: int, total: int) -> None:
-        percent = int(100 * done / max(total, 1))
-        if percent != self.shown and sys.stderr.isatty():
-            print(f"\r  {self.label}: {percent:3d} %", end="", file=sys.stderr, flush=True)
-        self.shown = percent
-
-    def close(self) -> None:
-        if self.shown >= 0 and sys.stderr.isatty():
-            print(file=sys.stderr)
-        self.shown = -1
-
-
-def _diameter(text: str) -> str | float:
-    """``--diameter``: "auto" or a positive number of pixels."""
-    if text.strip().lower() == "auto":
-        return "auto"
+    model = args.model
+    if model is None:
+        names = set()
+        for path in args.inputs:
+            with contextlib.suppress(OSError, ValueError):  # the command itself says why
+                names.add(default_model_for(inspect_file(path, kind=args.kind).kind))
+        if len(names) != 1:
+            flags = ", ".join(THRESHOLD_FLAGS[key] for key in given)
+            raise ValueError(
+                f"{flags} set the thresholds of one model, and these inputs are segmented with "
+                f"{' and '.join(sorted(names)) or 'no model'} by default: give --model"
+            )
+        model = names.pop()
+    info = find_model(model)
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 1.0 <= value <= 10_000.0):
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a cell diameter in pixels between 1 and 10000; got {text!r}"
-        )
-    return value
-
-
-def _describe_diameter(result, given: str | float) -> str:
-    """'cell diameter 48.2 px (estimated)' for the line printed per file."""
-    values = result.cell_diameter_px
-    if not values:
-        return "not resampled by cell size"
-    how = "estimated" if given == "auto" else "given"
-    if len(values) == 1:
-        return f"cell diameter {values[0]:.1f} px ({how})"
-    return f"cell diameter {values[0]:.1f}-{values[-1]:.1f} px ({how}, re-checked over frames)"
+        base = PostprocessConfig.from_dict(info.postprocessing)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the 'postprocessing' of model {info.name!r} is invalid: {err}") from err
+    return base.replace(**given)
 
 
 def _segment_options(args: argparse.Namespace) -> dict:
@@ -146,6 +177,8 @@ def _segment_options(args: argparse.Namespace) -> dict:
         "out_dir": args.out,
         "model": args.model,
         "config": config,
+        "postprocess": _postprocess(args),
+        "frames": args.frames,
         "read_options": _reader_kwargs(args),
         "alpha_um3_per_pg": args.alpha,
         "overwrite": args.overwrite,
@@ -163,20 +196,29 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from napari_dmqpm.inference.batch import iter_segment_files
 
     in_process = args.scheduler is None and args.scheduler_file is None and args.workers == 1
+    if args.frames is not None and not in_process:
+        raise ValueError(
+            "--frames segments in this process only: leave out --workers, --scheduler and "
+            "--scheduler-file"
+        )
     inputs = {output_paths(path, args.out)[0]: path for path in args.inputs}
     args.out.mkdir(parents=True, exist_ok=True)
     # in process the files run in input order, one bar each; on a pool one bar over all tasks
-    progress = _TerminalProgress(args.inputs[0].name if in_process else "segment (tasks)")
+    progress = TerminalProgress(args.inputs[0].name if in_process else "segment (tasks)")
     try:
         results = iter_segment_files(args.inputs, **_segment_options(args), progress=progress)
     except ImportError as err:  # no dask.distributed: one line with the pip command
         raise RuntimeError(str(err)) from err
+    for path in args.inputs:  # after the checks: inputs, outputs, model
+        warning = unit_warning(path, args)
+        if warning is not None:
+            print(f"dmqpm segment: warning: {warning}", file=sys.stderr, flush=True)
     with contextlib.closing(results):
         for index, result in enumerate(results, start=1):
             progress.close()
             print(
                 f"{inputs[result.labels_path]}: {result.n_cells} cells in {result.n_frames} "
-                f"frame(s) with {result.model}, {_describe_diameter(result, args.diameter)} "
+                f"frame(s) with {result.model}, {describe_diameter(result, args.diameter)} "
                 f"-> {result.labels_path}, {result.table_path}",
                 flush=True,
             )
@@ -251,6 +293,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from napari_dmqpm.inference import resolve_model
     from napari_dmqpm.model.registry import default_model_for, user_model_path
     from napari_dmqpm.training import export_model
+    from napari_dmqpm.training.budget import BudgetTooShortError
     from napari_dmqpm.training.finetune import finetune
 
     if args.name is not None:
@@ -259,22 +302,35 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     network = resolve_model(base, kind="phase-map", device="cpu")
     network = getattr(network, "network", network)
     data = _read_finetune_data(args, needs_angles=network.config.inputs != "phase")
-    result = finetune(
-        data["phase"],
-        data["labels"],
-        angles=data["angles"] or None,
-        base=base,
-        out=args.out,
-        minutes=3.0 if args.minutes is None and args.epochs is None else args.minutes,
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        device=args.device,
-        progress=lambda report: print(report.format(), flush=True),
-    )
-    print(
-        f"validation Dice {result.dice_before:.3f} -> {result.dice_after:.3f}, "
-        f"F1@0.5 {result.f1_before:.3f} -> {result.f1_after:.3f}; model: {result.model_dir}"
-    )
+    minutes = 3.0 if args.minutes is None and args.epochs is None else args.minutes
+    try:
+        result = finetune(
+            data["phase"],
+            data["labels"],
+            angles=data["angles"] or None,
+            base=base,
+            out=args.out,
+            minutes=minutes,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            device=args.device,
+            progress=lambda report: print(report.format(), flush=True),
+        )
+    except BudgetTooShortError as error:  # raised before anything is written
+        print(
+            f"dmqpm finetune: error: --minutes {error.minutes:g} is too short for one epoch "
+            f"of {error.iterations} iterations with the base model's validation (about "
+            f"{error.needed_minutes:g} min here); give --minutes {error.needed_minutes:g} "
+            "or more, or --epochs N instead of a time budget",
+            file=sys.stderr,
+        )
+        return 2
+    print(result.format())
+    if not result.improved:
+        if args.name is not None:
+            print(f"nothing installed as '{args.name}': no epoch beat the base model")
+        return 0
+    print(f"model: {result.model_dir}")
     if args.name is not None:
         print(f"installed as '{args.name}': {export_model(args.out, user_model_path(args.name))}")
     return 0
@@ -363,7 +419,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     segment.add_argument(
         "--diameter",
-        type=_diameter,
+        type=cell_diameter,
         default="auto",
         metavar="auto|PX",
         help="typical cell diameter in pixels; default auto: estimated on each image (on the "
@@ -376,7 +432,37 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="tiles per forward pass (default: 1 on the CPU, as many as fit on a GPU)",
     )
+    segment.add_argument(
+        "--frames",
+        type=parse_frames,
+        metavar="LIST",
+        help="time points to segment, 0-based indices and inclusive ranges in this order, "
+        "e.g. 0,2,5-7 (default all); the labels TIFF holds these frames only, the table's "
+        "'frame' column the input's indices",
+    )
     segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    thresholds = segment.add_argument_group(
+        "post-processing (default: the model's own, from its config.json; docs/inference.md)"
+    )
+    thresholds.add_argument(
+        "--foreground-threshold",
+        type=fraction,
+        metavar="P",
+        help="a pixel is a cell pixel where 1 - p(background) exceeds this (0-1)",
+    )
+    thresholds.add_argument(
+        "--seed-threshold",
+        type=fraction,
+        metavar="P",
+        help="seeds: where the smoothed seed score exceeds this (0-1)",
+    )
+    thresholds.add_argument(
+        "--min-cell-area",
+        dest="min_cell_area_px",
+        type=pixel_area,
+        metavar="PX",
+        help="smaller cells are removed, in pixels at the model's scale",
+    )
     _add_reader_options(segment)
     _add_pool_options(segment)
     segment.set_defaults(run=_cmd_segment)
@@ -436,17 +522,31 @@ def _error_types() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``dmqpm`` command line; returns the exit status."""
+    """Run the ``dmqpm`` command line; returns the exit status.
+
+    A command that fails removes the ``--out`` folder (and its parents) it created, if they
+    are still empty; folders that existed before are never removed.
+    """
     args = _build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.run
+    created = new_folders(getattr(args, "out", None))
+    status = 1
     try:
-        return command(args)
+        status = command(args)
+        return status
     except _error_types() as error:
-        print(f"dmqpm {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        print(
+            f"dmqpm {args.command}: error: {cli_words(str(error), args.command)}", file=sys.stderr
+        )
+        status = 2
+        return status
     except KeyboardInterrupt:
         print(f"dmqpm {args.command}: interrupted", file=sys.stderr)
-        return 130
+        status = 130
+        return status
+    finally:
+        if status != 0:
+            remove_if_empty(created)
 
 
 if __name__ == "__main__":

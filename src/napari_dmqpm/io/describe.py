@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from napari_dmqpm.io.detect import FileInfo, inspect_file
@@ -21,19 +22,29 @@ def _mosaic_shape(frame: tuple[int, int], origin: tuple[int, int], method: str) 
     return (rows, cols) if method == "superpixel" else (2 * rows, 2 * cols)
 
 
-def _size_line(info: FileInfo) -> str:
+def _size_line(info: FileInfo, given: float | None) -> str:
+    if given is not None:
+        return f"{given:.6g} µm (given; overrides the file)"
     if info.pixel_size_um is None:
-        return "not stated (layers get scale 1; pass pixel_size_um=... to set it)"
+        return (
+            "not stated (layers get scale 1, areas in µm² and dry mass unknown; give the "
+            "pixel size: --pixel-size-um, or pixel_size_um=... in Python)"
+        )
     return f"{info.pixel_size_um:.6g} µm ({info.pixel_size_source})"
 
 
 def _unit_words(info: FileInfo, options: dict) -> str:
     unit = options["phase_unit"]
+    if unit is None:  # nobody said: phase maps state no unit, ssQPM stacks are radians
+        return "unit not stated (assumed rad)" if info.kind == "phase-map" else "radians"
     if unit == "rad":
         return "radians"
     wavelength = options["wavelength_um"] or info.wavelength_um
     if wavelength is None:
-        return f"{unit}: cannot be read without wavelength_um (the file states none)"
+        return (
+            f"{unit}: cannot be read without the wavelength, which the file does not state "
+            "(--wavelength-um, or wavelength_um=... in Python)"
+        )
     factor = radians_per_unit(
         unit, wavelength_um=wavelength, alpha_um3_per_pg=options["alpha_um3_per_pg"]
     )
@@ -47,8 +58,9 @@ def _reader_line(info: FileInfo, options: dict) -> str:
     if info.kind == "raw-mosaic":
         rows, cols = _mosaic_shape((rows, cols), origin, method)
         steps = f"{method} demosaic (origin {tuple(origin)}) -> "
-        if method == "superpixel" and info.pixel_size_um is not None:
-            steps += f"pixel size {2 * info.pixel_size_um:.6g} µm, "
+        size = options.get("pixel_size_um") or info.pixel_size_um
+        if method == "superpixel" and size is not None:
+            steps += f"pixel size {2 * size:.6g} µm, "
     lead = (info.n_frames,) if info.is_timelapse else ()
     phase_shape = (*lead, rows, cols)
     if info.kind == "phase-map":
@@ -66,9 +78,10 @@ def describe_file(
     kind: str | None = None,
     demosaic_method: str = "superpixel",
     mosaic_origin: tuple[int, int] = (0, 0),
-    phase_unit: str = "rad",
+    phase_unit: str | None = None,
     wavelength_um: float | None = None,
     alpha_um3_per_pg: float = 0.18,
+    pixel_size_um: float | None = None,
 ) -> str:
     """A few lines saying what a file is and what :func:`read_acquisition` will make of it.
 
@@ -84,10 +97,15 @@ def describe_file(
         For raw mosaics: the demosaicing the reader will use (changes the output shape).
     mosaic_origin : (int, int), optional
         For raw mosaics: where the first full super-pixel starts.
-    phase_unit : {"rad", "opd_um", "opd_nm", "pg_per_um2"}, optional
-        For stored phases: the unit the values will be converted from.
+    phase_unit : {"rad", "opd_um", "opd_nm", "pg_per_um2"} or None, optional
+        For stored phases: the unit the values will be converted from. None (default):
+        not given; a phase map, whose file states no unit, is then said to be taken as
+        radians by assumption ("unit not stated (assumed rad)"), as ``read_acquisition``
+        reads it.
     wavelength_um, alpha_um3_per_pg : float, optional
         As in :func:`read_acquisition`, for the unit conversion.
+    pixel_size_um : float, optional
+        As in :func:`read_acquisition`: a pixel size in µm that overrides the file's.
 
     Returns
     -------
@@ -105,8 +123,10 @@ def describe_file(
         raise ValueError(
             f"demosaic_method must be one of {DEMOSAIC_METHODS}; got {demosaic_method!r}"
         )
-    if phase_unit not in PHASE_UNITS:
+    if phase_unit is not None and phase_unit not in PHASE_UNITS:
         raise ValueError(f"phase_unit must be one of {PHASE_UNITS}; got {phase_unit!r}")
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"pixel_size_um must be a positive number; got {pixel_size_um!r}")
     info = inspect_file(path, kind=kind)
     options = {
         "demosaic_method": demosaic_method,
@@ -114,6 +134,7 @@ def describe_file(
         "phase_unit": phase_unit,
         "wavelength_um": wavelength_um,
         "alpha_um3_per_pg": alpha_um3_per_pg,
+        "pixel_size_um": pixel_size_um,
     }
     frames = f"{info.n_frames} frame{'s' if info.n_frames != 1 else ''}"
     frames += " (time-lapse)" if info.is_timelapse else ""
@@ -127,7 +148,7 @@ def describe_file(
         f"{info.path}",
         f"  file:        {info.file_format}, compression {info.compression}",
         f"  stored:      shape {info.shape}, {info.dtype}, axes {info.axes}; {frames}",
-        f"  pixel size:  {_size_line(info)}",
+        f"  pixel size:  {_size_line(info, pixel_size_um)}",
         f"  wavelength:  {wavelength}",
         f"  kind:        {info.kind}  [{info.reason}]",
         f"  reader:      {_reader_line(info, options)}",

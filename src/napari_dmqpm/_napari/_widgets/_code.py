@@ -1,13 +1,18 @@
 """Copy as code: the ``dmqpm segment`` command and the Python call a widget run amounts to.
 
-Pure string building (no napari, no Qt), so it is tested directly. The Python snippet is
-meant for napari's console (where ``viewer`` exists) or a script: it reads the file the
+String building (no napari, no Qt), so it is tested directly; the only I/O is a look at the
+header of the layers' file (is it there, what pixel size and kind it states), so that the
+command repeats what the file does not say. The command reproduces the run: ``dmqpm segment``
+on the file gives the labels of the widget pixel for pixel (the model, device, diameter, TTA,
+thresholds, frames, phase unit, wavelength and pixel size are all in it). The Python snippet
+is meant for napari's console (where ``viewer`` exists) or a script: it reads the file the
 layers came from, or takes the layers' arrays when they came from no file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +22,7 @@ from napari_dmqpm.inference.config import InferenceConfig, PostprocessConfig
 
 from ._inputs import PhaseUnit
 
-__all__ = ["SegmentCall", "python_snippet", "shell_command"]
+__all__ = ["SegmentCall", "frames_text", "python_snippet", "shell_command"]
 
 #: Shown in the command in place of a file when the layers came from no file.
 PLACEHOLDER_FILE = "INPUT.tif"
@@ -36,7 +41,7 @@ class SegmentCall:
     angles_layer : str or None
         Name of the angles layer, if one was used.
     pixel_size_um : float or None
-        Pixel size in µm used for the measurements.
+        Pixel size in µm of the layers (after any demosaicing) used for the measurements.
     model : str
         Model name (or checkpoint folder).
     config : InferenceConfig
@@ -81,6 +86,38 @@ class SegmentCall:
         """True when ``source`` is an existing file."""
         return bool(self.source) and Path(self.source).is_file()
 
+    def file_facts(self) -> tuple[str | None, float | None, int]:
+        """What the layers' file says: its kind, pixel size, and pixels per layer pixel.
+
+        The pixel size is the one the reader gives (after demosaicing); a raw mosaic, which
+        napari's reader splits by superpixel demosaicing, has 2 file pixels per layer pixel
+        along each axis, other files 1. ``(None, None, 1)`` when there is no file or its
+        header cannot be read.
+        """
+        if not self.has_file:
+            return None, None, 1
+        from napari_dmqpm.io import inspect_file
+
+        try:
+            info = inspect_file(self.source)
+        except (OSError, ValueError):
+            return None, None, 1
+        factor = 2 if info.kind == "raw-mosaic" else 1
+        size = None if info.pixel_size_um is None else info.pixel_size_um * factor
+        return info.kind, size, factor
+
+    def file_pixel_size_um(self) -> float | None:
+        """The pixel size the command must give (``--pixel-size-um``, in the file's pixels).
+
+        None where the file states the one the run used (or the run used none).
+        """
+        if self.pixel_size_um is None:
+            return None
+        _, stated, factor = self.file_facts()
+        if stated is not None and math.isclose(stated, self.pixel_size_um, rel_tol=1e-6):
+            return None
+        return self.pixel_size_um / factor
+
 
 def _changed(config, keep: Sequence[str] = ()) -> dict:
     """The fields of a dataclass that differ from its defaults (plus ``keep``)."""
@@ -90,6 +127,30 @@ def _changed(config, keep: Sequence[str] = ()) -> dict:
         for f in dataclasses.fields(config)
         if f.name in keep or getattr(config, f.name) != getattr(default, f.name)
     }
+
+
+def frames_text(frames: Sequence[int]) -> str:
+    """``--frames`` of ``dmqpm segment``: the indices, runs of three or more as ranges.
+
+    Examples
+    --------
+    >>> frames_text([0, 2, 5, 6, 7]), frames_text([3]), frames_text([4, 5, 0])
+    ('0,2,5-7', '3', '4,5,0')
+    """
+    parts: list[list[int]] = []
+    for frame in (int(t) for t in frames):
+        if parts and frame == parts[-1][-1] + 1:
+            parts[-1].append(frame)
+        else:
+            parts.append([frame])
+    words = []
+    for run in parts:
+        words += [f"{run[0]}-{run[-1]}"] if len(run) >= 3 else [str(t) for t in run]
+    return ",".join(words)
+
+
+def _number(value: float) -> str:
+    return f"{value:.10g}"
 
 
 def _call(function: str, arguments: dict) -> str:
@@ -110,15 +171,20 @@ def shell_command(call: SegmentCall, *, out: str = "segmented") -> str:
     -------
     str
         One line, shell-quoted; with a comment line first when the layers came from no file.
+        The thresholds are always given (the widget's fields; the model's other
+        post-processing values are the command's too); the frames when not all; the phase
+        unit when not radians, or when the file, a phase map, states none; the wavelength
+        and the pixel size (in the file's pixels) where the file states others or none.
 
     Examples
     --------
     >>> call = SegmentCall(source=None, phase_layer="a phase", angles_layer=None,
     ...     pixel_size_um=None, model="phase-only", config=InferenceConfig(tta=True),
-    ...     postprocess=PostprocessConfig())
+    ...     postprocess=PostprocessConfig(seed_threshold=0.7))
     >>> print(shell_command(call))
     # the layers came from no file: save them first (File > Save Selected Layers)
-    dmqpm segment INPUT.tif --out segmented --model phase-only --device auto --tta
+    dmqpm segment INPUT.tif --out segmented --model phase-only --device auto --tta \
+--foreground-threshold 0.5 --seed-threshold 0.7 --min-cell-area 30
     """
     path = call.source if call.has_file else PLACEHOLDER_FILE
     words = ["dmqpm", "segment", path, "--out", out, "--model", call.model]
@@ -127,10 +193,22 @@ def shell_command(call: SegmentCall, *, out: str = "segmented") -> str:
         words += ["--diameter", f"{call.config.diameter_px:g}"]
     if call.config.tta:
         words.append("--tta")
+    options = call.reader_options
+    if "phase_unit" not in options and call.file_facts()[0] == "phase-map":
+        options = {"phase_unit": "rad", **options}  # the file states none: say it
     flags = {"phase_unit": "--phase-unit", "wavelength_um": "--wavelength-um"}
     flags["alpha_um3_per_pg"] = "--alpha"
-    for key, value in call.reader_options.items():
+    for key, value in options.items():
         words += [flags[key], value if isinstance(value, str) else f"{value:g}"]
+    post = call.postprocess
+    words += ["--foreground-threshold", _number(post.foreground_threshold)]
+    words += ["--seed-threshold", _number(post.seed_threshold)]
+    words += ["--min-cell-area", str(int(post.min_cell_area_px))]
+    if call.frames is not None:
+        words += ["--frames", frames_text(call.frames)]
+    pixel_size = call.file_pixel_size_um()
+    if pixel_size is not None:
+        words += ["--pixel-size-um", _number(pixel_size)]
     line = shlex.join(words)
     if call.has_file:
         return line
@@ -155,7 +233,10 @@ def python_snippet(call: SegmentCall) -> str:
         "    InferenceConfig, PostprocessConfig, concat_tables, segment_acquisition,",
         ")",
     ]
-    options = "".join(f", {key}={value!r}" for key, value in call.reader_options.items())
+    reader = dict(call.reader_options)
+    if call.has_file and call.file_pixel_size_um() is not None:
+        reader["pixel_size_um"] = call.file_pixel_size_um()
+    options = "".join(f", {key}={value!r}" for key, value in reader.items())
     if call.has_file:
         lines += [
             "from napari_dmqpm.io import read_acquisition",

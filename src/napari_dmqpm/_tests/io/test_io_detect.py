@@ -223,8 +223,9 @@ def test_describe_raw_mosaic_shapes_and_pixel_size(tmp_path):
 
 def test_describe_phase_units(tmp_path):
     path = plain(tmp_path / "map.tif", zeros(M, N))
-    assert "radians" in describe_file(path)
-    assert "cannot be read without wavelength_um" in describe_file(path, phase_unit="opd_nm")
+    assert "(unit not stated (assumed rad))" in describe_file(path)  # a map states none
+    assert "radians" in describe_file(path, phase_unit="rad")
+    assert "cannot be read without the wavelength" in describe_file(path, phase_unit="opd_nm")
     text = describe_file(path, phase_unit="pg_per_um2", wavelength_um=0.65)
     assert "x 1.74" in text and "0.65 µm (given" in text
     with pytest.raises(ValueError, match="phase_unit must be"):

@@ -271,10 +271,13 @@ def test_pure_parts_settings_and_code(tmp_path, monkeypatch):
                        pixel_size_um=0.3, model="phase-only", config=InferenceConfig(),
                        postprocess=PostprocessConfig(seed_threshold=0.7), frames=[2])  # fmt: skip
     assert shell_command(call) == (
-        f"dmqpm segment '{source}' --out segmented --model phase-only --device auto"
-    )
+        f"dmqpm segment '{source}' --out segmented --model phase-only --device auto "
+        "--foreground-threshold 0.5 --seed-threshold 0.7 --min-cell-area 30 --frames 2 "
+        "--pixel-size-um 0.3"
+    )  # a file whose header cannot be read states no pixel size
     snippet = python_snippet(call)
-    assert f"read_acquisition({str(source)!r})" in snippet and "frames=[2]" in snippet
+    assert f"read_acquisition({str(source)!r}, pixel_size_um=0.3)" in snippet
+    assert "frames=[2]" in snippet
     assert "PostprocessConfig(seed_threshold=0.7)" in snippet
     compile(snippet, "<snippet>", "exec")
 
