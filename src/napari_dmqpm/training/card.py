@@ -94,17 +94,47 @@ def _recipe_lines(config: dict[str, Any]) -> list[str]:
 _SELECTION = {"dice": "foreground Dice", "dice_f1": "the mean of foreground Dice and F1@0.5"}
 
 
+def _scores(entry: dict) -> str:
+    dice, f1 = entry.get("val_dice"), entry.get("val_f1")
+    return f"validation Dice {_number(dice)}, F1@0.5 {_number(f1)}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _budget_lines(training: dict[str, Any]) -> list[str]:
+    lines, run = [], training.get("run")
+    if run:
+        ended = {"budget": "the time budget", "epochs": "the planned epochs"}
+        lines.append(
+            f"- run: {run.get('epochs')} epochs, {run.get('iterations')} optimizer steps, "
+            f"{run.get('wall_s', 0) / 60:.1f} min wall time (ended by "
+            f"{ended.get(run.get('ended'), run.get('ended'))})"
+        )
+    lines.append(
+        f"- {'up to these weights' if run else 'when these weights were saved'}: "
+        f"{training.get('epoch')} epochs, {training.get('iterations')} optimizer steps, "
+        f"{training.get('elapsed_s', 0) / 60:.1f} min wall time"
+    )
+    return lines
+
+
 def _validation_lines(training: dict, config: dict, last: dict) -> list[str]:
     best_epoch = training.get("best_epoch")
     best = next((h for h in training.get("history", []) if h.get("epoch") == best_epoch), {})
     select_by = config.get("select_by", "dice")
     f1 = best.get("val_f1")
-    lines = [
+    base = training.get("base_validation")
+    lines = [] if base is None else [f"- base model, before fine-tuning: {_scores(base)}"]
+    lines.append(
         f"- these weights: epoch {best_epoch}, the best by "
         f"{_SELECTION.get(select_by, select_by)}: validation Dice "
         f"{training.get('best_val_dice', float('nan')):.4f}"
         + (f", F1@0.5 {f1:.4f}" if f1 is not None else "")
-    ]
+    )
+    if base is not None and best_epoch == 0:
+        lines.append("- no epoch improved on the base model: these are its weights")
     if last and last.get("epoch") != best_epoch:
         lines.append(
             f"- last report (epoch {last.get('epoch')}): validation Dice "
@@ -124,11 +154,7 @@ def render_model_card(
     lines = [f"# {title}", "", "A napari-dmqpm DM-QPMNet checkpoint.", "", "## Model", ""]
     lines += _model_lines(content["model"]) + ["", "## Training data", ""]
     lines += _data_lines(training) + ["", "## Recipe", ""] + _recipe_lines(config)
-    lines += ["", "## Budget", ""]
-    lines.append(
-        f"- {training.get('elapsed_s', 0) / 60:.1f} min wall time, {training.get('epoch')} epochs, "
-        f"{training.get('iterations')} iterations"
-    )
+    lines += ["", "## Budget", ""] + _budget_lines(training)
     lines.append(
         f"- device {training.get('device')}, {training.get('cpu_count')} CPU cores, "
         f"{training.get('torch_threads')} torch threads, torch {training.get('torch')}, "
@@ -183,6 +209,36 @@ def save_best(checkpoint_dir: str | Path, model: DMQPMNet, *, extra: dict[str, A
     folder = save_checkpoint(Path(checkpoint_dir) / BEST, model, extra=extra, overwrite=True)
     write_model_card(folder, title=f"{Path(checkpoint_dir).name} (best epoch {state.best_epoch})")
     return folder
+
+
+def record_run(checkpoint_dir: str | Path, run: dict[str, Any]) -> Path | None:
+    """Store what the whole run did with ``<checkpoint_dir>/best`` and rewrite its card.
+
+    Parameters
+    ----------
+    checkpoint_dir : str or Path
+        The run folder.
+    run : dict
+        JSON-native: ``epochs`` (run), ``iterations`` (optimizer steps), ``wall_s`` (seconds)
+        and ``ended`` (``"budget"``, ``"epochs"`` or ``"stop"``); stored as
+        ``training.run`` in ``config.json`` (the weights and their sha256 are untouched).
+
+    Returns
+    -------
+    Path or None
+        The card, or None when the run has no ``best/`` yet.
+    """
+    from napari_dmqpm.io.write import atomic_write
+
+    folder = Path(checkpoint_dir) / BEST
+    if not (folder / "config.json").is_file():
+        return None
+    content = read_checkpoint_config(folder)
+    content.setdefault("training", {})["run"] = run
+    text = json.dumps(content, indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda f: f.write(text.encode("utf-8")), overwrite=True)
+    title = f"{Path(checkpoint_dir).name} (best epoch {content['training'].get('best_epoch')})"
+    return write_model_card(folder, title=title)
 
 
 def read_history(checkpoint_dir: str | Path) -> list[dict[str, Any]]:

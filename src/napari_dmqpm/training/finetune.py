@@ -4,11 +4,14 @@ This is what the napari fine-tune widget and ``dmqpm finetune`` run. Validation 
 single image (a held-out strip of it, see :func:`~napari_dmqpm.training.data.split_samples`).
 Epoch 0 scores the base model on that validation split, so ``best/`` always exists and
 "Dice before" is known; afterwards ``best/`` holds the weights with the best mean of
-validation Dice and F1, which is what Stop keeps.
+validation Dice and F1, which is what Stop keeps. When no epoch beats the base model, the
+result says so (``FinetuneResult.improved`` is False) and :func:`export_model` refuses to
+install the base's weights under a new name.
 
-The time budget (``minutes``) is wall time for the whole run, validation and saving included:
-an epoch that would not end, validated and saved, within the budget is not started (see
-:class:`BudgetGuard`).
+The time budget (``minutes``) is wall time for the whole run, validation and saving included.
+A budget too short for one training epoch is refused before anything is written
+(:func:`~napari_dmqpm.training.budget.check_budget`); afterwards an epoch that would not end,
+validated and saved, within the budget is not started (see :class:`BudgetGuard`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from napari_dmqpm.training.augment import AugmentConfig
+from napari_dmqpm.training.budget import (  # BudgetTooShortError: re-exported
+    BudgetGuard,
+    BudgetTooShortError,  # noqa: F401
+    check_budget,
+)
 from napari_dmqpm.training.config import TrainConfig
 from napari_dmqpm.training.data import samples_from_arrays, split_samples
 from napari_dmqpm.training.loop import EpochReport, iter_training
@@ -38,8 +46,8 @@ class FinetuneResult:
     Attributes
     ----------
     model_dir : Path
-        ``<out>/best``: the checkpoint with the best validation Dice (the base model's weights
-        if no epoch beat it), with its model card.
+        ``<out>/best``: the checkpoint with the best validation score (the base model's
+        weights if no epoch beat it), with its model card.
     dice_before, dice_after : float
         Validation foreground Dice of the base model and of ``model_dir``.
     f1_before, f1_after : float
@@ -47,6 +55,14 @@ class FinetuneResult:
         thresholds when they were tuned).
     reports : tuple of EpochReport
         Every report, epoch 0 first.
+    improved : bool
+        Some epoch beat the base model's validation score (``select_by``). When False,
+        ``model_dir`` holds the base model's weights and thresholds: nothing to install.
+    best_epoch, epochs, iterations : int
+        The epoch of ``model_dir``, the epochs run and the optimizer steps taken.
+    minutes : float
+        Wall time of the run, in minutes (setup, training, validation, saving and threshold
+        tuning; summed over resumes, except the setup of earlier sessions).
     """
 
     model_dir: Path
@@ -55,6 +71,24 @@ class FinetuneResult:
     f1_before: float
     f1_after: float
     reports: tuple[EpochReport, ...]
+    improved: bool = True
+    best_epoch: int = 0
+    epochs: int = 0
+    iterations: int = 0
+    minutes: float = 0.0
+
+    def format(self) -> str:
+        """One line: what the run did and whether it beat the base model."""
+        done = f"{self.epochs} epochs, {self.iterations} optimizer steps, {self.minutes:.1f} min"
+        if not self.improved:
+            return (
+                "no improvement: the base model was kept (no epoch beat its validation Dice "
+                f"{self.dice_before:.3f}, F1@0.5 {self.f1_before:.3f}; {done})"
+            )
+        return (
+            f"{done}; validation Dice {self.dice_before:.3f} (base) -> {self.dice_after:.3f}, "
+            f"F1@0.5 {self.f1_before:.3f} -> {self.f1_after:.3f} (best epoch {self.best_epoch})"
+        )
 
 
 def finetune_config(
@@ -125,76 +159,6 @@ def count_cells(samples) -> int:
     return int(sum(np.count_nonzero(np.unique(s.labels)) for s in samples))
 
 
-class BudgetGuard:
-    """``should_stop`` for a run that must end, validated and saved, before a deadline.
-
-    Polled by the training loop before every iteration. It learns the time of an iteration
-    (the mean over the current epoch) and the time from an epoch's last poll to its report
-    (the last iteration, validation and saving; for epoch 0, the whole epoch with the run's
-    setup), and says stop when the iterations left in this epoch and that tail would end
-    past the deadline. At the start of an epoch that stops the run before any of the epoch's
-    work, so nothing is lost: the previous epoch is already validated and saved.
-
-    Parameters
-    ----------
-    deadline : float
-        ``time.monotonic()`` by which the run must be over.
-    iterations_per_epoch : int
-        Iterations in one epoch.
-    should_stop : callable returning bool, optional
-        The user's stop (a GUI's Stop button), polled first.
-    """
-
-    def __init__(
-        self,
-        deadline: float,
-        iterations_per_epoch: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> None:
-        self.deadline, self.iterations = float(deadline), int(iterations_per_epoch)
-        self.should_stop = should_stop
-        #: Seconds from an epoch's last poll to its report (the longest seen).
-        self.reserve, self._measured = 0.0, False
-        #: Mean seconds per iteration (None before the second poll).
-        self.step: float | None = None
-        #: True once the guard (not the user) stopped the run.
-        self.fired = False
-        self._polls, self._first, self._last = 0, 0.0, 0.0
-
-    def epoch_done(self, *, since: float | None = None) -> None:
-        """Call when an epoch's report arrives: learn its tail and start counting anew.
-
-        Parameters
-        ----------
-        since : float, optional
-            ``time.monotonic()`` at which that epoch began, when no iteration ran (epoch 0:
-            the run's start). Its whole time, setup included, is the first estimate of the
-            tail; the tails measured after training epochs replace it.
-        """
-        now = time.monotonic()
-        if since is not None and not self._measured:
-            self.reserve = now - since
-        elif self._polls:
-            tail = now - self._last
-            self.reserve = max(self.reserve, tail) if self._measured else tail
-            self._measured = True
-        self._polls = 0
-
-    def __call__(self) -> bool:
-        """True when the run must stop now (the user asked, or the budget cannot hold)."""
-        if self.should_stop is not None and self.should_stop():
-            return True
-        now = time.monotonic()
-        if self._polls == 0:
-            self._first = now
-        else:
-            self.step = (now - self._first) / self._polls
-        after_this = max(self.iterations - self._polls - 1, 0)  # iterations before the tail
-        self._last, self._polls = now, self._polls + 1
-        self.fired = now + after_this * (self.step or 0.0) + self.reserve > self.deadline
-        return self.fired
-
-
 def finetune_split(phase, labels, *, angles=None, val_fraction: float = 0.2, seed: int = 0):
     """The training and validation samples :func:`iter_finetune` makes of its inputs.
 
@@ -253,14 +217,27 @@ def iter_finetune(
         ``minutes`` (default 3), ``epochs``, ``iterations_per_epoch`` (10),
         ``learning_rate`` (1e-3), ``batch_size``, ``patch_size``, ``seed``, ``device``, and any
         other ``TrainConfig`` field (see :func:`finetune_config`). ``minutes`` is wall time
-        from this call to the last checkpoint written, validation and saving included; only
-        epoch 0 (setup and the base model's validation) always runs, whatever the budget.
+        from this call to the last checkpoint written, validation and saving included.
 
     Yields
     ------
     EpochReport
         Epoch 0 is the base model's validation. The last report is the last epoch that fit
         in the budget (its ``stop_reason`` is None when the budget, not the loop, ended it).
+
+    Raises
+    ------
+    BudgetTooShortError
+        Before anything is written, when ``minutes`` cannot hold the base model's
+        validation and one training epoch (measured here: the setup, one validation, two
+        optimizer steps and a save, a few seconds; see
+        :func:`~napari_dmqpm.training.budget.check_budget`).
+
+    Notes
+    -----
+    When no epoch beats the base model, the thresholds are not tuned and ``best/`` keeps the
+    base model's weights; ``best/README.md`` says so. After the run, ``best/config.json``
+    records what the whole run did (``training.run``: epochs, optimizer steps, wall time).
     """
     started = time.monotonic()
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
@@ -272,19 +249,39 @@ def iter_finetune(
     config = _fit_patch(config, train)
     if tune_thresholds is None:
         tune_thresholds = count_cells(val) >= MIN_TUNING_CELLS
-    if config.minutes is None:
-        yield from iter_training(config, samples=train, val_samples=val, should_stop=should_stop)
-        deadline = None
-    else:
-        deadline = started + 60.0 * config.minutes
-        share = TUNING_SHARE if tune_thresholds else 0.0
-        guard = BudgetGuard(deadline - share * 60.0 * config.minutes,
-                            config.iterations_per_epoch, should_stop)  # fmt: skip
-        for report in iter_training(config, samples=train, val_samples=val, should_stop=guard):
-            guard.epoch_done(since=started if report.epoch == 0 else None)
-            yield report
-    if tune_thresholds and (should_stop is None or not should_stop()):
+    share = TUNING_SHARE if tune_thresholds else 0.0
+    if config.minutes is not None:
+        check_budget(config, samples=train, val_samples=val, started=started, reserved=share)
+    first, last = yield from _train(config, train, val, should_stop, started=started, share=share)
+    stopped = should_stop is not None and should_stop()
+    if first is None or last is None:
+        return
+    if tune_thresholds and not stopped and last.best_epoch > 0:
+        deadline = None if config.minutes is None else started + 60.0 * config.minutes
         tune_on_validation(Path(out) / BEST, val, device=config.device, deadline=deadline)
+    from napari_dmqpm.training.card import record_run
+
+    earlier = first.elapsed - first.seconds  # the training time of earlier sessions, if resumed
+    run = {"epochs": last.epoch, "iterations": last.iteration,
+           "wall_s": round(earlier + time.monotonic() - started, 1),
+           "ended": "stop" if stopped else (last.stop_reason or "budget")}  # fmt: skip
+    record_run(config.checkpoint_dir, run)
+
+
+def _train(config: TrainConfig, train, val, should_stop, *, started: float, share: float):
+    """``iter_training`` under the budget guard; returns the first and last reports (or None)."""
+    first = last = None
+    guard = should_stop
+    if config.minutes is not None:
+        deadline = started + 60.0 * config.minutes * (1.0 - share)
+        guard = BudgetGuard(deadline, config.iterations_per_epoch, should_stop)
+    began = time.monotonic()
+    for last in iter_training(config, samples=train, val_samples=val, should_stop=guard):
+        first = last if first is None else first
+        if isinstance(guard, BudgetGuard):
+            guard.epoch_done(since=began if last.epoch == 0 else None)
+        yield last
+    return first, last
 
 
 def tune_on_validation(folder: Path, samples, *, device: str, deadline: float | None) -> None:
@@ -342,9 +339,11 @@ def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
     before = next((h for h in history if h["epoch"] == 0), None)
     if before is None:
         raise ValueError(f"{out} holds no epoch-0 validation; was it a fine-tuning run?")
-    best_epoch = history[-1]["best_epoch"] if history else 0
-    best = next(h for h in history if h["epoch"] == best_epoch)
-    tuning = tuning_record(Path(out) / BEST)
+    last = history[-1]
+    best = next(h for h in history if h["epoch"] == last["best_epoch"])
+    content = _best_config(out)
+    tuning = content.get("postprocessing_tuning")
+    run = content.get("training", {}).get("run") or {}
     return FinetuneResult(
         model_dir=Path(out) / BEST,
         dice_before=float(before["val_dice"]),
@@ -352,7 +351,19 @@ def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
         f1_before=float(before["val_f1"]),
         f1_after=float(tuning["f1_after"] if tuning else best["val_f1"]),
         reports=tuple(reports),
+        improved=best["epoch"] > 0,
+        best_epoch=int(best["epoch"]),
+        epochs=int(last["epoch"]),
+        iterations=int(last["iteration"]),
+        minutes=float(run.get("wall_s", last["elapsed"])) / 60.0,
     )
+
+
+def _best_config(run_dir: str | Path) -> dict:
+    import json
+
+    path = Path(run_dir) / BEST / "config.json"
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
 
 
 def tuning_record(folder: str | Path) -> dict | None:
@@ -387,10 +398,19 @@ def export_model(run_dir: str | Path, destination: str | Path, *, overwrite: boo
         The run has no ``best/`` yet.
     FileExistsError
         ``destination`` exists and ``overwrite`` is False.
+    ValueError
+        A fine-tuning run in which no epoch beat the base model: ``best/`` holds the base
+        model's weights, which would be installed under a new name.
     """
     source, destination = Path(run_dir) / BEST, Path(destination)
     if not (source / "model.safetensors").is_file():
         raise FileNotFoundError(f"{run_dir} has no best/ checkpoint yet")
+    training = _best_config(run_dir).get("training", {})
+    if training.get("base_checkpoint") and training.get("best_epoch") == 0:
+        raise ValueError(
+            f"no improvement: no epoch of {run_dir} beat its base model "
+            f"{training['base_checkpoint']}; best/ holds the base's weights, nothing to export"
+        )
     if destination.exists() and not overwrite:
         raise FileExistsError(f"model folder {destination} exists; pass overwrite=True")
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,8 @@ class EpochReport:
     fraction_done : float
         Share of the run done, in [0, 1]: iterations over planned iterations, or elapsed time
         over the budget, whichever is further (for a progress bar).
+    best_val_f1 : float
+        Validation F1 at IoU 0.5 of the best epoch so far (nan before any validation).
     """
 
     epoch: int
@@ -81,6 +83,7 @@ class EpochReport:
     is_best: bool
     stop_reason: str | None = None
     fraction_done: float = 0.0
+    best_val_f1: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native dictionary (nan becomes None)."""
@@ -211,6 +214,10 @@ class _Trainer:
         from napari_dmqpm.training.card import save_best
 
         extra = checkpoint_extra(self.config, self.data, self.base_content, self.state, self.device)
+        base = next((h for h in self.state.history if h["epoch"] == 0), None)
+        if base is not None:  # fine-tuning: the base model's validation, beside the best
+            keys = ("val_loss", "val_dice", "val_f1")
+            extra["training"]["base_validation"] = {k: base[k] for k in keys}
         if best:
             save_best(self.config.checkpoint_dir, self.model, extra=extra, state=self.state)
         save_last(
@@ -298,6 +305,7 @@ def _report(
     is_best = score is not None and score > state.best_score
     if is_best:
         state.best_val_dice, state.best_score, state.best_epoch = result.dice, score, epoch
+    best_f1 = result.f1 if is_best else _history_f1(state.history, state.best_epoch)
     return EpochReport(
         epoch=epoch,
         epochs=trainer.config.epochs,
@@ -313,7 +321,13 @@ def _report(
         best_epoch=state.best_epoch,
         is_best=is_best,
         stop_reason=stop_reason,
+        best_val_f1=best_f1,
     )
+
+
+def _history_f1(history: list[dict[str, Any]], epoch: int) -> float:
+    f1 = next((h.get("val_f1") for h in history if h["epoch"] == epoch), None)
+    return float("nan") if f1 is None else float(f1)
 
 
 def iter_training(

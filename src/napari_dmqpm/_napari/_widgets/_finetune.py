@@ -218,13 +218,15 @@ class FinetuneWidget(Panel):
             show_warning(f"Fine-tune: could not save the settings ({error})")
         self.plot.clear()
         self.scores.setText("")
-        self.outcome = None
+        self.outcome, self._base_report = None, None
         self.use_button.setEnabled(False)
         self.set_running(True)
         unit = request.phase_unit
         read_as = "" if unit.unit == "rad" else f" (phase read as {inputs.UNIT_NAMES[unit.unit]})"
+        timing = "timing one epoch and " if request.options.get("minutes") else ""
         self.status.setText(
-            f"Fine-tuning {request.base} as {request.name}{read_as}: scoring the base model…"
+            f"Fine-tuning {request.base} as {request.name}{read_as}: {timing}"
+            "scoring the base model…"
         )
         self._progress = RunProgress(1, f"Fine-tuning {request.name}")
         self._job = Job(
@@ -252,11 +254,26 @@ class FinetuneWidget(Panel):
             self._progress.update(steps, 1000)
         self.show_progress(steps, 1000, f"epoch {report.epoch}")
         if report.epoch == 0:
+            self._base_report = report
             self.scores.setText(f"Validation Dice before: {report.val_dice:.3f}")
+            self.status.setText(
+                f"base model: validation Dice {report.val_dice:.3f}, F1 {report.val_f1:.3f}; "
+                "training…"
+            )
             return
+        base = getattr(self, "_base_report", None)
+        best = (
+            "best: still the base model"
+            if report.best_epoch == 0
+            else f"best: epoch {report.best_epoch}, Dice {report.best_val_dice:.3f}, "
+            f"F1 {report.best_val_f1:.3f}"
+        )
+        if base is not None:
+            best += f" (base: Dice {base.val_dice:.3f}, F1 {base.val_f1:.3f})"
         self.status.setText(
-            f"epoch {report.epoch}: loss {report.train_loss:.3f}, validation "
-            f"Dice {report.val_dice:.3f}, F1 {report.val_f1:.3f} (best: epoch {report.best_epoch})"
+            f"epoch {report.epoch}, {report.iteration} steps, {report.elapsed / 60:.1f} min: "
+            f"loss {report.train_loss:.3f}, validation Dice {report.val_dice:.3f}, "
+            f"F1 {report.val_f1:.3f}; {best}"
         )
 
     def _done(self, end: JobEnd) -> None:
@@ -265,23 +282,57 @@ class FinetuneWidget(Panel):
             self._progress = None
         self.set_running(False)
         self.hide_progress()
+        from napari_dmqpm.training.budget import BudgetTooShortError
+
+        if isinstance(end.error, BudgetTooShortError):
+            need = end.error.needed_minutes
+            self.status.setText(
+                f"Time budget too short: about {need:g} min needed for one epoch here; "
+                "nothing was trained or saved"
+            )
+            show_error(
+                f"Fine-tune: a time budget of {end.error.minutes:g} min is too short for one "
+                f"epoch of {end.error.iterations} steps (about {need:g} min on this machine): "
+                f"set Time budget to {need:g} min or more, fewer Steps per epoch, or no "
+                "limit with a number of Epochs"
+            )
+            return
         if end.error is not None or end.value is None:
             self.status.setText("Fine-tuning failed; no model was saved")
             show_error(f"Fine-tune: {end.error or 'stopped before any result'}")
             return
-        outcome = self.outcome = end.value
+        outcome = end.value
         self.scores.setText(
             f"Validation Dice: {outcome.dice_before:.3f} before → {outcome.dice_after:.3f} "
             f"after (best epoch {outcome.best_epoch}); F1@0.5: {outcome.f1_before:.3f} → "
             f"{outcome.f1_after:.3f}"
         )
         stopped = " (stopped early)" if outcome.stopped else ""
-        self.status.setText(f"Saved {outcome.name}{stopped} in {outcome.path}")
+        done = (
+            f"{outcome.epochs} epochs, {outcome.iterations} steps, {outcome.minutes:.1f} min"
+            f"{stopped}"
+        )
+        if not outcome.improved:
+            self.status.setText(
+                f"No improvement: the base model was kept ({done}; no epoch beat its "
+                f"validation Dice {outcome.dice_before:.3f}); nothing was saved"
+            )
+            show_info(
+                f"Fine-tune: no improvement: the base model was kept; no epoch beat its "
+                f"validation Dice {outcome.dice_before:.3f}, F1 {outcome.f1_before:.3f} "
+                f"({done}); no model {outcome.name!r} was saved"
+            )
+            return
+        self.outcome = outcome
+        self.status.setText(
+            f"Saved {outcome.name} in {outcome.path}: {done}; validation Dice "
+            f"{outcome.dice_before:.3f} base → {outcome.dice_after:.3f} best"
+        )
         self.use_button.setEnabled(True)
         model_events().added.emit(outcome.name)
         show_info(
-            f"Fine-tune: saved model {outcome.name!r}{stopped}; validation Dice "
-            f"{outcome.dice_before:.3f} → {outcome.dice_after:.3f}"
+            f"Fine-tune: saved model {outcome.name!r} ({done}); validation Dice "
+            f"{outcome.dice_before:.3f} base → {outcome.dice_after:.3f} best"
         )
 
     def segment_with_result(self) -> None:

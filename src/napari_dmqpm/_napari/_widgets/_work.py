@@ -224,24 +224,34 @@ class FinetuneRequest:
 
 @dataclass(frozen=True)
 class FinetuneOutcome:
-    """A saved fine-tuned model: its name and folder, and the validation before and after."""
+    """A fine-tuning run: the new model's name and folder, and the validation before and after.
+
+    ``improved`` is False when no epoch beat the base model: then nothing was saved (``path``
+    is None). ``epochs``, ``iterations`` and ``minutes`` are what the run did.
+    """
 
     name: str
-    path: Path
+    path: Path | None
     dice_before: float
     dice_after: float
     f1_before: float
     f1_after: float
     best_epoch: int
     stopped: bool
+    improved: bool = True
+    epochs: int = 0
+    iterations: int = 0
+    minutes: float = 0.0
 
 
 def finetune_work(job: Any, request: FinetuneRequest) -> Iterator[Any]:
     """Fine-tune, yielding every :class:`~napari_dmqpm.training.EpochReport`; save the best.
 
     The run folder is a hidden folder in the user models folder, removed at the end; the
-    best weights (those of the base model when no epoch beat it) are copied atomically to
-    ``<user models>/<name>``. Stop (``job.should_stop``) ends training and still saves.
+    best weights are copied atomically to ``<user models>/<name>``, unless no epoch beat the
+    base model (then nothing is saved). Stop (``job.should_stop``) ends training and still
+    saves. A time budget too short for one epoch raises
+    :class:`~napari_dmqpm.training.budget.BudgetTooShortError` before any training.
 
     Returns
     -------
@@ -271,16 +281,21 @@ def finetune_work(job: Any, request: FinetuneRequest) -> Iterator[Any]:
         if not reports:
             raise RuntimeError("stopped before the base model was scored: nothing was saved")
         result = summarize_finetune(run_dir, reports)
-        export_model(run_dir, destination)
+        if result.improved:
+            export_model(run_dir, destination)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return FinetuneOutcome(
         name=request.name,
-        path=destination,
+        path=destination if result.improved else None,
         dice_before=result.dice_before,
         dice_after=result.dice_after,
         f1_before=result.f1_before,
         f1_after=result.f1_after,
-        best_epoch=int(reports[-1].best_epoch),
+        best_epoch=result.best_epoch,
         stopped=job.should_stop(),
+        improved=result.improved,
+        epochs=result.epochs,
+        iterations=result.iterations,
+        minutes=result.minutes,
     )

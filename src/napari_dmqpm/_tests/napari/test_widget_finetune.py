@@ -74,6 +74,11 @@ def test_segment_correct_finetune_and_resegment(make_napari_viewer, qtbot, model
     assert outcome.dice_after >= outcome.dice_before
     assert not [p for p in models.iterdir() if p.name.startswith(".")]  # run folder removed
     assert tune.plot.epochs == [0, 1, 2] and "before" in tune.scores.text()
+    status = tune.status.text()  # epochs, steps, minutes, and the base's score beside the best
+    assert "2 epochs, 4 steps, " in status and " min" in status, status
+    assert f"Dice {outcome.dice_before:.3f} base → {outcome.dice_after:.3f} best" in status
+    card = (models / "tiny-tuned-1" / "README.md").read_text()
+    assert "- run: 2 epochs, 4 optimizer steps" in card and "base model, before" in card
     # the segment widget lists the new model at once, selected
     assert "tiny-tuned-1" in segment.model.names()
     assert segment.model.currentText() == "tiny-tuned-1"
@@ -146,3 +151,72 @@ def test_bad_input_is_a_notification_and_changes_nothing(
     assert len(errors) == 1 and expected in errors[0], notes
     assert [layer.name for layer in viewer.layers] == layers
     assert sorted(p.name for p in models.iterdir()) == ["tiny"]
+
+
+def test_a_budget_too_short_for_one_epoch_is_refused_before_training(
+    make_napari_viewer, qtbot, models, notes
+):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    viewer.layers["sparse field ground truth"].name = "sparse field cells"
+    tune = dock(viewer, "Fine-tune model")
+    quick(tune, epochs=0, minutes=0.1)  # 6 s: far from 10,000 steps
+    tune.iterations.setValue(10_000)
+    tune.train()
+    qtbot.waitUntil(lambda: not tune.running, timeout=60_000)
+    assert tune.outcome is None and tune.plot.epochs == []  # not even the base was scored
+    assert "Time budget too short" in tune.status.text()
+    assert "nothing was trained or saved" in tune.status.text()
+    errors = [message for severity, message in notes if "error" in severity]
+    assert len(errors) == 1 and "a time budget of 0.1 min is too short" in errors[0], notes
+    assert "Steps per epoch" in errors[0] and "Epochs" in errors[0]
+    assert sorted(p.name for p in models.iterdir()) == ["tiny"]  # no model, no run folder
+
+
+def test_no_improvement_saves_nothing_and_says_so(
+    make_napari_viewer, qtbot, models, notes, monkeypatch
+):
+    from napari_dmqpm.training import loop
+    from napari_dmqpm.training.validation import ValidationResult
+
+    flat = ValidationResult(loss=1.0, dice=0.5, f1=0.25, dices=(0.5,))  # no epoch can beat it
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: flat)
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    viewer.layers["sparse field ground truth"].name = "sparse field cells"
+    tune = dock(viewer, "Fine-tune model")
+    quick(tune)
+    tune.train()
+    qtbot.waitUntil(lambda: not tune.running, timeout=120_000)
+    status = tune.status.text()
+    assert status.startswith("No improvement: the base model was kept (2 epochs, 4 steps, ")
+    assert "validation Dice 0.500" in status and "nothing was saved" in status
+    assert tune.outcome is None and not tune.use_button.isEnabled()
+    infos = [message for severity, message in notes if "info" in severity]
+    assert any("no improvement: the base model was kept" in m for m in infos), notes
+    assert not [n for n in notes if "error" in n[0]], notes
+    assert sorted(p.name for p in models.iterdir()) == ["tiny"]  # no model, no run folder
+    assert "tiny-tuned-1" not in tune.base.names()
+
+
+def test_the_epoch_status_gives_steps_minutes_and_the_base_beside_the_best(
+    make_napari_viewer, models
+):
+    from napari_dmqpm.training.loop import EpochReport
+
+    tune = dock(make_napari_viewer(), "Fine-tune model")
+    tune._base_report = None  # noqa: SLF001  (train() sets it)
+
+    def report(epoch, iteration, dice, f1, elapsed, best):
+        return EpochReport(
+            epoch=epoch, epochs=10, iteration=iteration, train_loss=0.5, val_loss=1.0,
+            val_dice=dice, val_f1=f1, lr=1e-3, seconds=3.0, elapsed=elapsed,
+            best_val_dice=best[1], best_epoch=best[0], best_val_f1=best[2], is_best=False,
+        )  # fmt: skip
+
+    tune._epoch(report(0, 0, 0.61, 0.42, 2.0, (0, 0.61, 0.42)))  # noqa: SLF001
+    assert "base model: validation Dice 0.610, F1 0.420" in tune.status.text()
+    tune._epoch(report(3, 30, 0.70, 0.5, 90.0, (2, 0.72, 0.55)))  # noqa: SLF001
+    status = tune.status.text()
+    assert status.startswith("epoch 3, 30 steps, 1.5 min: loss 0.500"), status
+    assert "best: epoch 2, Dice 0.720, F1 0.550 (base: Dice 0.610, F1 0.420)" in status

@@ -9,8 +9,20 @@ import pytest
 import torch
 
 from napari_dmqpm.model import DMQPMNet, ModelConfig, load_checkpoint, save_checkpoint
+from napari_dmqpm.training import budget as budget_module
 from napari_dmqpm.training import finetune as finetune_module
-from napari_dmqpm.training.finetune import BudgetGuard, iter_finetune
+from napari_dmqpm.training.budget import (
+    BudgetTooShortError,
+    EpochCost,
+    check_budget,
+    measure_epoch,
+)
+from napari_dmqpm.training.finetune import (
+    BudgetGuard,
+    finetune_config,
+    finetune_split,
+    iter_finetune,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -134,18 +146,56 @@ def test_a_tiny_budget_ends_validated_and_saved_within_the_budget(tmp_path, fiel
     assert content["training"]["best_epoch"] == reports[-1].best_epoch
 
 
-def test_a_budget_spent_by_epoch_0_trains_nothing_and_keeps_the_base(tmp_path, field, base):
-    reports = list(
-        iter_finetune(
-            field.phase,
-            field.labels,
-            base=base,
-            out=tmp_path / "tuned",
-            minutes=1e-4,
-            iterations_per_epoch=2,
-            patch_size=64,
-            device="cpu",
+def test_a_budget_too_short_for_one_epoch_is_refused_before_anything_is_written(
+    tmp_path, field, base, monkeypatch
+):
+    trained = []
+    monkeypatch.setattr(finetune_module, "iter_training", lambda *a, **k: trained.append(a))
+    with pytest.raises(BudgetTooShortError, match=r"minutes=0.0001 is too short") as caught:
+        list(
+            iter_finetune(
+                field.phase,
+                field.labels,
+                base=base,
+                out=tmp_path / "tuned",
+                minutes=1e-4,
+                iterations_per_epoch=2,
+                patch_size=64,
+                device="cpu",
+            )
         )
-    )
-    assert [r.epoch for r in reports] == [0]
-    assert (tmp_path / "tuned" / "best" / "model.safetensors").is_file()
+    assert trained == [] and not (tmp_path / "tuned").exists()  # nothing trained or written
+    assert caught.value.minutes == 1e-4 and caught.value.needed_minutes >= 0.1
+    assert f"give minutes={caught.value.needed_minutes:g} or more" in str(caught.value)
+
+
+def _fake_cost(monkeypatch, **seconds):
+    cost = EpochCost(**{"setup": 1.0, "validation": 2.0, "step": 1.0, "save": 0.5, **seconds})
+    monkeypatch.setattr(budget_module, "measure_epoch", lambda *a, **k: cost)
+    return cost
+
+
+def test_the_check_asks_for_the_base_scoring_and_one_epoch(monkeypatch, base):
+    """Setup 1 s, validation 2 + 2 s, saves 4 x 0.5 s, 10 steps of 1 s: 17 s."""
+    cost = _fake_cost(monkeypatch)
+    assert cost.first_epoch(10, base=True) == pytest.approx(17.0)
+    config = finetune_config(base=base, out="unused", minutes=17.5 / 60, iterations_per_epoch=10)
+    now = time.monotonic()
+    assert check_budget(config, samples=[], val_samples=[], started=now) is cost
+    with pytest.raises(BudgetTooShortError) as caught:
+        check_budget(config.replace(minutes=16.5 / 60), samples=[], val_samples=[], started=now)
+    assert caught.value.needed_minutes == 0.3 and caught.value.iterations == 10
+    with pytest.raises(BudgetTooShortError):  # 10 % kept for threshold tuning: 18.9 s needed
+        check_budget(config.replace(minutes=18.0 / 60), samples=[], val_samples=[],
+                     started=now, reserved=0.1)  # fmt: skip
+    with pytest.raises(BudgetTooShortError):  # the time already spent counts
+        check_budget(config, samples=[], val_samples=[], started=now - 1.0)
+
+
+def test_a_real_measurement_is_positive_and_writes_nothing(tmp_path, field, base):
+    config = finetune_config(base=base, out=tmp_path / "tuned", minutes=1.0,
+                             iterations_per_epoch=2, patch_size=64, device="cpu")  # fmt: skip
+    train, val = finetune_split(field.phase, field.labels)
+    cost = measure_epoch(config, samples=train, val_samples=val)
+    assert min(cost.setup, cost.validation, cost.step, cost.save) > 0
+    assert not (tmp_path / "tuned").exists()

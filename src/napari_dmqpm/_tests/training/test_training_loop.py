@@ -112,10 +112,14 @@ def test_poly_schedule():
 
 @pytest.fixture
 def strip_run(tmp_path):
-    """``run(**options)``: fine-tune a tiny model for one epoch on one small dense field."""
+    """``run(**options)``: fine-tune a tiny model for one epoch on one small sparse field.
+
+    Sparse, so that the epoch beats the untrained base (which over-predicts cells): the
+    thresholds are tuned only for weights that improved on the base.
+    """
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
-    field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
+    field = simulate_field(SimulationConfig(shape=(128, 96), density="sparse"), rng=5)
     torch.manual_seed(0)
     base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
     save_checkpoint(tmp_path / "base", base, extra={"postprocessing": {"min_cell_area_px": 20}})
@@ -150,6 +154,7 @@ def test_count_cells_counts_each_label_of_each_sample():
 
 def test_finetune_tunes_the_thresholds_on_its_held_out_strip(strip_run):
     result = strip_run(tune_thresholds=True)
+    assert result.improved  # else nothing is tuned (see test_finetune_outcome.py)
     _, content = load_checkpoint(result.model_dir)
     record = content["postprocessing_tuning"]
     assert "held-out validation" in record["tuned_on"] and record["n_images"] == 1
@@ -161,7 +166,7 @@ def test_finetune_tunes_the_thresholds_on_its_held_out_strip(strip_run):
 def test_finetune_on_one_image_with_a_held_out_strip(tmp_path):
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
-    field = simulate_field(SimulationConfig(shape=(128, 96), density="dense"), rng=5)
+    field = simulate_field(SimulationConfig(shape=(128, 96), density="sparse"), rng=5)
     torch.manual_seed(0)
     base = DMQPMNet(ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32)))
     save_checkpoint(tmp_path / "base", base, extra={"postprocessing": {"seed_threshold": 0.6}})
@@ -181,6 +186,7 @@ def test_finetune_on_one_image_with_a_held_out_strip(tmp_path):
     )
     assert [r.epoch for r in seen] == [0, 1, 2]
     assert math.isfinite(result.dice_before) and result.dice_after >= result.dice_before
+    assert result.improved  # a sparse field: the untrained base over-predicts cells
     tuned, content = load_checkpoint(result.model_dir)
     assert content["postprocessing"] == {
         "seed_threshold": 0.6
