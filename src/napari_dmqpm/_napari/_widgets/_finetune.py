@@ -88,10 +88,12 @@ class FinetuneWidget(Panel):
         self.outcome: Any = None
         self._build()
         self.phase.currentIndexChanged.connect(self._phase_changed)
+        self.angles.currentIndexChanged.connect(self._angles_changed)
         self.base.currentIndexChanged.connect(self._suggest_name)
         model_events().added.connect(self._model_added)
         self.base.refresh()
         self._phase_changed()
+        self._angles_changed()
         self._watch = CloseWatch(self, self.shut_down)
 
     def _build(self) -> None:
@@ -99,6 +101,7 @@ class FinetuneWidget(Panel):
         self.row("Phase image", self.phase)
         self.row("Angle images", self.angles)
         self.row("Phase unit", self.units.unit)
+        self.row("", self.units.note)
         self.row("Wavelength", self.units.wavelength)
         self.row("Corrected labels", self.labels)
         self.row("Frames", self.frames)
@@ -131,6 +134,9 @@ class FinetuneWidget(Panel):
     def _phase_changed(self, *_: Any) -> None:
         self._pair_inputs(force=True)
         self.units.follow(self.phase.layer(), load_settings())
+
+    def _angles_changed(self, *_: Any) -> None:
+        self.base.follow_inputs(has_angles=self.angles.layer() is not None)
 
     def _pair_inputs(self, *, force: bool = False) -> None:
         """Choose the angles and labels of the phase image (unless the user chose others)."""

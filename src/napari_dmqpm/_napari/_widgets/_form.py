@@ -103,6 +103,8 @@ class ModelBox(QComboBox):
         super().__init__()
         self.setToolTip("Shipped models and your fine-tuned ones")
         self._infos: dict[str, Any] = {}
+        self._has_angles = True
+        self._displaced: str | None = None  # the model given up for lack of angle images
 
     def refresh(self, *, select: str | None = None) -> None:
         """Re-read the registry; keep the current model, or choose ``select``."""
@@ -119,19 +121,55 @@ class ModelBox(QComboBox):
         self._infos = {info.name: info for info in infos}
         self.blockSignals(True)
         self.clear()
-        for index, info in enumerate(infos):
+        for info in infos:
             self.addItem(info.name)
-            needs = {"both": "angles + phase", "angles": "angles", "phase": "phase only"}
-            self.setItemData(
-                index,
-                f"{info.source} model, input: {needs.get(info.inputs, info.inputs)}",
-                Qt.ItemDataRole.ToolTipRole,
-            )
         if current in self._infos:
             self.setCurrentText(current)
+        self._mark_inputs()
         self.blockSignals(False)
         if self.currentText() != before or select is not None:
             self.currentIndexChanged.emit(self.currentIndex())
+
+    def follow_inputs(self, *, has_angles: bool) -> None:
+        """Offer only the models that take the chosen inputs.
+
+        Without angle images, the models that need them are greyed out (their tooltip says
+        why) and a chosen one gives way to the shipped phase model; it comes back when angle
+        images are chosen again.
+        """
+        self._has_angles = bool(has_angles)
+        before = self.currentText()
+        self.blockSignals(True)
+        self._mark_inputs()
+        self.blockSignals(False)
+        if self.currentText() != before:
+            self.currentIndexChanged.emit(self.currentIndex())
+
+    def _mark_inputs(self) -> None:
+        from napari_dmqpm.model.registry import default_model_for
+
+        items = self.model()
+        for index in range(self.count()):
+            info = self._infos[self.itemText(index)]
+            usable = self._has_angles or not info.needs_angles
+            item = items.item(index) if hasattr(items, "item") else None
+            if item is not None:
+                item.setEnabled(usable)
+            needs = {"both": "angles + phase", "angles": "angles", "phase": "phase only"}
+            tip = f"{info.source} model, input: {needs.get(info.inputs, info.inputs)}"
+            if not usable:
+                tip = f"{info.name} needs the four angle images: choose an angles layer"
+            self.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        current = self.info()
+        if current is not None and current.needs_angles and not self._has_angles:
+            phase_models = [name for name, info in self._infos.items() if not info.needs_angles]
+            preferred = default_model_for("phase-map")
+            if phase_models:
+                self._displaced = current.name
+                self.setCurrentText(preferred if preferred in phase_models else phase_models[0])
+        elif self._has_angles and self._displaced in self._infos:
+            self.setCurrentText(self._displaced)
+            self._displaced = None
 
     def info(self) -> Any | None:
         """The :class:`~napari_dmqpm.model.registry.ModelInfo` chosen, or None."""

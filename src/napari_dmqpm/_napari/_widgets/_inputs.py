@@ -37,7 +37,7 @@ __all__ = [
     "partner_labels",
     "phase_in_radians",
     "phase_layers",
-    "pixel_size_um",
+    "layer_pixel_size_um",
     "stated_phase_unit",
     "stem",
 ]
@@ -244,7 +244,7 @@ def current_frame(layer: Any, world_point: Sequence[float]) -> int:
     return int(np.clip(index, 0, frames_of(layer) - 1))
 
 
-def pixel_size_um(layer: Any) -> float | None:
+def layer_pixel_size_um(layer: Any) -> float | None:
     """Pixel size in µm: from the reader's metadata, else from a µm-scaled layer."""
     value = layer.metadata.get("pixel_size_um")
     if isinstance(value, int | float) and value > 0:
@@ -277,6 +277,7 @@ def acquisition_from_layers(
     *,
     frames: Sequence[int] | None = None,
     phase_unit: PhaseUnit | None = None,
+    pixel_size_um: float | None = None,
 ) -> Acquisition:
     """An :class:`Acquisition` of the chosen frames of the phase (and angles) layers.
 
@@ -292,6 +293,8 @@ def acquisition_from_layers(
     phase_unit : PhaseUnit, optional
         Unit of the phase values and the wavelength (radians, the layer's wavelength when
         None); converted by :func:`napari_dmqpm.io.acquisition_from_arrays`, as the CLI does.
+    pixel_size_um : float, optional
+        Pixel size in µm where the layer states none (or to override it); else the layer's.
 
     Returns
     -------
@@ -329,7 +332,7 @@ def acquisition_from_layers(
             phase=phase_data,
             angles=angles_data,
             angle_axis=0,
-            pixel_size_um=pixel_size_um(phase),
+            pixel_size_um=pixel_size_um or layer_pixel_size_um(phase),
             wavelength_um=unit.wavelength_um,
             phase_unit=unit.unit,
             alpha_um3_per_pg=unit.alpha_um3_per_pg,

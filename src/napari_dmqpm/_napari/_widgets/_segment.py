@@ -218,7 +218,7 @@ class SegmentWidget(SegmentForm):
             request.phase.name,
             dict(sorted(stage.kept.items())),
             segmentation,
-            inputs.pixel_size_um(request.phase),
+            request.pixel_size_um or inputs.layer_pixel_size_um(request.phase),
             request.phase_unit,
         )
         self._apply(request.phase, segmentation)
@@ -273,7 +273,7 @@ class SegmentWidget(SegmentForm):
         except inputs.InputError as error:
             show_error(f"Segment cells: {error}")
             return
-        size = inputs.pixel_size_um(phase)
+        size = self.units.pixel_size_um() or inputs.layer_pixel_size_um(phase)
         set_features(layer, measure_layer(layer, phase, pixel_size_um=size, phase_unit=unit))
         self.status.setText(f"{layer.name}: table updated ({len(layer.features)} cells)")
 

@@ -77,17 +77,21 @@ class SegmentForm(Panel):
         self.code = QPlainTextEdit(readOnly=True)
         self._build()
         self.phase.currentIndexChanged.connect(self._phase_changed)
+        self.angles.currentIndexChanged.connect(self._angles_changed)
         self.model.currentIndexChanged.connect(self._model_changed)
         model_events().added.connect(self._model_added)
         self._restore(load_settings())
         self._phase_changed()
+        self._angles_changed()
 
     def _build(self) -> None:
         self.section("Input")
         self.row("Phase image", self.phase)
         self.row("Angle images", self.angles)
         self.row("Phase unit", self.units.unit)
+        self.row("", self.units.note)
         self.row("Wavelength", self.units.wavelength)
+        self.row("Pixel size", self.units.pixel_size)
         self.row("Frames", self.scope)
         self.section("Model")
         refresh = self.button("↻", lambda: self.model.refresh(), "Re-read the models folders")
@@ -133,6 +137,9 @@ class SegmentForm(Panel):
             partner = inputs.partner_angles(phase, list(self.viewer.layers))
             self.angles.suggest(partner, force=force)
         self.scope.setEnabled(phase is not None and phase.ndim == 3)
+
+    def _angles_changed(self, *_: Any) -> None:
+        self.model.follow_inputs(has_angles=self.angles.layer() is not None)
 
     def _model_changed(self, *_: Any) -> None:
         from napari_dmqpm.inference.config import PostprocessConfig
@@ -223,6 +230,7 @@ class SegmentForm(Panel):
             self.postprocess(),
             frames,
             phase_unit,
+            self.units.pixel_size_um(),
         )
 
     def copy_as_code(self) -> str | None:
@@ -238,7 +246,7 @@ class SegmentForm(Panel):
             source=request.phase.metadata.get("source"),
             phase_layer=request.phase.name,
             angles_layer=request.angles.name if request.angles is not None else None,
-            pixel_size_um=inputs.pixel_size_um(request.phase),
+            pixel_size_um=request.pixel_size_um,
             model=request.model,
             config=request.config,
             postprocess=request.postprocess,

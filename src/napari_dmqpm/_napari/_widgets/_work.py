@@ -53,6 +53,8 @@ class SegmentRequest:
         Time indices of the phase layer to segment (None: all).
     phase_unit : PhaseUnit
         Unit of the phase layer's values and the wavelength (radians by default).
+    pixel_size_um : float or None
+        Pixel size in µm (the layer's, or the one the user typed); None: unknown.
     """
 
     phase: Any
@@ -62,6 +64,7 @@ class SegmentRequest:
     postprocess: Any
     frames: list[int] | None = None
     phase_unit: PhaseUnit = field(default_factory=PhaseUnit)
+    pixel_size_um: float | None = None
 
     @property
     def chosen_frames(self) -> list[int]:
@@ -80,7 +83,11 @@ def _frame_acquisition(request: SegmentRequest, frame: int) -> Any:
     """The acquisition of one time index of the request's layers (only that frame is read)."""
     frames = [frame] if request.phase.ndim == 3 else None
     return acquisition_from_layers(
-        request.phase, request.angles, frames=frames, phase_unit=request.phase_unit
+        request.phase,
+        request.angles,
+        frames=frames,
+        phase_unit=request.phase_unit,
+        pixel_size_um=request.pixel_size_um,
     )
 
 

@@ -16,7 +16,11 @@ PLUGIN = "napari-dmqpm"
 def _long_segmentation(viewer, dock, qtbot):
     """Start segmenting 6 large frames (tens of seconds) and wait until it is under way."""
     rng = np.random.default_rng(0)
-    viewer.add_image(rng.normal(size=(6, 768, 768)).astype(np.float32), name="movie phase")
+    viewer.add_image(
+        rng.normal(size=(6, 768, 768)).astype(np.float32),
+        name="movie phase",
+        metadata={"unit": "rad"},
+    )
     widget = dock(viewer)
     widget.device.setCurrentText("cpu")
     widget.scope.setCurrentText("all frames")

@@ -123,7 +123,9 @@ def test_bad_input_is_a_notification_and_changes_nothing(
 ):
     viewer = make_napari_viewer()
     if problem == "too small":
-        viewer.add_image(np.zeros((48, 48), np.float32), name="small phase")
+        viewer.add_image(
+            np.zeros((48, 48), np.float32), name="small phase", metadata={"unit": "rad"}
+        )
         viewer.add_labels(np.ones((48, 48), np.uint32), name="small cells")
     else:
         viewer.open_sample(PLUGIN, "sparse")

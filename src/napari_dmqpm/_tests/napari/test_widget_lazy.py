@@ -41,7 +41,9 @@ def test_a_dask_time_lapse_is_read_one_frame_at_a_time(
     tiny_model()
     viewer = make_napari_viewer()
     lazy = da.from_array(movie, chunks=movie.shape)  # one chunk: a whole read would show
-    phase = viewer.add_image(lazy, name="movie phase", contrast_limits=(-3.0, 3.0))
+    phase = viewer.add_image(
+        lazy, name="movie phase", contrast_limits=(-3.0, 3.0), metadata={"unit": "rad"}
+    )
     widget = dock(viewer)
     widget.device.setCurrentText("cpu")
     widget.scope.setCurrentText("all frames")

@@ -15,6 +15,8 @@ from napari_dmqpm.model import DMQPMNet, ModelConfig, save_checkpoint  # noqa: E
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-dmqpm"
+#: Metadata of a layer whose values are stated to be radians.
+RAD = {"unit": "rad"}
 
 
 def make_model(folder, *, inputs="phase", seed=0, post=None, diameter=None):
@@ -130,7 +132,9 @@ def test_cancel_stops_within_a_second_and_changes_no_layer(make_napari_viewer, q
     make_model(models / "tiny")
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
-    viewer.add_image(rng.normal(size=(6, 1024, 1024)).astype(np.float32), name="movie phase")
+    viewer.add_image(
+        rng.normal(size=(6, 1024, 1024)).astype(np.float32), name="movie phase", metadata=RAD
+    )
     widget = dock(viewer)
     widget.device.setCurrentText("cpu")
     widget.scope.setCurrentText("current frame")
@@ -155,7 +159,9 @@ def test_nothreads_runs_synchronously(make_napari_viewer, models, monkeypatch):
     make_model(models / "tiny", post={"min_cell_area_px": 10, "foreground_threshold": 0.3})
     monkeypatch.setenv("NAPARI_DMQPM_NOTHREADS", "1")
     viewer = make_napari_viewer()
-    viewer.add_image(np.random.default_rng(1).normal(size=(64, 96)).astype(np.float32), name="a")
+    viewer.add_image(
+        np.random.default_rng(1).normal(size=(64, 96)).astype(np.float32), name="a", metadata=RAD
+    )
     widget = dock(viewer)
     widget.device.setCurrentText("cpu")
     widget.run()  # returns when done: no worker thread
@@ -227,9 +233,9 @@ def test_bad_input_is_a_notification_and_changes_nothing(
                if problem == "needs angles" else "phase")  # fmt: skip
     viewer = make_napari_viewer()
     if problem == "too small":
-        viewer.add_image(np.zeros((16, 16), np.float32), name="small phase")
+        viewer.add_image(np.zeros((16, 16), np.float32), name="small phase", metadata=RAD)
     if problem in ("needs angles", "no diameter", "output taken"):
-        viewer.add_image(np.zeros((64, 64), np.float32), name="lonely phase")
+        viewer.add_image(np.zeros((64, 64), np.float32), name="lonely phase", metadata=RAD)
     if problem == "output taken":
         viewer.add_labels(np.zeros((32, 32), np.uint32), name="lonely cells")
     widget = dock(viewer)

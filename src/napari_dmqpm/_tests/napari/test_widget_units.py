@@ -50,10 +50,17 @@ def test_a_map_without_a_unit_is_converted_recorded_and_remembered(
     (phase,) = viewer.open(qphase_map, plugin=PLUGIN)
     assert phase.metadata["unit"] is None  # the file states none: the user says
     widget = dock(viewer)
-    assert widget.units.unit.isEnabled() and widget.units.unit.currentData() == "rad"
+    # not silently radians: the field asks, and says what the values look like
+    assert widget.units.unit.isEnabled() and widget.units.unit.currentData() is None
+    assert widget.units.unit.currentText() == "not stated: choose"
+    note = widget.units.note.text()
+    assert "states no unit" in note and "pg/µm² of dry mass" in note and "radians" in note
     assert widget.units.wavelength.value() == 0.0  # "unknown"
-    widget.units.unit.setCurrentIndex(widget.units.unit.findData("pg_per_um2"))
     widget.device.setCurrentText("cpu")
+    widget.run()
+    assert not widget.running and "states no unit: choose it under Phase unit" in notes[-1][1]
+    assert "qphase cells" not in viewer.layers
+    widget.units.unit.setCurrentIndex(widget.units.unit.findData("pg_per_um2"))
     widget.run()  # no wavelength yet: refused, nothing runs
     assert not widget.running and "needs the wavelength" in notes[-1][1]
     widget.units.wavelength.setValue(0.65)
@@ -78,12 +85,19 @@ def test_a_map_without_a_unit_is_converted_recorded_and_remembered(
     assert f"dmqpm segment {qphase_map} --out segmented --model tiny" in text
     assert "--phase-unit pg_per_um2 --wavelength-um 0.65" in text
     assert "read_acquisition(" in text and "phase_unit='pg_per_um2', wavelength_um=0.65" in text
-    # remembered: a new widget offers it for another map without a unit...
+    # remembered: the other widget has the choice for this layer; a new map is asked again
     from napari_dmqpm._napari._widgets._settings import load_settings
 
     assert load_settings().phase_unit == "pg_per_um2" and load_settings().wavelength_um == 0.65
     other = dock(viewer, "Fine-tune model")
     assert other.units.unit.currentData() == "pg_per_um2" and other.units.unit.isEnabled()
+    viewer.add_image(np.asarray(phase.data) * 100.0, name="another map")
+    widget.phase.select(viewer.layers["another map"])
+    assert widget.units.unit.currentData() is None
+    assert "Your last choice: pg/µm² (dry mass)" in widget.units.note.text()
+    assert "implausible as radians" in widget.units.note.text()  # 120 above the background
+    widget.phase.select(phase)
+    assert widget.units.unit.currentData() == "pg_per_um2"
     # ...but a layer that states its unit locks the field
     viewer.open_sample(PLUGIN, "sparse")
     widget.phase.select(viewer.layers["sparse field phase"])
@@ -140,3 +154,40 @@ def test_phase_unit_rules_without_qt():
         PhaseUnit(unit="deg")
     with pytest.raises(InputError, match="wavelength_um must be a positive number"):
         PhaseUnit(unit="opd_nm", wavelength_um=float("nan"))
+
+
+def test_a_typed_pixel_size_fills_um2_and_pg(
+    make_napari_viewer, qtbot, tiny_model, dock, qphase_map
+):
+    tiny_model()
+    viewer = make_napari_viewer()
+    (phase,) = viewer.open(qphase_map, plugin=PLUGIN)
+    widget = dock(viewer)
+    assert widget.units.pixel_size.isEnabled() and widget.units.pixel_size_um() is None
+    widget.units.unit.setCurrentIndex(widget.units.unit.findData("pg_per_um2"))
+    widget.units.wavelength.setValue(0.65)
+    widget.device.setCurrentText("cpu")
+    cells = viewer.add_labels(np.zeros(phase.data.shape, np.uint32), name="qphase cells")
+    cells.data_setitem(tuple(np.mgrid[40:56, 56:72].reshape(2, -1)), 7)
+    widget.update_table()
+    assert (
+        np.isnan(cells.features["area_um2"]).all() and np.isnan(cells.features["dry_mass_pg"]).all()
+    )
+    widget.units.pixel_size.setValue(0.5)
+    widget.update_table()
+    row = cells.features.iloc[0]
+    assert row["area_um2"] == pytest.approx(256 * 0.25)
+    density = np.asarray(phase.data)[40:56, 56:72].astype(np.float64)  # pg/µm²
+    assert row["dry_mass_pg"] == pytest.approx(density.sum() * 0.25, rel=1e-4)
+    # a run measures with it too, and the copied command repeats it
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    table = viewer.layers["qphase cells"].features
+    assert len(table) and np.isfinite(table["area_um2"]).all()
+    assert "--pixel-size-um 0.5" in widget.copy_as_code()
+    # a layer whose file states its pixel size locks the field to it
+    viewer.open_sample(PLUGIN, "sparse")
+    widget.phase.select(viewer.layers["sparse field phase"])
+    stated = viewer.layers["sparse field phase"].metadata["pixel_size_um"]
+    assert not widget.units.pixel_size.isEnabled()
+    assert widget.units.pixel_size_um() == pytest.approx(stated, rel=1e-5)
