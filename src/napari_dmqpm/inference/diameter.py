@@ -76,6 +76,9 @@ MIN_CELLS = 5
 MIN_CONFIRM = 10
 #: A pass that measures this many times the diameter it assumed saw merged cells.
 MERGED_FACTOR = 1.5
+#: The fraction of a window cells of the measured diameter are taken to cover at least; a
+#: window too small to hold ``MIN_CONFIRM`` such cells needs only as many as it can hold.
+MIN_COVER = 0.25
 
 #: A model that takes the angle images is sized by this shipped phase model (see the module doc).
 SIZE_MODEL = "phase-only"
@@ -229,6 +232,20 @@ def _window(shape: tuple[int, int], scale: float, max_pixels: int) -> tuple[slic
     return cuts[0], cuts[1]
 
 
+def _needed(
+    shape: tuple[int, int], assumed: float, found: float, max_pixels: int, trained: float
+) -> int:
+    """How many cells must confirm a diameter: ``MIN_CONFIRM``, or fewer in a small window.
+
+    A 96 x 96 px image holds about six cells of 20 px at a sparse cover; asking it for ten made
+    every pass halve the assumed diameter (and upsample the image) until ``MAX_PASSES``.
+    """
+    rows, cols = _window(shape, trained / assumed, max_pixels)
+    area = (rows.stop - rows.start) * (cols.stop - cols.start)
+    holds = int(MIN_COVER * area / (math.pi / 4.0 * found**2))
+    return int(np.clip(holds, MIN_CELLS, MIN_CONFIRM))
+
+
 def _clamp(diameter: float, trained: float) -> float:
     """Keep the resampling ``trained / diameter`` inside ``SCALE_RANGE``."""
     return float(np.clip(diameter, trained / SCALE_RANGE[1], trained / SCALE_RANGE[0]))
@@ -365,6 +382,7 @@ def estimate_from_reader(
     assumed = _clamp(float(start_diameter_px), trained)
     measured: list[float] = []
     diameters, last = np.zeros(0), np.zeros(0)
+    few: tuple[float, np.ndarray] | None = None  # a fixed point with too few cells
     for passes in range(1, MAX_PASSES + 1):
         if should_stop is not None and should_stop():
             raise Cancelled("stopped while estimating the cell diameter")
@@ -377,10 +395,16 @@ def estimate_from_reader(
         found = _clamp(float(np.median(diameters)), trained)
         measured.append(found)
         last = diameters
-        if found > MERGED_FACTOR * assumed or diameters.size < MIN_CONFIRM:
+        agrees = abs(found / assumed - 1.0) <= DIAMETER_TOLERANCE
+        if few is not None and abs(found / few[0] - 1.0) <= DIAMETER_TOLERANCE:
+            # looking closer found the same cells, not smaller ones: the few were right
+            return _estimate(few[0], target, few[1], passes, converged=True)
+        needed = _needed(shape, assumed, found, max_pixels, trained)
+        if found > MERGED_FACTOR * assumed or diameters.size < needed:
+            few = (found, diameters) if agrees and diameters.size < needed else None
             assumed = _clamp(assumed / 2.0, trained)  # merged clumps, or too few to trust
             continue
-        if abs(found / assumed - 1.0) <= DIAMETER_TOLERANCE:
+        if agrees:
             return _estimate(found, target, diameters, passes, converged=True)
         assumed = _clamp(max(found, assumed / 2.0), trained)
     if not measured:
