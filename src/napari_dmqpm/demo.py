@@ -1,19 +1,22 @@
 """The demo behind ``make demo``: ``python -m napari_dmqpm.demo --gui`` or ``--out DIR``.
 
 ``--gui`` opens napari with the plugin's sample data, the scale bar and every widget the
-plugin contributes, docked.
+plugin contributes, docked. It needs napari with a Qt binding (``pip install ".[all]"`` from
+a clone); without them it says so and exits with status 1.
 
 ``--out DIR`` runs without a display, as a sequence of steps a user can follow (and that
 later issues extend, e.g. with segmentation):
 
-1. simulate the three samples of the Plugins menu (sparse field, confluent field,
-   time-lapse), seeded;
+1. simulate the three samples of *File → Open Sample → ssQPM cell segmentation with
+   DM-QPMNet* (sparse field, confluent field, time-lapse), seeded;
 2. write each as a canonical ssQPM stack and its ground truth as a label TIFF
    (:func:`napari_dmqpm.io.write_stack`, :func:`napari_dmqpm.io.write_labels`);
 3. read every stack back through the napari reader of the plugin and check the layers;
 4. segment every stack with the shipped DM-QPMNet (``dmqpm segment``'s core function), which
    writes ``<stem>_labels.tif`` and ``<stem>_cells.csv`` into ``segmentation/``, and score
-   the labels against the simulator's ground truth (Dice, F1 at IoU 0.5);
+   the labels against the simulator's ground truth (Dice, F1 at IoU 0.5). The cells of the
+   ground truth and of the prediction are counted the same way, by :func:`count_cells`: per
+   frame, summed over the frames of a time-lapse;
 5. draw an overview figure (the four angle images, the phase, the ground truth and the
    predicted labels of each sample).
 
@@ -32,9 +35,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DemoSample", "main", "new_run_folder", "run_headless"]
+__all__ = [
+    "DemoSample",
+    "count_cells",
+    "describe_cell_count",
+    "main",
+    "new_run_folder",
+    "run_headless",
+]
 
 SAMPLE_KEYS = ("sparse", "confluent", "timelapse")
+
+#: The Qt bindings napari runs on (through qtpy), any one will do.
+QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5", "PySide2")
+
+#: How to get what ``--gui`` needs: napari (which brings magicgui, superqt) and a Qt binding.
+GUI_INSTALL_HINT = (
+    'pip install ".[all]" in a clone of napari-dmqpm (napari with PyQt6), '
+    'or pip install "napari[pyqt6]"'
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,66 @@ def new_run_folder(out: str | Path, *, now: dt.datetime | None = None) -> Path:
     raise FileExistsError(f"could not create a new run folder in {parent}")
 
 
+def count_cells(labels: np.ndarray) -> int:
+    """Number of cells in a label image, counted per frame and summed over the frames.
+
+    A time-lapse's cell seen in eight frames counts eight times, whether its label id repeats
+    across frames (the simulator's tracks) or not (DM-QPMNet numbers each frame anew), so the
+    ground truth and a prediction are counted alike.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (M, N) or (T, M, N)
+        Instance labels, 0 for background.
+
+    Returns
+    -------
+    int
+        The number of distinct non-zero labels of each frame, summed.
+
+    Examples
+    --------
+    >>> frame = np.array([[0, 1], [2, 2]])
+    >>> count_cells(frame), count_cells(np.stack([frame, frame]))
+    (2, 4)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise ValueError(
+            f"labels must have shape (M, N) or (T, M, N); got labels.shape={labels.shape}"
+        )
+    frames = labels.reshape(-1, *labels.shape[-2:])
+    return sum(int(np.count_nonzero(np.unique(frame))) for frame in frames)
+
+
+def describe_cell_count(labels: np.ndarray) -> str:
+    """``"12 cells"``, or ``"96 cells (per frame, summed over 8 frames)"`` for a time-lapse.
+
+    Both counts of the demo (ground truth and prediction) are made by this function, so they
+    are counted the same way (:func:`count_cells`).
+
+    Parameters
+    ----------
+    labels : ndarray of shape (M, N) or (T, M, N)
+        Instance labels, 0 for background (see :func:`count_cells`).
+
+    Returns
+    -------
+    str
+        The count and, for a time-lapse, how it was counted.
+
+    Examples
+    --------
+    >>> describe_cell_count(np.ones((3, 2, 2), dtype=int))
+    '3 cells (per frame, summed over 3 frames)'
+    """
+    labels = np.asarray(labels)
+    text = f"{count_cells(labels)} cells"
+    if labels.ndim == 3 and labels.shape[0] > 1:
+        text += f" (per frame, summed over {labels.shape[0]} frames)"
+    return text
+
+
 def _simulate_and_write(key: str, folder: Path) -> tuple[Any, Path, Path]:
     """Steps 1 and 2 for one sample: simulate it, write its stack and label TIFF."""
     from napari_dmqpm._napari._sample_data import simulate_sample
@@ -141,8 +220,9 @@ def _segment_and_score(stack_path: Path, simulated: Any, folder: Path) -> np.nda
     pairs = zip(predicted.reshape(-1, *shape), truth.reshape(-1, *shape), strict=True)
     scores = [score_image(pred, true) for pred, true in pairs]
     print(
-        f"  {result.labels_path.name}, {result.table_path.name}: {result.n_cells} cells by "
-        f"{result.model}; vs ground truth Dice {np.mean([s.dice for s in scores]):.3f}, "
+        f"  {result.labels_path.name}, {result.table_path.name}: "
+        f"{describe_cell_count(predicted)} by {result.model}; "
+        f"vs ground truth Dice {np.mean([s.dice for s in scores]):.3f}, "
         f"F1@0.5 {np.mean([s.f1 for s in scores]):.3f}"
     )
     return predicted
@@ -213,9 +293,8 @@ def run_headless(out: str | Path, *, keys: Sequence[str] = SAMPLE_KEYS) -> Path:
         simulated, stack_path, labels_path = _simulate_and_write(key, folder)  # steps 1, 2
         layers = _read_back(stack_path, simulated)  # step 3
         described = ", ".join(f"{meta['name']} {data.shape}" for data, meta, _ in layers)
-        n_cells = len(np.unique(simulated.labels)) - 1
         print(f"  {stack_path.name}: read back as {described}")
-        print(f"  {labels_path.name}: ground truth, {n_cells} cells")
+        print(f"  {labels_path.name}: ground truth, {describe_cell_count(simulated.labels)}")
         predicted = _segment_and_score(stack_path, simulated, folder / "segmentation")  # step 4
         samples.append(DemoSample(key, simulated, stack_path, labels_path, layers, predicted))
     overview = _write_overview(samples, folder / "overview.png")  # step 5
@@ -244,10 +323,30 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing_gui_packages() -> str | None:
+    """What ``--gui`` needs and cannot find (napari, or a Qt binding), or None; imports nothing."""
+    from importlib.util import find_spec
+
+    if find_spec("napari") is None:
+        return "napari"
+    if not any(find_spec(binding) for binding in QT_BINDINGS):
+        return f"a Qt binding for napari ({', '.join(QT_BINDINGS)})"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the exit status."""
     args = _build_parser().parse_args(argv)
     if args.gui:
+        missing = _missing_gui_packages()
+        if missing:
+            print(
+                f"python -m napari_dmqpm.demo --gui needs {missing}, which is not installed. "
+                f"Install it: {GUI_INSTALL_HINT}. Without a GUI: python -m napari_dmqpm.demo "
+                "--out DIR",
+                file=sys.stderr,
+            )
+            return 1
         from napari_dmqpm._napari._demo_gui import run_demo_gui
 
         run_demo_gui(samples=args.sample or ("confluent",))
