@@ -82,7 +82,7 @@ def open_demo_viewer(
     widgets = f"; widgets docked: {', '.join(docked)}" if docked else ""
     show_info(
         f"napari-dmqpm demo: sample {', '.join(samples)}{widgets}. "
-        "More samples: File > Open Sample > napari-dmqpm."
+        "More samples: File > Open Sample > ssQPM cell segmentation with DM-QPMNet."
     )
     return viewer
 
