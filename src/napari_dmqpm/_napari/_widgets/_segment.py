@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentWidget"]
 
+#: Outline width of the "contours" view, in screen pixels of the Labels layer.
+CONTOUR_PX = 2
+
 
 @dataclass
 class _Run:
@@ -71,6 +74,7 @@ class SegmentWidget(SegmentForm):
         self._diameter_text = ""
         self._edited: weakref.WeakSet = weakref.WeakSet()
         super().__init__(viewer)
+        self.contours.toggled.connect(self._show_contours)
         self._watch = CloseWatch(self, self.shut_down)
 
     # ---- running ----------------------------------------------------------------------------
@@ -233,6 +237,7 @@ class SegmentWidget(SegmentForm):
             show_error(f"Segment cells: {error}")
             return
         self._watch_paint(layer)
+        layer.contour = CONTOUR_PX if self.contours.isChecked() else 0
         self.viewer.layers.selection.active = layer
         self.status.setText(
             f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s); "
@@ -254,6 +259,13 @@ class SegmentWidget(SegmentForm):
         self._edited.add(event.source)
 
     # ---- results ----------------------------------------------------------------------------
+
+    def _show_contours(self, on: bool) -> None:
+        """Outline (or fill again) the cells of the chosen image's result."""
+        phase = self.phase.layer()
+        name = labels_name(phase) if phase is not None else None
+        if name is not None and name in self.viewer.layers:
+            self.viewer.layers[name].contour = CONTOUR_PX if on else 0
 
     def _output(self) -> Any | None:
         phase = self.phase.layer()

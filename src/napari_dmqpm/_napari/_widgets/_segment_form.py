@@ -74,6 +74,10 @@ class SegmentForm(Panel):
             self.reapply_thresholds,
             "New labels from the last probabilities, no network",
         )
+        self.contours = QCheckBox("outline cells (contours)")
+        self.contours.setToolTip(
+            "Draw the cells of the result as outlines, so touching cells are told apart"
+        )
         self.code = QPlainTextEdit(readOnly=True)
         self._build()
         self.phase.currentIndexChanged.connect(self._phase_changed)
@@ -113,6 +117,7 @@ class SegmentForm(Panel):
             self.button("Save table…", self.save_table, "Write the per-cell table as CSV"),
             self.button("Copy as code", self.copy_as_code, "The dmqpm command and Python call"),
         )
+        self.row("", self.contours)
         self.add(self.code)
         self.code.setVisible(False)
         self.finish()

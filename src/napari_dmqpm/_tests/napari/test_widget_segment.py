@@ -385,3 +385,19 @@ def test_the_estimated_cell_diameter_is_shown_recorded_and_a_typed_one_wins(
     assert widget.diameter_found.text() == "30.0 px (given)"
     record = viewer.layers["sparse field cells"].metadata["segmentation"]
     assert record["cell_diameter"][0]["source"] == "given"
+
+
+def test_the_contours_toggle_outlines_the_result(make_napari_viewer, qtbot, models):
+    make_model(models / "tiny")
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    widget = dock(viewer)
+    widget.device.setCurrentText("cpu")
+    widget.contours.setChecked(True)
+    run_and_wait(qtbot, widget)
+    cells = viewer.layers["sparse field cells"]
+    assert cells.contour == 2  # a new result comes outlined
+    widget.contours.setChecked(False)
+    assert cells.contour == 0
+    widget.contours.setChecked(True)
+    assert cells.contour == 2
