@@ -1,10 +1,15 @@
 """napari reader: ssQPM stacks, angle stacks, raw polarization mosaics and phase maps.
 
 Follows the npe2 reader contract: :func:`get_reader` is cheap (file name, the first bytes and
-the header through :func:`napari_dmqpm.io.inspect_file`), returns None for files that are not
+the header through :func:`napari_dmqpm.io.inspect_file`, which decodes at most the first
+frame of an untagged integer image), returns None for files that are not
 TIFF or PNG images and never raises; the function it returns does the reading and raises a
 :class:`~napari_dmqpm.io.FormatError` naming the file and the problem when the file is damaged
 or is none of the formats of ``docs/formats.md``. napari shows that message to the user.
+
+Labels images (napari-dmqpm's own ``*_labels.tif``, tagged by its writers, and other tools'
+label exports that :func:`napari_dmqpm.io.inspect_file` recognises, see docs/formats.md) open
+as one napari Labels layer at the file's pixel size, never as a raw camera frame.
 
 Large time-lapses (see :func:`napari_dmqpm.io.read_acquisition`, ``lazy``) come back as dask
 arrays: napari reads, and for angle stacks retrieves the phase of, only the frame on screen.
@@ -24,9 +29,16 @@ import numpy as np
 from napari_dmqpm._napari._layers import LayerDataTuple, acquisition_to_layer_data
 
 if TYPE_CHECKING:
-    from napari_dmqpm.io import Acquisition
+    from napari_dmqpm.io import Acquisition, LabelImage
 
-__all__ = ["READABLE_SUFFIXES", "get_reader", "layer_name", "lazy_layer_data", "read_paths"]
+__all__ = [
+    "READABLE_SUFFIXES",
+    "get_reader",
+    "label_image_layer_data",
+    "layer_name",
+    "lazy_layer_data",
+    "read_paths",
+]
 
 #: File name suffixes the reader claims (compared case-insensitively).
 READABLE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
@@ -65,7 +77,8 @@ def get_reader(path: str | list[str]) -> ReaderFunction | None:
     """Return the reader function when napari-dmqpm can open ``path``, otherwise None.
 
     Cheap and safe: looks at the suffix (``.tif``, ``.tiff``, ``.png``), the first bytes
-    and the image header; reads no pixels. Never raises.
+    and the image header; reads no pixels, except the first frame of an untagged integer
+    image (to tell a label image from a camera frame). Never raises.
 
     Parameters
     ----------
@@ -119,7 +132,8 @@ def read_paths(path: str | list[str]) -> list[LayerDataTuple]:
     list of (ndarray, dict, str)
         For each file, an angles Image layer ``"<stem> angles"`` (when the file has
         intensities) and a phase Image layer ``"<stem> phase"``; see
-        :func:`napari_dmqpm._napari._layers.acquisition_to_layer_data`.
+        :func:`napari_dmqpm._napari._layers.acquisition_to_layer_data`. A labels image gives
+        one Labels layer ``"<stem>"`` instead (:func:`label_image_layer_data`).
 
     Raises
     ------
@@ -137,26 +151,43 @@ def read_paths(path: str | list[str]) -> list[LayerDataTuple]:
 
 def _read_one(path: Path) -> list[LayerDataTuple]:
     """Read one file, turning data warnings into napari notifications."""
-    from napari_dmqpm.io import DataWarning, FormatError, read_acquisition
+    from napari_dmqpm.io import DataWarning, LabelImage
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        try:
-            acquisition = read_acquisition(path)
-        except FormatError:
-            raise
-        except (OSError, ValueError, TypeError, MemoryError) as error:
-            raise FormatError(
-                f"{path}: could not be read as an ssQPM file ({type(error).__name__}: {error})"
-            ) from error
+        read = _read_file(path)
     for record in caught:
         if issubclass(record.category, DataWarning):
             _notify_warning(_with_file_name(str(record.message), path))
         else:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
-    if acquisition.is_lazy:
-        return lazy_layer_data(acquisition, name=layer_name(path))
-    return acquisition_to_layer_data(acquisition, name=layer_name(path))
+    if isinstance(read, LabelImage):
+        return [label_image_layer_data(read, name=layer_name(path))]
+    if read.is_lazy:
+        return lazy_layer_data(read, name=layer_name(path))
+    return acquisition_to_layer_data(read, name=layer_name(path))
+
+
+def _read_file(path: Path) -> Acquisition | LabelImage:
+    """A labels image (:func:`~napari_dmqpm.io.read_labels`) or a recording; FormatError else."""
+    from napari_dmqpm.io import (
+        LABELS_KIND,
+        FormatError,
+        inspect_file,
+        read_acquisition,
+        read_labels,
+    )
+
+    try:
+        if inspect_file(path).kind == LABELS_KIND:
+            return read_labels(path)
+        return read_acquisition(path)
+    except FormatError:
+        raise
+    except (OSError, ValueError, TypeError, MemoryError) as error:
+        raise FormatError(
+            f"{path}: could not be read as an ssQPM file ({type(error).__name__}: {error})"
+        ) from error
 
 
 def lazy_layer_data(acquisition: Acquisition, *, name: str) -> list[LayerDataTuple]:
@@ -192,6 +223,49 @@ def lazy_layer_data(acquisition: Acquisition, *, name: str) -> list[LayerDataTup
         data = angles if meta["metadata"]["quantity"] == "intensity" else phase
         layers.append((data, meta, layer_type))
     return layers
+
+
+def label_image_layer_data(image: LabelImage, *, name: str) -> LayerDataTuple:
+    """The Labels layer of a labels file, on the grid of the images it was drawn on.
+
+    Parameters
+    ----------
+    image : LabelImage
+        As :func:`napari_dmqpm.io.read_labels` returns it.
+    name : str
+        Layer name.
+
+    Returns
+    -------
+    (ndarray, dict, "labels")
+        Data of shape ``(M, N)``, or ``(T, M, N)`` for a time-lapse; ``scale`` the pixel size
+        in µm on rows and columns (1 when unknown, and on the time axis), ``units``,
+        ``axis_labels`` and ``metadata`` (``quantity="instance labels"``, ``kind="labels"``,
+        ``source``, ``pixel_size_um``, ``file_metadata``), as the phase layers have them.
+    """
+    from napari_dmqpm import __version__
+
+    index_axes = ("t",) if image.is_timelapse else ()
+    size = image.pixel_size_um
+    spatial, unit = (float(size), "µm") if size is not None else (1.0, "pixel")
+    meta = {
+        "name": name,
+        "scale": (1.0,) * len(index_axes) + (spatial, spatial),
+        "units": ("pixel",) * len(index_axes) + (unit, unit),
+        "axis_labels": (*index_axes, "y", "x"),
+        "metadata": {
+            "quantity": "instance labels",
+            "kind": "labels",
+            "source": image.source,
+            "pixel_size_um": size,
+            "is_timelapse": image.is_timelapse,
+            "n_frames": image.n_frames,
+            "napari_dmqpm_version": __version__,
+            "file_metadata": dict(image.metadata),
+        },
+    }
+    data = image.labels if image.is_timelapse else image.labels[0]
+    return (data, meta, "labels")
 
 
 def layer_name(path: str | os.PathLike) -> str:

@@ -3,7 +3,9 @@
 *File > Save Selected Layers...* with a Labels layer and a ``.tif``/``.tiff`` name ends here.
 The pixel size comes from the layer's scale and units (a layer in µm, nm or mm is converted
 to µm; a layer in pixels is written without a pixel size), so Fiji/ImageJ opens the labels
-at the size of the image they were drawn on.
+at the size of the image they were drawn on. The file is tagged as labels
+(``dmqpm_content=labels`` in its ImageJ header), so napari-dmqpm's reader opens it again as a
+Labels layer at the same scale.
 
 Overwriting: napari's save dialog asks before it replaces a file, but this writer still
 never writes over a file (napari-dmqpm never writes over a user file): when ``path`` exists

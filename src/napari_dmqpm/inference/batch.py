@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_dmqpm.io import inspect_file
+from napari_dmqpm.io.labels import without_labels
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, find_model
 
 from . import batch_worker
@@ -87,7 +88,8 @@ def iter_segment_files(
     ----------
     paths : sequence of str or path-like
         Input files; their output names (:func:`~napari_dmqpm.inference.output_paths`) must
-        differ.
+        differ. Labels images among them (``*_labels.tif``) are skipped with a logged
+        warning each (:func:`napari_dmqpm.io.labels.without_labels`).
     out_dir : str or path-like
         Existing, writable folder, seen by this process (the client), which writes the outputs.
     model, config, postprocess, read_options, alpha_um3_per_pg, overwrite
@@ -141,6 +143,7 @@ def iter_segment_files(
     _check_pool_options(scheduler, scheduler_file, workers, torch_threads, retries, connect_timeout)
     config = config or InferenceConfig()
     out_dir = Path(out_dir)
+    paths = without_labels(paths, kind=(read_options or {}).get("kind"))
     targets = _check_targets(paths, out_dir, overwrite)
     if scheduler is None and scheduler_file is None and workers == 1:
         _pin_threads(torch_threads)

@@ -96,6 +96,24 @@ def ome_wavelength(ome_xml: str | None) -> tuple[float | None, str]:
     return None, ""
 
 
+#: The ImageJ header line (``key=value``) napari-dmqpm's writers put in a labels TIFF.
+LABELS_TAG: tuple[str, str] = ("dmqpm_content", "labels")
+
+
+def is_labels_description(description: str | None) -> bool:
+    """True when an ImageDescription carries :data:`LABELS_TAG` (on a line or between spaces).
+
+    Examples
+    --------
+    >>> is_labels_description("ImageJ=1.11a unit=um dmqpm_content=labels")
+    True
+    >>> is_labels_description("ImageJ=1.11a unit=um"), is_labels_description(None)
+    (False, False)
+    """
+    key, value = LABELS_TAG
+    return f"{key}={value}" in (description or "").split()
+
+
 def _rational(value: Any) -> float | None:
     """A TIFF RATIONAL tag value, ``(numerator, denominator)``, as a float."""
     try:

@@ -6,6 +6,7 @@ import math
 import os
 
 from napari_dmqpm.io.detect import FileInfo, inspect_file
+from napari_dmqpm.io.labels import LABELS_KIND
 from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS
 from napari_dmqpm.io.units import PHASE_UNITS, radians_per_unit
 
@@ -54,6 +55,12 @@ def _unit_words(info: FileInfo, options: dict) -> str:
 def _reader_line(info: FileInfo, options: dict) -> str:
     method, origin = options["demosaic_method"], options["mosaic_origin"]
     rows, cols = _frame_shape(info)
+    if info.kind == LABELS_KIND:
+        shape = (info.n_frames, rows, cols) if info.is_timelapse else (rows, cols)
+        return (
+            f"Labels layer {shape} ({info.dtype}, 0 = background); a labels image, "
+            "not an ssQPM recording: no angles or phase, and dmqpm segment skips it"
+        )
     steps = ""
     if info.kind == "raw-mosaic":
         rows, cols = _mosaic_shape((rows, cols), origin, method)

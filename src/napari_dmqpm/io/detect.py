@@ -11,6 +11,11 @@ The rules, in order (docs/formats.md explains each and says which are heuristics
    phase-map time-lapse, (T, M, N) integer -> raw-mosaic time-lapse;
 4. PNG and other Pillow images (2-D integer) -> raw-mosaic;
 5. anything else -> FormatError naming the file and what was found.
+
+Labels images come before rules 2 to 4: a file tagged ``dmqpm_content=labels`` (napari-dmqpm's
+writers), or one that rules 2 to 4 would call a raw mosaic and whose first frame has the
+structure of a label image (:func:`napari_dmqpm.io.labels.label_structure`, the one rule that
+reads pixels), is ``kind="labels"``. An explicit ``kind=`` skips this too.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 from napari_dmqpm.io import _tags
 from napari_dmqpm.io._layout import Layout, plan_layout
 from napari_dmqpm.io.acquisition import FILE_KINDS, FormatError
+from napari_dmqpm.io.labels import LABELS_KIND, TAGGED_REASON, label_structure, labels_layout
 
 __all__ = ["FileInfo", "inspect_file"]
 
@@ -36,6 +42,9 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _FATAL_LOG = ("page offset", "next page", "data offset", "ByteCounts", "TiffTag.fromfile")
 _PILLOW_DTYPES = {"L": "uint8", "I;16": "uint16", "I;16L": "uint16", "I;16B": "uint16"}
 _PILLOW_DTYPES |= {"I;16N": "uint16", "I": "int32", "F": "float32"}
+# The first frame is decoded to look for label structure only below this size.
+_MAX_FRAME_BYTES = 2**30
+_OVERRIDE_HINT = "a heuristic; override with kind= or --kind"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +56,7 @@ class FileInfo:
     path : Path
         The file.
     kind : str
-        One of ``FILE_KINDS``.
+        One of ``FILE_KINDS``, or ``"labels"`` (``LABELS_KIND``) for an instance label image.
     shape : tuple of int
         Shape of the stored image data (as in the file, before any rearranging).
     dtype : str
@@ -193,6 +202,37 @@ def _tiff_metadata(tif, page) -> dict:
     }
 
 
+def _first_frame(page) -> np.ndarray | None:
+    """The pixels of the first page as (M, N), or None when they cannot be had cheaply."""
+    try:
+        if np.prod(page.shape) * np.dtype(page.dtype).itemsize > _MAX_FRAME_BYTES:
+            return None
+        frame = np.asarray(page.asarray())
+    except Exception:  # noqa: BLE001 - damaged data: the reader itself reports them
+        return None
+    kept = [n for n in frame.shape if n > 1]
+    if frame.ndim > 2 and len(kept) == 2:
+        frame = frame.reshape(kept)  # a samples or depth axis of length 1
+    return frame if frame.ndim == 2 else None
+
+
+def _tiff_layout(page, series, *, declared: str, kind: str | None, where: str) -> Layout:
+    """The detection rules for a TIFF, the labels rules first (see the module docstring)."""
+    shape, axes, dtype = tuple(int(s) for s in series.shape), str(series.axes), series.dtype
+    tagged = kind is None and _tags.is_labels_description(page.description)
+    if kind == LABELS_KIND or tagged:
+        reason = f"kind={kind!r} given (detection skipped)" if kind else TAGGED_REASON
+        return labels_layout(shape, axes, dtype, declared=declared, reason=reason, where=where)
+    layout = plan_layout(shape, axes, dtype, declared=declared, kind=kind, where=where)
+    if kind is None and layout.kind == "raw-mosaic":
+        frame = _first_frame(page)
+        reason = None if frame is None else label_structure(frame)
+        if reason is not None:
+            reason = f"{reason} (frame 0; {_OVERRIDE_HINT})"
+            return labels_layout(shape, axes, dtype, declared=declared, reason=reason, where=where)
+    return layout
+
+
 def _inspect_tiff(path: Path, kind: str | None) -> FileInfo:
     import tifffile
 
@@ -208,9 +248,7 @@ def _inspect_tiff(path: Path, kind: str | None) -> FileInfo:
         page = series.pages[0] if series.pages and series.pages[0] is not None else tif.pages[0]
         file_format, declared = _declared(tif, series)
         shape, axes = tuple(int(s) for s in series.shape), str(series.axes)
-        layout = plan_layout(
-            shape, axes, series.dtype, declared=declared, kind=kind, where=str(path)
-        )
+        layout = _tiff_layout(page, series, declared=declared, kind=kind, where=str(path))
         return FileInfo(
             path=path,
             kind=layout.kind,
@@ -253,6 +291,25 @@ def open_pillow(path: Path):
     return image
 
 
+def _pillow_layout(image, shape, dtype, *, kind: str | None, where: str) -> Layout:
+    """The detection rules for a Pillow image: labels when asked or when it looks like one."""
+    if kind == LABELS_KIND:
+        reason = f"kind={kind!r} given (detection skipped)"
+        return labels_layout(shape, "YX", dtype, declared="", reason=reason, where=where)
+    layout = plan_layout(shape, "YX", dtype, kind=kind, where=where)
+    if kind is not None or layout.kind != "raw-mosaic":
+        return layout
+    try:
+        frame = np.asarray(image)
+    except Exception:  # noqa: BLE001 - damaged data: the reader itself reports them
+        frame = None
+    reason = None if frame is None else label_structure(frame)
+    if reason is not None:
+        reason = f"{reason} ({_OVERRIDE_HINT})"
+        return labels_layout(shape, "YX", dtype, declared="", reason=reason, where=where)
+    return Layout(**{**layout.__dict__, "reason": f"2-D integer {image.format} -> raw-mosaic"})
+
+
 def _inspect_pillow(path: Path, kind: str | None) -> FileInfo:
     image = open_pillow(path)
     with image:
@@ -260,9 +317,7 @@ def _inspect_pillow(path: Path, kind: str | None) -> FileInfo:
         dtype = np.dtype(_PILLOW_DTYPES[image.mode])
         file_format = str(image.format or "image")
         size, size_source = _tags.png_pixel_size(dict(image.info))
-    layout = plan_layout(shape, "YX", dtype, kind=kind, where=str(path))
-    if kind is None and layout.kind == "raw-mosaic":
-        layout = Layout(**{**layout.__dict__, "reason": f"2-D integer {file_format} -> raw-mosaic"})
+        layout = _pillow_layout(image, shape, dtype, kind=kind, where=str(path))
     return FileInfo(
         path=path,
         kind=layout.kind,
@@ -287,14 +342,16 @@ def inspect_file(path: str | os.PathLike, *, kind: str | None = None) -> FileInf
     path : str or path-like
         A TIFF (plain, ImageJ, OME; any compression tifffile reads) or an image Pillow
         reads (PNG, ...).
-    kind : {"ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map"}, optional
+    kind : {"ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map", "labels"}, optional
         Skip detection and read the file as this kind; the shape must still allow it.
 
     Returns
     -------
     FileInfo
         Kind, stored shape, dtype, axes, frames, pixel size, compression and the rule
-        that fired (``reason``).
+        that fired (``reason``). Reads the header only, except for an untagged integer
+        image that would be a raw mosaic: its first frame is decoded to tell a label image
+        from a camera frame (docs/formats.md, "Labels images").
 
     Raises
     ------
@@ -303,8 +360,10 @@ def inspect_file(path: str | os.PathLike, *, kind: str | None = None) -> FileInf
     FormatError
         The file is empty, truncated, corrupt, or none of the formats of docs/formats.md.
     """
-    if kind is not None and kind not in FILE_KINDS:
-        raise ValueError(f"kind must be None or one of {FILE_KINDS}; got kind={kind!r}")
+    if kind is not None and kind not in (*FILE_KINDS, LABELS_KIND):
+        raise ValueError(
+            f"kind must be None or one of {(*FILE_KINDS, LABELS_KIND)}; got kind={kind!r}"
+        )
     path = check_file(path)
     if not is_tiff(path):
         return _inspect_pillow(path, kind)

@@ -12,11 +12,12 @@ from napari_dmqpm.io._layout import arrange
 from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, FormatError
 from napari_dmqpm.io.arrays import assemble, check_retrieval_options
 from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
+from napari_dmqpm.io.labels import LABELS_KIND, LabelImage
 from napari_dmqpm.io.lazy import LAZY_THRESHOLD_BYTES, lazy_parts, wants_lazy
 from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
 from napari_dmqpm.io.units import radians_per_unit
 
-__all__ = ["read_acquisition"]
+__all__ = ["read_acquisition", "read_labels"]
 
 #: Refuse to allocate more than this for one file (a corrupt header can claim terabytes).
 MAX_BYTES = 16 * 2**30
@@ -169,7 +170,8 @@ def read_acquisition(
     FileNotFoundError
         No such file.
     FormatError
-        Empty, truncated, corrupt or unsupported file, or a ``kind`` the shape cannot hold.
+        Empty, truncated, corrupt or unsupported file, a ``kind`` the shape cannot hold, or
+        a labels image (read it with :func:`read_labels`).
     ValueError
         An option out of range, or a non-"rad" ``phase_unit`` without any wavelength.
 
@@ -183,6 +185,11 @@ def read_acquisition(
     if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"pixel_size_um must be a positive number; got {pixel_size_um!r}")
     info = inspect_file(path, kind=kind)
+    if info.kind == LABELS_KIND:
+        raise FormatError(
+            f"{info.path}: is a labels image, not an ssQPM recording ({info.reason}); read it "
+            "with napari_dmqpm.io.read_labels, or pass kind= to read it as a recording"
+        )
     wavelength = wavelength_um if wavelength_um is not None else info.wavelength_um
     stores_phase = info.kind in ("phase-map", "ssqpm-stack")
     radians = radians_per_unit(
@@ -238,3 +245,60 @@ def _demosaic(
         return demosaic(stack[:, 0], origin=origin, method=method)
     except ValueError as error:  # the options were checked: this is about the data
         raise FormatError(f"{info.path}: {error}") from error
+
+
+def read_labels(
+    path: str | os.PathLike, *, force: bool = False, pixel_size_um: float | None = None
+) -> LabelImage:
+    """Read a labels image: napari-dmqpm's own, or another tool's that looks like one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A TIFF or PNG of instance labels (docs/formats.md, "Labels images").
+    force : bool, optional
+        Read any integer ``(M, N)`` or ``(T, M, N)`` image as labels, even one that the
+        detection takes for something else (a camera frame, say).
+    pixel_size_um : float, optional
+        Pixel size in µm, overriding the file's.
+
+    Returns
+    -------
+    LabelImage
+        ``labels`` (T, M, N) integers of the stored dtype (uint16 or uint32 for
+        napari-dmqpm's files), the pixel size and the rule that recognised the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    FormatError
+        Not a labels image (without ``force``), negative labels, not integers, or damaged.
+    ValueError
+        ``pixel_size_um`` not a positive number.
+    """
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"pixel_size_um must be a positive number; got {pixel_size_um!r}")
+    info = inspect_file(path, kind=LABELS_KIND if force else None)
+    if info.kind != LABELS_KIND:
+        raise FormatError(
+            f"{info.path}: not a labels image ({info.reason}); pass force=True to read it as one"
+        )
+    labels = arrange(read_pixels(info), info.layout, info.axes)[:, 0]
+    if labels.size and int(labels.min()) < 0:
+        raise FormatError(f"{info.path}: labels must be >= 0; got minimum {int(labels.min())}")
+    labels = labels.astype(labels.dtype.newbyteorder("="), copy=False)
+    metadata = {
+        "detection": info.reason,
+        "pixel_size_source": info.pixel_size_source if pixel_size_um is None else "given",
+        "stored_dtype": info.dtype,
+        "stored_shape": list(info.shape),
+        "file_format": info.file_format,
+    }
+    return LabelImage(
+        labels=labels,
+        pixel_size_um=pixel_size_um if pixel_size_um is not None else info.pixel_size_um,
+        is_timelapse=info.is_timelapse,
+        source=str(info.path),
+        metadata=metadata,
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_dmqpm.io._tags import LABELS_TAG
 from napari_dmqpm.io.acquisition import Acquisition
 
 __all__ = ["STACK_CHANNELS", "LabelsStream", "write_labels", "write_stack"]
@@ -123,6 +124,7 @@ def _imagej_description(shape: tuple[int, ...], unit: bool) -> str:
         lines += [f"images={shape[0]}", f"frames={shape[0]}", "hyperstack=true"]
     if unit:
         lines.append("unit=um")
+    lines.append("=".join(LABELS_TAG))
     return "\n".join(lines) + "\n"
 
 
@@ -133,6 +135,7 @@ def _labels_tiff_options(
     if np.dtype(dtype) == np.uint16:
         axes = "TYX" if len(shape) == 3 else "YX"
         metadata = {"axes": axes, **({"unit": "um"} if resolution else {})}
+        metadata[LABELS_TAG[0]] = LABELS_TAG[1]  # the reader opens the file as labels
         return {"imagej": True, "metadata": metadata, **resolution}
     description = _imagej_description(shape, unit=bool(resolution))
     # minisblack: without it tifffile stores 3 or 4 frames as the planes of one RGB(A) image
@@ -155,6 +158,10 @@ def write_labels(
     written as a plain TIFF that carries the same ImageJ header lines (``unit=um``, the
     number of frames) and resolution tags: Fiji opens it as a 32-bit image, calibrated
     in µm, and every TIFF reader gets the exact uint32 labels.
+
+    Both carry the line ``dmqpm_content=labels`` in the ImageJ header (ImageJ ignores
+    it), so that :func:`napari_dmqpm.io.inspect_file` and the napari reader open the file
+    as labels, never as a raw camera frame, and ``dmqpm segment`` skips it.
 
     Parameters
     ----------

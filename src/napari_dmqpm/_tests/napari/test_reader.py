@@ -86,6 +86,48 @@ def test_nan_pixels_become_a_napari_warning_that_names_the_file(tmp_path):
     assert "with_nan.tif" in new[0].message
 
 
+def _cells(shape, maximum=7, dtype=np.uint16):
+    labels = np.zeros(shape, dtype)
+    labels[..., 4:14, 5:15], labels[..., 20:30, 22:40] = 1, maximum
+    return labels
+
+
+@pytest.mark.parametrize(
+    ("shape", "pixel_size_um", "scale", "units"),
+    [
+        ((32, 48), 0.627, (0.627, 0.627), ("µm", "µm")),
+        ((3, 32, 48), 0.345, (1.0, 0.345, 0.345), ("pixel", "µm", "µm")),
+        ((32, 48), None, (1.0, 1.0), ("pixel", "pixel")),
+    ],
+)
+def test_a_labels_file_opens_as_one_labels_layer_at_its_pixel_size(
+    tmp_path, shape, pixel_size_um, scale, units
+):
+    path = io.write_labels(
+        tmp_path / "sim_0000_labels.tif", _cells(shape), pixel_size_um=pixel_size_um
+    )
+    assert get_reader(str(path)) is read_paths
+    [(data, meta, layer_type)] = read_paths(str(path))
+    assert layer_type == "labels" and meta["name"] == "sim_0000_labels"
+    np.testing.assert_array_equal(data, _cells(shape))
+    assert meta["scale"] == pytest.approx(scale) and meta["units"] == units
+    assert meta["axis_labels"] == (("t",) if len(shape) == 3 else ()) + ("y", "x")
+    assert meta["metadata"]["kind"] == "labels" and meta["metadata"]["source"] == str(path)
+
+
+def test_an_untagged_label_export_opens_as_labels_not_as_a_mosaic(tmp_path):
+    path = tmp_path / "masks.tif"
+    tifffile.imwrite(path, _cells((32, 48), maximum=513, dtype=np.uint32), metadata=None)
+    [(data, meta, layer_type)] = read_paths(str(path))
+    assert (layer_type, data.shape, meta["scale"]) == ("labels", (32, 48), (1.0, 1.0))
+
+
+def test_the_camera_and_phase_files_are_no_labels(qpm_files):
+    for written in qpm_files.values():
+        layer_types = {layer_type for *_, layer_type in read_paths(str(written.path))}
+        assert layer_types == {"image"}, written.path
+
+
 _TIFF_HEAD = b"II*\x00\x08\x00\x00\x00"
 
 

@@ -82,3 +82,34 @@ def test_write_labels_keeps_the_time_axis(tmp_path):
         assert tif.imagej_metadata["frames"] == 3
         np.testing.assert_array_equal(tif.asarray(), labels)
         assert _resolution_um(tif.pages[0]) == pytest.approx(0.627, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale", "units", "maximum"),
+    [
+        ((30, 40), (0.25, 0.25), ("µm", "µm"), 9),
+        ((2, 30, 40), (1.0, 0.345, 0.345), ("pixel", "µm", "µm"), 70_001),
+        ((30, 40), (1.0, 1.0), ("pixel", "pixel"), 3),
+    ],
+)
+def test_a_saved_labels_layer_reopens_as_the_same_labels_layer(
+    tmp_path, shape, scale, units, maximum
+):
+    """Writer -> reader through the real npe2 manifest: Labels in, the same Labels out."""
+    npe2 = pytest.importorskip("npe2")
+    layers = pytest.importorskip("napari.layers")
+    npe2.PluginManager.instance().discover()  # what napari does at start-up
+    data = np.zeros(shape, np.int32)
+    data[..., 3:10, 4:12], data[..., 15:25, 20:30] = 5, maximum
+    layer = layers.Labels(data, scale=scale, units=units, name="cells")
+    path = tmp_path / "cells_labels.tif"
+    assert npe2.write(path, [layer], plugin_name="napari-dmqpm") == [str(path)]
+    read = npe2.read([str(path)], stack=False, plugin_name="napari-dmqpm")
+    assert [layer_type for *_, layer_type in read] == ["labels"]
+    back = layers.Layer.create(*read[0])
+    assert isinstance(back, layers.Labels) and back.name == "cells_labels"
+    np.testing.assert_array_equal(back.data, data)
+    assert np.can_cast(back.data.dtype, np.int64) and back.data.dtype.kind == "u"
+    np.testing.assert_allclose(back.scale, scale, rtol=1e-6)
+    assert [str(u) for u in back.units][-2:] == [str(u) for u in layer.units][-2:]
+    assert back.metadata["quantity"] == "instance labels"
