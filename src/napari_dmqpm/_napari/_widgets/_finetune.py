@@ -134,6 +134,9 @@ class FinetuneWidget(Panel):
     def _phase_changed(self, *_: Any) -> None:
         self._pair_inputs(force=True)
         self.units.follow(self.phase.layer(), load_settings())
+        if not self.running:  # the last run's words are not about this image
+            self.status.setText("")
+            self.scores.setText("")
 
     def _angles_changed(self, *_: Any) -> None:
         self.base.follow_inputs(has_angles=self.angles.layer() is not None)
@@ -150,6 +153,8 @@ class FinetuneWidget(Panel):
 
     def _model_added(self, name: str) -> None:
         self.base.refresh()
+        if self.name.text() in self.base.names():  # taken now: offer the next free name
+            self._suggest_name()
 
     def _suggest_name(self, *_: Any) -> None:
         base, taken = self.base.currentText() or "model", set(self.base.names())

@@ -134,6 +134,11 @@ class SegmentForm(Panel):
     def _phase_changed(self, *_: Any) -> None:
         self._pair_inputs(force=True)
         self.units.follow(self.phase.layer(), load_settings())
+        # what was said about the last image is not about this one
+        self.status.setText("")
+        self.diameter_found.clear()
+        self.code.clear()
+        self.code.setVisible(False)
 
     def _pair_inputs(self, *, force: bool = False) -> None:
         """Choose the angles layer of the phase image's file (unless the user chose one)."""

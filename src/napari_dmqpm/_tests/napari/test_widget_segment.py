@@ -401,3 +401,29 @@ def test_the_contours_toggle_outlines_the_result(make_napari_viewer, qtbot, mode
     assert cells.contour == 0
     widget.contours.setChecked(True)
     assert cells.contour == 2
+
+
+def test_choosing_another_image_clears_what_was_said_about_the_last(
+    make_napari_viewer, qtbot, models
+):
+    make_model(models / "tiny")
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "sparse")
+    widget = dock(viewer)
+    widget.device.setCurrentText("cpu")
+    run_and_wait(qtbot, widget)
+    widget.copy_as_code()
+    assert "sparse field cells" in widget.status.text() and widget.diameter_found.text()
+    assert widget.code.isVisibleTo(widget) and widget.code.toPlainText()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="other phase", metadata=RAD)
+    widget.phase.select(viewer.layers["other phase"])
+    assert widget.status.text() == "" and widget.diameter_found.text() == ""
+    assert not widget.code.isVisibleTo(widget) and widget.code.toPlainText() == ""
+    # the fine-tune widget offers a free name again when its suggestion is taken
+    from napari_dmqpm._napari._widgets._form import model_events
+
+    tune = dock(viewer, "Fine-tune model")
+    taken = tune.name.text()
+    make_model(models / taken)
+    model_events().added.emit(taken)
+    assert tune.name.text() != taken and tune.name.text() not in (taken, "")
