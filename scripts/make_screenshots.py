@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
 PLUGIN = "napari-dmqpm"
-WINDOW_SIZE = (1500, 900)
+WINDOW_SIZE = (1600, 1000)
 
 
 def _rerun_under_xvfb() -> None:
@@ -129,10 +129,10 @@ def _segment_widget(viewer) -> None:
     _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
     segment.model.refresh(select=model)
     segment.device.setCurrentText("cpu")
+    segment.contours.setChecked(True)
     _run_widget(segment)
-    cells = viewer.layers["sparse field cells"]
-    cells.contour = 2
-    viewer.layers.selection.active = cells
+    segment.folds["Thresholds"].expand(animate=False)
+    viewer.layers.selection.active = viewer.layers["sparse field cells"]
 
 
 def _table_widget(viewer) -> None:
@@ -153,10 +153,9 @@ def _real_qphase_segment(viewer) -> None:
     segment.device.setCurrentText("cpu")
     segment.units.unit.setCurrentIndex(segment.units.unit.findData("pg_per_um2"))
     segment.units.wavelength.setValue(0.65)  # Q-PHASE maps hold pg/µm² (data README)
+    segment.contours.setChecked(True)
     _run_widget(segment)
-    cells = viewer.layers["img_003 cells"]
-    cells.contour = 2
-    viewer.layers.selection.active = cells
+    viewer.layers.selection.active = viewer.layers["img_003 cells"]
 
 
 def _finetune_widget(viewer) -> None:

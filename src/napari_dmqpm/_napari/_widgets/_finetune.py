@@ -83,6 +83,7 @@ class FinetuneWidget(Panel):
             "Segment with it", self.segment_with_result, "Re-segment the image with the new model"
         )
         self.plot, self.scores = LossPlot(), QLabel("")
+        self.scores.setWordWrap(True)
         self._job: Job | None = None
         self._progress: RunProgress | None = None
         self.outcome: Any = None
@@ -336,9 +337,10 @@ class FinetuneWidget(Panel):
             return
         self.outcome = outcome
         self.status.setText(
-            f"Saved {outcome.name} in {outcome.path}: {done}; validation Dice "
+            f"Saved {outcome.name} in your models folder: {done}; validation Dice "
             f"{outcome.dice_before:.3f} base → {outcome.dice_after:.3f} best"
         )
+        self.status.setToolTip(str(outcome.path))
         self.use_button.setEnabled(True)
         model_events().added.emit(outcome.name)
         show_info(

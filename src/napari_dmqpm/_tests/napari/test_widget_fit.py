@@ -42,6 +42,9 @@ def _unreachable(qtbot, dock, widget) -> list[str]:
     for button in widget.findChildren(QPushButton):
         widget.scroll.ensureWidgetVisible(button)
         _settle(qtbot, 30)
+        if not button.visibleRegion().boundingRect().contains(button.rect()):
+            missing.append(f"{type(widget).__name__}: {button.text()!r} is cut off")
+            continue
         center = button.mapToGlobal(button.rect().center())
         top = QApplication.widgetAt(center)
         clickable = top is button or (top is not None and button.isAncestorOf(top))
@@ -51,6 +54,8 @@ def _unreachable(qtbot, dock, widget) -> list[str]:
 
 
 def _check_fits(qtbot, window, docks) -> None:
+    for _, widget in docks:  # a status naming a long path must not widen the dock
+        widget.status.setText("Saved in " + "x" * 300)
     _settle(qtbot, 300)
     height = window.frameGeometry().height()
     assert height <= SCREEN.height(), f"the window grew to {height} px on an 800 px screen"
@@ -67,6 +72,7 @@ def test_demo_docking_as_tabs_fits_1280x800(make_napari_viewer, qtbot):
     _check_fits(qtbot, window, docks)
     # the common fields fit without scrolling when the advanced sections stay folded
     for dock, widget in docks:
+        widget.status.setText("")
         for fold in widget.folds.values():
             fold.collapse(animate=False)
         dock.raise_()
