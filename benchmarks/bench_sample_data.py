@@ -1,4 +1,4 @@
-"""How long each sample of *File > Open Sample > napari-dmqpm* takes to make (target: < 2 s).
+"""How long each sample (*File > Open Sample > ssQPM cell segmentation ...*) takes to make (< 2 s).
 
 Times the sample-data functions the manifest points to (simulation, phase retrieval and
 layer conversion; napari's own drawing is not included), in this process after one warm-up,
