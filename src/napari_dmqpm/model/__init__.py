@@ -10,8 +10,9 @@ first use (PEP 562), so ``napari_dmqpm.model.registry`` and
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from .blocks import ConvNormAct, StackedConvBlocks, init_weights, make_norm_and_nonlin
@@ -105,17 +106,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name (or a submodule) of the package on first use."""
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE) | _SUBMODULES)
+_BY_MODULE: dict[str, list[str]] = {}
+for _name, _module in _WHERE.items():
+    _BY_MODULE.setdefault(_module[1:], []).append(_name)
+del _name, _module
+# scientific-python's lazy_loader (as scikit-image uses it): names import on first use
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__, submodules=set(_SUBMODULES), submod_attrs=_BY_MODULE
+)

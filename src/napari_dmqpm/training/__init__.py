@@ -6,8 +6,7 @@ only) does not import torch. See ``docs/training.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
 _EXPORTS = {
     "targets": ("TargetConfig", "Targets", "make_targets", "boundary_mask", "normalized_distance"),
@@ -52,12 +51,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
-    return getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# scientific-python's lazy_loader (as scikit-image uses it): names import on first use
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__, submod_attrs={module: list(names) for module, names in _EXPORTS.items()}
+)
