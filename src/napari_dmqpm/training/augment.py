@@ -32,6 +32,7 @@ from scipy import ndimage
 
 _RANGES = (
     "scaling",
+    "diameter_px",
     "noise_variance",
     "blur_sigma",
     "brightness",
@@ -54,6 +55,12 @@ class AugmentConfig:
     p_scaling : float
         Probability of a zoom; ``scaling`` is the (min, max) sampling step in input pixels per
         output pixel (above 1 zooms out).
+    p_diameter, diameter_px : float, (float, float)
+        Scale augmentation by cell size: with probability ``p_diameter`` the patch is resampled
+        so that the image's median cell diameter becomes a diameter drawn log-uniformly from
+        ``diameter_px`` (replacing the ``scaling`` zoom for that patch). Needs the image's
+        median cell diameter (``augment_patch(cell_diameter_px=...)``); 0 (nnU-Net) turns it
+        off.
     p_noise, noise_variance : float, (float, float)
         Additive Gaussian noise; the variance is drawn from the range, relative to the channel's
         variance (nnU-Net's range on z-scored data).
@@ -77,6 +84,8 @@ class AugmentConfig:
     rotation_deg: float = 180.0
     p_scaling: float = 0.2
     scaling: tuple[float, float] = (0.7, 1.4)
+    p_diameter: float = 0.0
+    diameter_px: tuple[float, float] = (10.0, 120.0)
     p_noise: float = 0.1
     noise_variance: tuple[float, float] = (0.0, 0.1)
     p_blur: float = 0.2
@@ -101,7 +110,7 @@ class AugmentConfig:
                 raise ValueError(f"{item.name} must be a probability in [0, 1]; got {value!r}")
         for name in _RANGES:
             low, high = getattr(self, name)
-            if not 0.0 <= low <= high:
+            if not 0.0 <= low <= high or (name == "diameter_px" and low <= 0.0):
                 raise ValueError(
                     f"{name} must be (low, high) with 0 <= low <= high; got {(low, high)}"
                 )
@@ -134,16 +143,114 @@ class SpatialParams:
     mirror_cols: bool = False
 
 
-def draw_spatial(config: AugmentConfig, rng: np.random.Generator) -> SpatialParams:
-    """Draw rotation, scaling and mirroring with nnU-Net's probabilities."""
+def draw_spatial(
+    config: AugmentConfig,
+    rng: np.random.Generator,
+    *,
+    cell_diameter_px: float | None = None,
+) -> SpatialParams:
+    """Draw rotation, scaling and mirroring with nnU-Net's probabilities.
+
+    Parameters
+    ----------
+    config : AugmentConfig
+    rng : numpy.random.Generator
+    cell_diameter_px : float, optional
+        The image's median cell diameter; with ``config.p_diameter > 0`` the zoom then brings
+        it, with that probability, to a diameter drawn log-uniformly from
+        ``config.diameter_px``. None (or no cells) keeps nnU-Net's ``scaling`` zoom.
+
+    Examples
+    --------
+    >>> wide = AugmentConfig(p_diameter=1.0, diameter_px=(100.0, 100.0))
+    >>> round(draw_spatial(wide, np.random.default_rng(0), cell_diameter_px=25.0).scale, 6)
+    0.25
+    """
     if not config.enabled:
         return SpatialParams()
     rotation = 0.0
     if rng.random() < config.p_rotation:
         rotation = float(np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg)))
-    scale = float(rng.uniform(*config.scaling)) if rng.random() < config.p_scaling else 1.0
+    # The extra draw only when the option is on: nnU-Net's stream stays as it was.
+    by_diameter = (
+        config.p_diameter > 0.0
+        and cell_diameter_px is not None
+        and cell_diameter_px > 0.0
+        and rng.random() < config.p_diameter
+    )
+    if by_diameter:
+        target = float(np.exp(rng.uniform(*np.log(config.diameter_px))))
+        scale = float(cell_diameter_px) / target
+    else:
+        scale = float(rng.uniform(*config.scaling)) if rng.random() < config.p_scaling else 1.0
     mirror_rows, mirror_cols = (bool(v) for v in rng.random(2) < config.p_mirror)
     return SpatialParams(rotation, scale, mirror_rows, mirror_cols)
+
+
+def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
+    """Equivalent diameter ``2 sqrt(area / pi)`` of each cell of ``labels``, px.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), int); labels[:10, :10] = 1; labels[15:, 15:] = 4
+    >>> np.round(equivalent_diameters(labels), 2)
+    array([11.28,  5.64])
+    """
+    counts = np.bincount(np.asarray(labels).ravel())[1:]
+    return 2.0 * np.sqrt(counts[counts > 0] / np.pi)
+
+
+def diameter_distribution(
+    images_diameters: Sequence[np.ndarray],
+    config: AugmentConfig,
+    *,
+    rng: np.random.Generator | int = 0,
+    n: int = 20_000,
+    percentiles: Sequence[float] = (1, 10, 50, 90, 99),
+) -> dict[str, float]:
+    """Percentiles of the cell diameters the network sees in training patches, px.
+
+    A Monte Carlo of the spatial draw: a random cell of a random image, seen at the zoom
+    ``draw_spatial`` draws for that image (nnU-Net's ``scaling``, or the scale augmentation by
+    cell size). This is what a checkpoint records as the diameters it was trained on.
+
+    Parameters
+    ----------
+    images_diameters : sequence of ndarray
+        Per image, its cells' equivalent diameters (``equivalent_diameters``).
+    config : AugmentConfig
+    rng : numpy.random.Generator or int
+    n : int
+        Draws.
+    percentiles : sequence of float
+
+    Returns
+    -------
+    dict
+        ``{"p1": ..., "p50": ..., ...}``, rounded to 0.1 px; empty without cells.
+
+    Examples
+    --------
+    >>> cells = [np.full(50, 20.0)]
+    >>> diameter_distribution(cells, AugmentConfig(enabled=False))["p50"]
+    20.0
+    >>> wide = diameter_distribution(cells, AugmentConfig(p_diameter=1.0, diameter_px=(10, 120)))
+    >>> 9.9 < wide["p1"] < 12 and 100 < wide["p99"] < 120.1
+    True
+    """
+    images = [np.asarray(d, float) for d in images_diameters if np.size(d)]
+    if not images:
+        return {}
+    rng = np.random.default_rng(rng)
+    medians = [float(np.median(d)) for d in images]
+    seen = np.empty(int(n))
+    for index in range(int(n)):
+        which = int(rng.integers(len(images)))
+        cell = images[which][int(rng.integers(images[which].size))]
+        spatial = draw_spatial(config, rng, cell_diameter_px=medians[which])
+        seen[index] = cell / spatial.scale
+    values = np.percentile(seen, list(percentiles))
+    return {f"p{p:g}": round(float(v), 1) for p, v in zip(percentiles, values, strict=True)}
 
 
 def _plain_crop(array: np.ndarray, start: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
@@ -323,6 +430,7 @@ def augment_patch(
     rng: np.random.Generator,
     channel_groups: Sequence[Sequence[int]] | None = None,
     channel_scale: Sequence[float] | None = None,
+    cell_diameter_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut one augmented patch: spatial transform of image and labels, then intensity transforms.
 
@@ -336,6 +444,9 @@ def augment_patch(
     config : AugmentConfig
     rng : numpy.random.Generator
     channel_groups, channel_scale : see ``augment_intensity``
+    cell_diameter_px : float, optional
+        The image's median cell diameter, for the scale augmentation by cell size
+        (``config.p_diameter``); see ``draw_spatial``.
 
     Returns
     -------
@@ -352,7 +463,7 @@ def augment_patch(
     >>> bool(np.array_equal(patch, image)) and bool(np.array_equal(lab, labels))
     True
     """
-    spatial = draw_spatial(config, rng)
+    spatial = draw_spatial(config, rng, cell_diameter_px=cell_diameter_px)
     image_patch, labels_patch = crop_transformed(
         image, labels, center=center, patch_shape=patch_shape, spatial=spatial
     )

@@ -66,6 +66,20 @@ def _data_lines(training: dict[str, Any]) -> list[str]:
             f"(10-90 %: {p10}-{p90} px, equivalent-area diameter of the labelled cells); "
             f"pixel size {training.get('pixel_size_um') or 'not fixed'} µm"
         )
+    seen = training.get("cell_diameter_px_seen")
+    if seen:
+        augment = config.get("augment", {})
+        how = (
+            f"{augment.get('p_diameter')} of the patches zoomed to a diameter drawn "
+            f"log-uniformly from {augment.get('diameter_px')} px"
+            if augment.get("p_diameter")
+            else "nnU-Net's zoom only"
+        )
+        spread = ", ".join(f"{key} {value}" for key, value in seen.items())
+        lines.append(
+            f"- cell diameters seen in training patches ({how}): {spread} px; the model "
+            f"resamples images to the median above (`cell_diameter_px`)"
+        )
     if training.get("base_checkpoint"):
         lines.append(
             f"- fine-tuned from `{training['base_checkpoint']}` "

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from napari_dmqpm.training.augment import AugmentConfig, augment_patch
+from napari_dmqpm.training.augment import AugmentConfig, augment_patch, equivalent_diameters
 from napari_dmqpm.training.data import Sample, simulate_samples
 from napari_dmqpm.training.targets import TargetConfig, make_targets
 
@@ -26,6 +26,11 @@ def _foreground_points(labels: np.ndarray, rng: np.random.Generator) -> np.ndarr
     if points.size > _MAX_FOREGROUND_POINTS:
         points = rng.choice(points, _MAX_FOREGROUND_POINTS, replace=False)
     return points
+
+
+def _median_diameter(labels: np.ndarray) -> float | None:
+    diameters = equivalent_diameters(labels)
+    return float(np.median(diameters)) if diameters.size else None
 
 
 def is_foreground_slot(index: int, *, batch_size: int, fraction: float) -> bool:
@@ -101,12 +106,19 @@ class PatchDataset(IterableDataset):
         if not samples:
             return
         points = [_foreground_points(s.labels, rng) for s in samples]
+        diameters = [_median_diameter(s.labels) for s in samples]
         for index in range(worker, self.n_patches, n_workers):
             which = int(rng.integers(len(samples)))
             foreground = is_foreground_slot(
                 index, batch_size=self.batch_size, fraction=self.foreground_fraction
             )
-            yield self.patch(samples[which], points[which], foreground=foreground, rng=rng)
+            yield self.patch(
+                samples[which],
+                points[which],
+                foreground=foreground,
+                rng=rng,
+                cell_diameter_px=diameters[which],
+            )
 
     def patch(
         self,
@@ -115,8 +127,13 @@ class PatchDataset(IterableDataset):
         *,
         foreground: bool,
         rng: np.random.Generator,
+        cell_diameter_px: float | None = None,
     ) -> dict[str, np.ndarray]:
-        """One augmented patch and its targets from ``sample``."""
+        """One augmented patch and its targets from ``sample``.
+
+        ``cell_diameter_px`` (the sample's median cell diameter) drives the scale augmentation
+        by cell size (``AugmentConfig.p_diameter``).
+        """
         rows, cols = sample.shape
         if foreground and points.size:
             center = np.unravel_index(int(points[rng.integers(points.size)]), (rows, cols))
@@ -139,6 +156,7 @@ class PatchDataset(IterableDataset):
             rng=rng,
             channel_groups=groups,
             channel_scale=scale,
+            cell_diameter_px=cell_diameter_px,
         )
         targets = make_targets(labels_patch, config=self.targets)
         item = {"phase": image_patch[-1:], "classes": targets.classes.astype(np.int64)}

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from napari_dmqpm.model import DMQPMNet, ModelConfig, estimate_normalization, load_checkpoint
+from napari_dmqpm.training.augment import diameter_distribution, equivalent_diameters
 from napari_dmqpm.training.config import TrainConfig
 from napari_dmqpm.training.data import (
     Sample,
@@ -119,15 +120,24 @@ def statistics_samples(config: TrainConfig, data: TrainingData) -> list[Sample]:
 
 def cell_diameters(samples: Sequence[Sample]) -> tuple[float, float, float]:
     """10th percentile, median and 90th percentile of the cells' equivalent diameters, px."""
-    areas = []
-    for sample in samples:
-        counts = np.bincount(sample.labels.ravel())[1:]
-        areas.append(counts[counts > 0])
-    areas = np.concatenate(areas) if areas else np.zeros(0)
-    if areas.size == 0:
+    diameters = [equivalent_diameters(sample.labels) for sample in samples]
+    diameters = np.concatenate(diameters) if diameters else np.zeros(0)
+    if diameters.size == 0:
         return (float("nan"),) * 3
-    low, mid, high = np.percentile(2.0 * np.sqrt(areas / np.pi), [10, 50, 90])
+    low, mid, high = np.percentile(diameters, [10, 50, 90])
     return float(low), float(mid), float(high)
+
+
+def describe_diameters(config: TrainConfig, samples: Sequence[Sample]) -> dict[str, Any]:
+    """The cell diameters of the training images, and those the patches show after zooming.
+
+    ``native`` are the images' own (10th, 50th, 90th percentile); ``seen`` the percentiles of
+    the diameters in training patches under the run's spatial augmentation
+    (``augment.diameter_distribution``), which is what the network was trained on.
+    """
+    per_image = [equivalent_diameters(sample.labels) for sample in samples]
+    seen = diameter_distribution(per_image, config.augment, rng=config.seed)
+    return {"native": cell_diameters(samples), "seen": seen}
 
 
 def _check_inputs(model_config: ModelConfig, samples: Sequence[Sample]) -> None:
@@ -161,7 +171,7 @@ def build_model(
         angles = [s.angles for s in images] if model_config.inputs != "phase" else None
         phases = [s.phase for s in images] if model_config.inputs != "angles" else None
         norm = estimate_normalization(angles, phases, rng=config.seed)
-        data.description["diameters"] = cell_diameters(images)
+        data.description["diameters"] = describe_diameters(config, images)
         model_config = dataclasses.replace(model_config, normalization=norm)
         torch.manual_seed(config.seed)
         model, content = DMQPMNet(model_config), {}
@@ -187,8 +197,8 @@ def checkpoint_extra(
     extra.setdefault("postprocessing", {})
     if "diameters" not in data.description:  # a resumed or fine-tuned run
         images = statistics_samples(config, data) if config.simulator else data.fixed
-        data.description["diameters"] = cell_diameters(list(images) or data.val)
-    low, mid, high = data.description["diameters"]
+        data.description["diameters"] = describe_diameters(config, list(images) or data.val)
+    low, mid, high = data.description["diameters"]["native"]
     extra["training"] = {
         "config": config.to_dict(),
         "base_checkpoint": config.base_checkpoint,
@@ -198,6 +208,7 @@ def checkpoint_extra(
         "cell_diameter_px_p10_p90": None
         if not np.isfinite(mid)
         else [round(low, 2), round(high, 2)],
+        "cell_diameter_px_seen": data.description["diameters"]["seen"],
         "pixel_size_um": config.pixel_size_um,
         "epoch": state.epoch,
         "iterations": state.iteration,

@@ -1,5 +1,7 @@
 """Data sources, the split that works with one image, and the patch stream."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tifffile
@@ -99,3 +101,36 @@ def test_patch_stream_is_seeded_oversamples_foreground_and_aligns_targets():
         # without augmentation, the phase is high exactly where the targets say "cell"
         cell = item["classes"] > 0
         assert np.all((item["phase"][0] > 1.0) == cell)
+
+
+def _widest_cell(items) -> float:
+    from skimage.measure import label
+
+    from napari_dmqpm.training.augment import equivalent_diameters
+
+    return max(float(equivalent_diameters(label(item["classes"] > 0)).max()) for item in items)
+
+
+def test_scale_augmentation_by_cell_size_shows_cells_at_the_drawn_diameter():
+    """p_diameter=1 with a fixed target: the patches' cells are that wide, not the image's."""
+    labels = np.zeros((240, 240), dtype=np.int32)
+    corners = [(r, c) for r in range(10, 230, 30) for c in range(10, 230, 30)]
+    for index, (row, col) in enumerate(corners):
+        labels[row : row + 16, col : col + 16] = index + 1  # 18 px equivalent diameter
+    sample = Sample((labels > 0).astype(np.float32), labels, None)
+    target = 54.0
+    augment = AugmentConfig(
+        p_rotation=0.0, p_scaling=0.0, p_mirror=0.0, p_diameter=1.0, diameter_px=(target, target)
+    )
+    kwargs = dict(
+        n_patches=10,
+        patch_shape=(128, 128),
+        batch_size=2,
+        seed=0,
+        epoch=0,
+        targets=TargetConfig(distance=False),
+    )
+    zoomed = list(PatchDataset([sample], augment=augment, **kwargs))
+    assert 0.85 * target < _widest_cell(zoomed) < 1.15 * target
+    plain = dataclasses.replace(augment, p_diameter=0.0)
+    assert _widest_cell(PatchDataset([sample], augment=plain, **kwargs)) < 20.0

@@ -239,6 +239,24 @@ def test_phase_only_model_trains_on_a_folder_of_phase_maps(tmp_path):
     content = load_checkpoint(tmp_path / "run" / "best")[1]
     assert content["training"]["data"]["val_images"] == ["img0-val", "img1-val"]
     assert content["training"]["cell_diameter_px"] > 5
+    seen = content["training"]["cell_diameter_px_seen"]  # nnU-Net's zoom only: near native
+    assert 0.6 < seen["p50"] / content["training"]["cell_diameter_px"] < 1.6
+
+
+def test_the_checkpoint_records_the_cell_diameters_the_scale_augmentation_showed():
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+    from napari_dmqpm.training import AugmentConfig, samples_from_arrays
+    from napari_dmqpm.training.setup import describe_diameters
+
+    field = simulate_field(SimulationConfig(shape=(128, 128), density="medium"), rng=3)
+    samples = samples_from_arrays(field.phase, field.labels)
+    wide = AugmentConfig(p_diameter=1.0, diameter_px=(10.0, 120.0))
+    config = _config("unused", augment=wide)
+    described = describe_diameters(config, samples)
+    assert described["seen"]["p1"] < 12 and described["seen"]["p99"] > 100
+    native = describe_diameters(config.replace(augment=AugmentConfig()), samples)
+    assert native["native"] == described["native"]
+    assert native["seen"]["p99"] < 2 * described["native"][2]
 
 
 def test_finetune_does_not_inherit_the_bases_tuning_scores(tmp_path):
