@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,12 +66,20 @@ class TuningResult:
 
 
 def _scores(
-    probabilities: Sequence[Probabilities], truths: Sequence[np.ndarray], config
+    probabilities: Sequence[Probabilities],
+    truths: Sequence[np.ndarray],
+    config: PostprocessConfig,
+    cache: MutableMapping | None = None,
 ) -> tuple[float, float]:
-    records = [
-        score_image(probabilities_to_labels(p, config=config), t)
-        for p, t in zip(probabilities, truths, strict=True)
-    ]
+    records = []
+    for p, t in zip(probabilities, truths, strict=True):
+        key = (config, id(p))
+        record = None if cache is None else cache.get(key)
+        if record is None:
+            record = score_image(probabilities_to_labels(p, config=config), t)
+            if cache is not None:
+                cache[key] = record
+        records.append(record)
     return float(np.mean([r.f1 for r in records])), float(np.mean([r.dice for r in records]))
 
 
@@ -83,6 +91,7 @@ def tune_postprocess(
     grid: Mapping[str, Sequence] | None = None,
     passes: int = 2,
     should_stop: Callable[[], bool] | None = None,
+    cache: MutableMapping | None = None,
 ) -> TuningResult:
     """Coordinate ascent of the post-processing thresholds on mean F1 (then Dice).
 
@@ -101,6 +110,10 @@ def tune_postprocess(
         Sweeps over the fields; the ascent stops early when a sweep changes nothing.
     should_stop : callable, optional
         Polled between settings; True ends the ascent with the best found so far.
+    cache : dict, optional
+        Per-image scores keyed by ``(config, id(probability map))``. Pass the same dict to
+        calls on overlapping sets of the same map objects (leave-one-out folds) and each map
+        is post-processed once per setting.
 
     Returns
     -------
@@ -126,7 +139,7 @@ def tune_postprocess(
     if any(p.distance is None for p in probabilities):  # no distance head: interior only
         grid["seed_source"] = ("interior",)
         start = dataclasses.replace(start, seed_source="interior")
-    best, best_score = start, _scores(probabilities, truths, start)
+    best, best_score = start, _scores(probabilities, truths, start, cache)
     before, trials = best_score, []
     for _ in range(passes):
         changed = False
@@ -135,7 +148,7 @@ def tune_postprocess(
                 if getattr(best, name) == value or (should_stop and should_stop()):
                     continue
                 candidate = dataclasses.replace(best, **{name: value})
-                score = _scores(probabilities, truths, candidate)
+                score = _scores(probabilities, truths, candidate, cache)
                 trials.append((_changes(start, candidate), *score))
                 if score > best_score:
                     best, best_score, changed = candidate, score, True

@@ -77,3 +77,32 @@ def test_stored_thresholds_are_what_the_loaded_model_uses(tmp_path):
     assert PostprocessConfig.from_dict(loaded.info.postprocessing) == result.config
     assert entry == result.config.to_dict()
     assert not list((tmp_path / "m").glob(".*.tmp"))
+
+
+def test_a_shared_cache_gives_the_same_result_and_post_processes_each_map_once(monkeypatch):
+    """Leave-one-out folds share one cache: same answer as without it, no setting redone."""
+    from napari_dmqpm.training import tuning
+
+    maps = [two_touching_cells(depth) for depth in (0.55, 0.3, 0.0)]
+    probabilities, truths = [m[0] for m in maps], [m[1] for m in maps]
+    start = PostprocessConfig(seed_source="distance", seed_h=0.0, smooth_sigma_px=0.0,
+                              min_cell_area_px=4)  # fmt: skip
+    grid = {"seed_threshold": (0.4, 0.5, 0.6), "seed_h": (0.0, 0.1)}
+    calls = []
+    real = tuning.probabilities_to_labels
+    monkeypatch.setattr(
+        tuning,
+        "probabilities_to_labels",
+        lambda p, config: calls.append(1) or real(p, config=config),
+    )
+    plain = tune_postprocess(probabilities[:2], truths[:2], start=start, grid=grid)
+    without = len(calls)
+    cache: dict = {}
+    cached = tune_postprocess(probabilities[:2], truths[:2], start=start, grid=grid, cache=cache)
+    assert (cached.config, cached.after) == (plain.config, plain.after)
+    first = len(calls) - without
+    assert 0 < first < without  # the second pass revisits settings of the first
+    tune_postprocess(probabilities[:2], truths[:2], start=start, grid=grid, cache=cache)
+    assert len(calls) == without + first  # every (setting, map) was in the cache
+    tune_postprocess(probabilities[1:], truths[1:], start=start, grid=grid, cache=cache)
+    assert len(calls) < without + 2 * first  # the shared map was not redone
