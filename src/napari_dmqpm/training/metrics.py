@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,12 @@ def foreground_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
 
 
-def iou_matrix(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IoU of every (truth cell, predicted cell) pair, from sparse overlaps.
+def iou_pairs(
+    pred: np.ndarray, truth: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """IoU of every overlapping (truth cell, predicted cell) pair, as sparse triplets.
+
+    Memory grows with the number of overlapping pairs, not with ``n_true * n_pred``.
 
     Parameters
     ----------
@@ -99,10 +105,12 @@ def iou_matrix(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     Returns
     -------
-    iou : ndarray of shape (n_true, n_pred), float64
-        Zero for pairs that do not overlap.
+    rows, cols : ndarray of int
+        Indices into ``truth_ids`` and ``pred_ids`` of each overlapping pair.
+    iou : ndarray of float64
+        The pair's IoU (> 0).
     truth_ids, pred_ids : ndarray of int
-        The label values of the rows and the columns.
+        The label values of the cells (background excluded).
     """
     pred, truth = _check_pair(pred, truth)
     truth_ids, truth_index = np.unique(truth.ravel(), return_inverse=True)
@@ -116,12 +124,64 @@ def iou_matrix(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndar
     keep = (truth_ids[rows] != 0) & (pred_ids[cols] != 0)
     rows, cols, overlap = rows[keep], cols[keep], overlap[keep]
     t_fg, p_fg = truth_ids != 0, pred_ids != 0
-    t_pos = np.cumsum(t_fg) - 1
-    p_pos = np.cumsum(p_fg) - 1
-    iou = np.zeros((int(t_fg.sum()), int(p_fg.sum())), dtype=np.float64)
-    union = truth_area[rows] + pred_area[cols] - overlap
-    iou[t_pos[rows], p_pos[cols]] = overlap / union
-    return iou, truth_ids[t_fg], pred_ids[p_fg]
+    iou = overlap / (truth_area[rows] + pred_area[cols] - overlap)
+    t_pos, p_pos = np.cumsum(t_fg) - 1, np.cumsum(p_fg) - 1
+    return t_pos[rows], p_pos[cols], iou.astype(np.float64), truth_ids[t_fg], pred_ids[p_fg]
+
+
+def iou_matrix(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IoU of every (truth cell, predicted cell) pair, as a dense matrix (small images only).
+
+    Parameters
+    ----------
+    pred, truth : ndarray of the same shape, integer
+        Instance labels, 0 is background.
+
+    Returns
+    -------
+    iou : ndarray of shape (n_true, n_pred), float64
+        Zero for pairs that do not overlap.
+    truth_ids, pred_ids : ndarray of int
+        The label values of the rows and the columns.
+    """
+    rows, cols, values, truth_ids, pred_ids = iou_pairs(pred, truth)
+    iou = np.zeros((truth_ids.size, pred_ids.size), dtype=np.float64)
+    iou[rows, cols] = values
+    return iou, truth_ids, pred_ids
+
+
+def _assign(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weights of a maximum-weight one-to-one matching of sparse (row, col) pairs.
+
+    Each connected group of pairs is solved on its own dense matrix (a cell overlaps only its
+    neighbours), so the cost follows the groups, not the whole image.
+    """
+    if rows.size == 0:
+        return np.zeros(0)
+    _, row_index = np.unique(rows, return_inverse=True)
+    _, col_index = np.unique(cols, return_inverse=True)
+    n_rows = int(row_index.max()) + 1
+    graph = coo_matrix(
+        (np.ones(rows.size), (row_index, n_rows + col_index)),
+        shape=(n_rows + int(col_index.max()) + 1,) * 2,
+    )
+    _, component = connected_components(graph, directed=False)
+    group = component[row_index]
+    matched = []
+    for members in np.split(
+        np.argsort(group, kind="stable"), np.flatnonzero(np.diff(np.sort(group))) + 1
+    ):
+        if members.size == 1:
+            matched.append(weight[members])
+            continue
+        r_ids, r = np.unique(row_index[members], return_inverse=True)
+        c_ids, c = np.unique(col_index[members], return_inverse=True)
+        dense = np.zeros((r_ids.size, c_ids.size))
+        dense[r, c] = weight[members]
+        picked_rows, picked_cols = linear_sum_assignment(dense, maximize=True)
+        matched.append(dense[picked_rows, picked_cols])
+    values = np.concatenate(matched)
+    return values[values > 0]
 
 
 def match_instances(
@@ -145,13 +205,9 @@ def match_instances(
     """
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}")
-    iou, truth_ids, pred_ids = iou_matrix(pred, truth)
-    if iou.size == 0:
-        return 0, int(pred_ids.size), int(truth_ids.size), np.zeros(0)
-    eligible = np.where(iou >= iou_threshold, iou, 0.0)
-    rows, cols = linear_sum_assignment(eligible, maximize=True)
-    matched = eligible[rows, cols]
-    matched = matched[matched > 0]
+    rows, cols, iou, truth_ids, pred_ids = iou_pairs(pred, truth)
+    eligible = iou >= iou_threshold
+    matched = _assign(rows[eligible], cols[eligible], iou[eligible])
     tp = int(matched.size)
     return tp, int(pred_ids.size) - tp, int(truth_ids.size) - tp, matched
 

@@ -121,3 +121,51 @@ def test_evaluate_folders_errors_are_clear(tmp_path):
     tifffile.imwrite(pred_dir / "b_labels.tif", _truth())
     with pytest.raises(ValueError, match="shape"):
         evaluate_folders(pred_dir, truth_dir)
+
+
+def _dense_reference(pred, truth, threshold):
+    """The former matching: Hungarian on the whole dense IoU matrix."""
+    from scipy.optimize import linear_sum_assignment
+
+    iou, _, _ = iou_matrix(pred, truth)
+    if iou.size == 0:
+        return np.zeros(0)
+    eligible = np.where(iou >= threshold, iou, 0.0)
+    rows, cols = linear_sum_assignment(eligible, maximize=True)
+    matched = eligible[rows, cols]
+    return np.sort(matched[matched > 0])
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.5, 0.75])
+def test_sparse_matching_equals_the_dense_hungarian(threshold):
+    """Random overlapping blobs: the same matches and IoUs as one global assignment."""
+    from skimage.segmentation import watershed
+
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        shape = (60, 60)
+        truth = watershed(rng.random(shape), markers=25, mask=rng.random(shape) < 0.85)
+        pred = watershed(rng.random(shape), markers=rng.integers(10, 40))
+        pred[rng.random(shape) < 0.1] = 0
+        tp, fp, fn, matched = match_instances(pred, truth, iou_threshold=threshold)
+        expected = _dense_reference(pred, truth, threshold)
+        assert tp == expected.size
+        assert np.allclose(np.sort(matched), expected)
+        assert tp + fn == len(np.unique(truth)) - (0 in truth)
+        assert tp + fp == len(np.unique(pred)) - (0 in pred)
+
+
+def test_matching_ten_thousand_cells_needs_no_dense_iou_matrix():
+    """10,000 cells: a dense float64 IoU matrix alone would take 800 MB."""
+    import tracemalloc
+
+    truth = (np.arange(1000)[:, None] // 10 * 100 + np.arange(1000)[None, :] // 10 + 1).astype(
+        np.int32
+    )
+    pred = np.roll(truth, 2, axis=1)
+    tracemalloc.start()
+    tp, fp, fn, matched = match_instances(pred, truth)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (tp, fp, fn) == (10_000, 0, 0) and np.allclose(matched, 80 / 120)
+    assert peak < 200 * 2**20
