@@ -67,10 +67,24 @@ def place_file(temporary: Path, path: Path, overwrite: bool) -> None:
     temporary.unlink()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    """The process umask, without changing it where the system can tell (Linux /proc)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    # elsewhere: set and restore once, at import, before any worker thread writes
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+#: Read once: setting the umask to read it, per write, races with other threads' files.
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -> Path:

@@ -178,3 +178,19 @@ def test_file_appearing_during_the_write_is_not_replaced(tmp_path, monkeypatch):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_labels(tmp_path / "no" / "x.tif", labels_image())
+
+
+def test_atomic_write_never_touches_the_process_umask(tmp_path, monkeypatch):
+    """Setting the umask to read it races with files other threads create at that moment."""
+    import os
+    import stat
+
+    from napari_dmqpm.io import write as write_module
+
+    def forbidden(mask):
+        raise AssertionError("os.umask called during a write")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    target = tmp_path / "out.bin"
+    write_module.atomic_write(target, lambda handle: handle.write(b"x"), overwrite=False)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~write_module._UMASK
