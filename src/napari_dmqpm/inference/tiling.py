@@ -26,6 +26,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from napari_dmqpm.model.device import is_out_of_memory
+
 #: ``progress(done, total)``: called with the number of tiles finished so far.
 ProgressCallback = Callable[[int, int], None]
 #: ``should_stop() -> bool``: polled before every batch; True cancels the run.
@@ -259,7 +261,9 @@ def _forward_split(
     """``forward(*tensors)``; on running out of accelerator memory, in two halves."""
     try:
         return forward(*tensors)
-    except torch.OutOfMemoryError as err:
+    except RuntimeError as err:  # torch.OutOfMemoryError is one (torch >= 2.5 names it)
+        if not is_out_of_memory(err):
+            raise
         n = next(t.shape[0] for t in tensors if t is not None)
         if n == 1:
             raise OutOfDeviceMemory(

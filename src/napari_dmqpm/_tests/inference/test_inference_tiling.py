@@ -157,13 +157,21 @@ def test_a_progress_callback_may_cancel(image):
         predict_tiled(pixelwise, [image], n_outputs=2, tile_size=64, progress=progress)
 
 
-def test_out_of_memory_splits_the_batch(image):
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: torch.OutOfMemoryError("CUDA out of memory (simulated)"),
+        lambda: RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"),
+    ],
+    ids=["cuda", "mps"],
+)
+def test_out_of_memory_splits_the_batch(image, error):
     sizes = []
 
     def forward(x):
         sizes.append(x.shape[0])
         if x.shape[0] > 1:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            raise error()
         return pixelwise(x)
 
     out = predict_tiled(forward, [image], n_outputs=2, tile_size=64, batch_size=4)
@@ -177,6 +185,14 @@ def test_out_of_memory_with_one_tile_says_what_to_do(image):
 
     with pytest.raises(OutOfDeviceMemory, match="lower tile_size or use device='cpu'"):
         predict_tiled(forward, [image], n_outputs=2, tile_size=64, batch_size=2)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(image):
+    def forward(x):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        predict_tiled(forward, [image], n_outputs=2, tile_size=64, batch_size=4)
 
 
 def test_inputs_are_not_modified(image):
