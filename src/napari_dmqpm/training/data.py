@@ -19,6 +19,32 @@ from napari_dmqpm.training.config import SimulatorData
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 
 
+def _as_int32_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """Instance labels as int32: refused when negative, renumbered 1..n when too large.
+
+    A plain cast would wrap label IDs of 2**31 and above (uint32, int64, uint64 images) to
+    negative numbers or to 0, so those cells would silently become background.
+
+    Examples
+    --------
+    >>> _as_int32_labels(np.array([[0, 2**40], [7, 2**40]], np.int64), "a").tolist()
+    [[0, 2], [1, 2]]
+    """
+    if labels.size == 0:
+        return labels.astype(np.int32, copy=False)
+    low, high = labels.min(), labels.max()
+    if low < 0:
+        raise ValueError(
+            f"labels of {name or 'an image'} hold negative values (min {int(low)}); instance "
+            "labels are 0 for background and a positive integer per cell"
+        )
+    if high <= np.iinfo(np.int32).max:
+        return labels.astype(np.int32, copy=False)
+    from skimage.segmentation import relabel_sequential
+
+    return relabel_sequential(labels)[0].astype(np.int32)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One training frame.
@@ -56,7 +82,7 @@ class Sample:
                 f"got angles.shape={np.shape(self.angles)}"
             )
         object.__setattr__(self, "phase", phase.astype(np.float32, copy=False))
-        object.__setattr__(self, "labels", labels.astype(np.int32, copy=False))
+        object.__setattr__(self, "labels", _as_int32_labels(labels, self.name))
         if self.angles is not None:
             object.__setattr__(self, "angles", np.asarray(self.angles, dtype=np.float32))
 

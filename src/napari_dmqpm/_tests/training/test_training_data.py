@@ -134,3 +134,22 @@ def test_scale_augmentation_by_cell_size_shows_cells_at_the_drawn_diameter():
     assert 0.85 * target < _widest_cell(zoomed) < 1.15 * target
     plain = dataclasses.replace(augment, p_diameter=0.0)
     assert _widest_cell(PatchDataset([sample], augment=plain, **kwargs)) < 20.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.uint64])
+def test_label_ids_above_int32_stay_cells(dtype):
+    """A plain int32 cast wrapped 2**31 to a negative id and 2**32 to background."""
+    labels = np.zeros((8, 8), dtype)
+    labels[:4, :4], labels[4:, 4:] = 2**31, 2**32 if dtype != np.uint32 else 2**32 - 1
+    labels[:2, 6:] = 5
+    sample = Sample(np.zeros((8, 8), np.float32), labels)
+    assert sample.labels.dtype == np.int32
+    assert sorted(np.unique(sample.labels).tolist()) == [0, 1, 2, 3]
+    assert np.array_equal(sample.labels > 0, labels > 0)
+
+
+def test_negative_labels_are_refused_with_the_image_name():
+    labels = np.zeros((8, 8), np.int16)
+    labels[2:4, 2:4] = -3
+    with pytest.raises(ValueError, match="labels of cells_01 hold negative values"):
+        Sample(np.zeros((8, 8), np.float32), labels, name="cells_01")
