@@ -264,7 +264,12 @@ def is_out_of_memory(error: BaseException) -> bool:
     True
     >>> is_out_of_memory(ValueError("phase must have shape (M, N)"))
     False
+
+    A :class:`DeviceMemoryError` is not one: it says that a batch of one already failed, so
+    a caller that halves batches must pass it on, not halve again.
     """
+    if isinstance(error, DeviceMemoryError):
+        return False
     if isinstance(error, _OOM_TYPES) or isinstance(error, MemoryError):
         return True
     return isinstance(error, RuntimeError) and any(
