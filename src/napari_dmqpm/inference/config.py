@@ -111,6 +111,12 @@ class InferenceConfig:
     cpu_fallback : bool
         When even one tile does not fit in the accelerator's memory, finish the frame on the
         CPU (with a ``DeviceFallbackWarning``) instead of raising ``OutOfDeviceMemory``.
+    phase_offset : bool
+        Subtract the frame's background level (the lowest significant peak of its phase
+        histogram, :func:`napari_dmqpm.phase.background_level`) from the phase the network
+        sees, so a map whose background another instrument left a few tenths of a radian off
+        zero, or a featureless frame at any constant phase, is segmented as if it sat at 0.
+        The measurements use the phase as given.
 
     Examples
     --------
@@ -132,6 +138,7 @@ class InferenceConfig:
     channels_last: bool = True
     torch_compile: bool = False
     cpu_fallback: bool = True
+    phase_offset: bool = True
 
     def __post_init__(self) -> None:
         _check_int("tile_size", self.tile_size, 16)

@@ -32,6 +32,7 @@ from napari_dmqpm.model.device import (
     cpu_copy,
 )
 from napari_dmqpm.model.registry import LoadedModel
+from napari_dmqpm.phase import background_level
 
 from .config import AUTO_DIAMETER, InferenceConfig
 from .tiling import (
@@ -368,6 +369,7 @@ def predict_probabilities(
     pixel_size_um: float | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    phase_level: float | None = None,
 ) -> Probabilities:
     """Class probabilities (and distance) of one frame, at the frame's size.
 
@@ -389,6 +391,10 @@ def predict_probabilities(
         The frame's pixel size, for resampling by pixel size (see :func:`resolve_scale`).
     progress, should_stop : callable, optional
         See :func:`~napari_dmqpm.inference.tiling.predict_tiled` (counted in tiles).
+    phase_level : float, optional
+        With ``config.phase_offset``, the background level to subtract from ``phase`` when it
+        is a window of a larger frame (the frame's, measured once); None measures it on
+        ``phase`` itself.
 
     Returns
     -------
@@ -425,6 +431,9 @@ def predict_probabilities(
     shape = (phase_in if angles_in is None else angles_in).shape[1:]
     _check_input("angles", angles_in, (4, *shape))
     _check_input("phase", None if phase_in is None else phase_in[0], tuple(shape))
+    if phase_in is not None and config.phase_offset:
+        level = background_level(phase_in) if phase_level is None else float(phase_level)
+        phase_in = (phase_in - np.float32(level)).astype(np.float32, copy=False)
     if config.diameter_px == AUTO_DIAMETER and trained_diameter(model) is not None:
         from .diameter import estimate_diameter  # its passes call this function at a fixed size
 

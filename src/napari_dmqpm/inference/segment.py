@@ -28,6 +28,7 @@ import numpy as np
 from napari_dmqpm.io import Acquisition, DataWarning, read_acquisition
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, load_model
+from napari_dmqpm.phase import background_level
 
 from .config import AUTO_DIAMETER, InferenceConfig, PostprocessConfig
 from .diameter import (
@@ -402,6 +403,17 @@ def _inputs(
     return phase, angles
 
 
+def _frame_phase_level(acquisition: Acquisition, frame: int) -> float:
+    """The background level of a whole frame, from a regular subsample of at most ~1 MP.
+
+    Strips of a large frame are predicted one by one; each subtracts this one level, so a
+    strip full of cells is not referenced to a cell plateau.
+    """
+    rows, cols = acquisition.frame_shape
+    step = max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
+    return background_level(_repaired("phase", acquisition.phase[frame, ::step, ::step], frame))
+
+
 def _predict(
     model: DMQPMNet | LoadedModel,
     acquisition: Acquisition,
@@ -410,6 +422,7 @@ def _predict(
     config: InferenceConfig,
     options: _Options,
     progress: _Progress,
+    phase_level: float | None = None,
 ) -> Probabilities:
     network = model.network if isinstance(model, LoadedModel) else model
     return predict_probabilities(
@@ -420,6 +433,7 @@ def _predict(
         pixel_size_um=acquisition.pixel_size_um,
         progress=progress.tiles,
         should_stop=options.should_stop,
+        phase_level=phase_level,
     )
 
 
@@ -437,9 +451,12 @@ def _labels_in_strips(
     score = np.empty(acquisition.frame_shape, dtype=np.float32)
     foreground = np.empty(acquisition.frame_shape, dtype=bool)
     threshold, scale = options.postprocess.foreground_threshold, 1.0
+    level = _frame_phase_level(acquisition, frame) if config.phase_offset else None
     for (top, bottom, low, high), n_tiles in zip(plan.strips, plan.tiles, strict=True):
         phase, angles = _inputs(acquisition, frame, uses, slice(low, high))
-        probabilities = _predict(model, acquisition, phase, angles, config, options, progress)
+        probabilities = _predict(
+            model, acquisition, phase, angles, config, options, progress, phase_level=level
+        )
         del phase, angles
         inner = slice(top - low, bottom - low)
         score[top:bottom] = seed_score(probabilities, config=options.postprocess)[inner]

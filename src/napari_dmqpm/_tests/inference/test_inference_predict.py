@@ -29,7 +29,9 @@ def phase():
 
 def test_probabilities_of_a_pixelwise_model_equal_its_softmax(helpers, phase):
     net = helpers.PixelNet()
-    probs = predict_probabilities(net, phase=phase, config=InferenceConfig(tile_size=32))
+    # the phase as given (the background-offset removal has a test of its own)
+    config = InferenceConfig(tile_size=32, phase_offset=False)
+    probs = predict_probabilities(net, phase=phase, config=config)
     assert isinstance(probs, Probabilities)
     assert probs.classes.shape == (3, 50, 70) and probs.classes.dtype == np.float32
     assert probs.class_names == ("background", "interior", "boundary")
@@ -94,7 +96,7 @@ def test_a_strided_stem_model_predicts_at_the_input_size_tiled_and_whole(helpers
 def test_unused_inputs_are_ignored_and_inputs_not_modified(helpers, phase):
     angles = np.ones((4, 50, 70), np.float32)
     before = phase.copy()
-    config = InferenceConfig(tile_size=32)
+    config = InferenceConfig(tile_size=32, phase_offset=False)  # compared with the raw softmax
     probs = predict_probabilities(helpers.PixelNet(), angles=angles, phase=phase, config=config)
     np.testing.assert_allclose(probs.classes, softmax_of(helpers.PixelNet(), phase), atol=1e-5)
     np.testing.assert_array_equal(phase, before)
@@ -178,3 +180,20 @@ def test_a_frame_up_to_whole_frame_px_is_one_tile_and_larger_ones_are_tiled(help
     a = predict_probabilities(net, phase=phase, config=whole)
     b = predict_probabilities(net, phase=phase, config=tiled)
     assert a.classes.shape == b.classes.shape == (3, *phase.shape)
+
+
+def test_a_background_offset_does_not_reach_the_network(helpers):
+    """A foreign offset (or a constant frame) is removed: the network sees the map at 0."""
+    field = np.zeros((48, 64), np.float32)
+    field[10:30, 12:40] = 1.5  # a "cell" on a zero background
+    net, config = helpers.PixelNet(), InferenceConfig(tile_size=32)
+    plain = predict_probabilities(net, phase=field, config=config)
+    shifted = predict_probabilities(net, phase=field + 0.7, config=config)
+    np.testing.assert_allclose(shifted.classes, plain.classes, atol=1e-5)
+    raw = predict_probabilities(net, phase=field + 0.7, config=config.replace(phase_offset=False))
+    assert np.abs(raw.classes - plain.classes).max() > 1e-3
+    from napari_dmqpm.phase import background_level
+
+    level = background_level(field) + 0.7  # the whole frame's, given to a window of it
+    window = predict_probabilities(net, phase=field[:20] + 0.7, config=config, phase_level=level)
+    np.testing.assert_allclose(window.classes, plain.classes[:, :20], atol=1e-5)

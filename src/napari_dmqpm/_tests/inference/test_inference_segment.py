@@ -223,3 +223,42 @@ def test_output_names_drop_the_tiff_suffixes():
         output_paths("x.png", "o")[1],
     )
     assert output_paths("run.1.tif", "o")[0].name == "run.1_labels.tif"
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -0.4])
+def test_a_featureless_frame_at_any_phase_gives_no_cells(value):
+    """The shipped phase-only model: a constant 1 rad frame gave 30 'cells' before."""
+    acquisition = Acquisition(
+        phase=np.full((1, 192, 192), value, np.float32), kind="phase-map", pixel_size_um=0.627
+    )
+    config = InferenceConfig(device="cpu")
+    result = next(segment_acquisition(acquisition, "phase-only", config=config))
+    assert result.labels.max() == 0 and len(result.table["label"]) == 0
+
+
+def test_strips_of_a_large_frame_share_the_frames_background_level(monkeypatch):
+    """Each strip subtracts the level measured once on the whole frame, not its own."""
+    field = simulate_field(SimulationConfig(shape=(160, 96), density="medium"), rng=2)
+    acquisition = Acquisition(phase=field.phase[None] + 0.4, kind="phase-map")
+    levels = []
+    real = segment_module.predict_probabilities
+
+    def spy(*args, phase_level=None, **kwargs):
+        levels.append(phase_level)
+        return real(*args, phase_level=phase_level, **kwargs)
+
+    monkeypatch.setattr(segment_module, "predict_probabilities", spy)
+    monkeypatch.setattr(segment_module, "STRIP_PIXELS", 48 * 96)  # 160 rows: 4 strips
+    config = InferenceConfig(tile_size=64, device="cpu", diameter_px=None)
+    strips = segment_acquisition(acquisition, "phase-only", config=config, keep_probabilities=False)
+    result = next(strips)
+    assert len(levels) > 1 and len(set(levels)) == 1
+    assert levels[0] == pytest.approx(0.4, abs=0.03)
+    plain = acquisition.replace(phase=field.phase[None])
+    unshifted = next(
+        segment_acquisition(plain, "phase-only", config=config, keep_probabilities=False)
+    )
+    from napari_dmqpm.training.metrics import score_image
+
+    assert result.labels.max() > 2
+    assert score_image(result.labels, unshifted.labels).f1 == pytest.approx(1.0)
