@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import lazy_loader
+from napari_dmqpm._lazy import attach
 
 if TYPE_CHECKING:
     from .blocks import ConvNormAct, StackedConvBlocks, init_weights, make_norm_and_nonlin
@@ -106,11 +106,4 @@ __all__ = [
 ]
 
 
-_BY_MODULE: dict[str, list[str]] = {}
-for _name, _module in _WHERE.items():
-    _BY_MODULE.setdefault(_module[1:], []).append(_name)
-del _name, _module
-# scientific-python's lazy_loader (as scikit-image uses it): names import on first use
-__getattr__, __dir__, _ = lazy_loader.attach(
-    __name__, submodules=set(_SUBMODULES), submod_attrs=_BY_MODULE
-)
+__getattr__, __dir__, _ = attach(__name__, _WHERE, _SUBMODULES)

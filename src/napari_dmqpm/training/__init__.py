@@ -6,7 +6,7 @@ only) does not import torch. See ``docs/training.md``.
 
 from __future__ import annotations
 
-import lazy_loader
+from napari_dmqpm._lazy import attach
 
 _EXPORTS = {
     "targets": ("TargetConfig", "Targets", "make_targets", "boundary_mask", "normalized_distance"),
@@ -51,7 +51,4 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 
 
-# scientific-python's lazy_loader (as scikit-image uses it): names import on first use
-__getattr__, __dir__, _ = lazy_loader.attach(
-    __name__, submod_attrs={module: list(names) for module, names in _EXPORTS.items()}
-)
+__getattr__, __dir__, _ = attach(__name__, _WHERE)
