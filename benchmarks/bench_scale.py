@@ -136,19 +136,11 @@ def model_runner(name: str) -> Callable[[Case, str], tuple[np.ndarray, dict]]:
     from napari_dmqpm.model.registry import load_model
 
     model = load_model(name, device="cpu")
-    inputs = model.network.config.inputs
 
     def run(case: Case, mode: str) -> tuple[np.ndarray, dict]:
         extra: dict = {}
         if mode == "auto":
-            angles = case.angles if inputs in ("both", "angles") else None
-            phase = None
-            if inputs in ("both", "phase"):
-                phase = (
-                    case.angle_phase
-                    if inputs == "both" and case.angle_phase is not None
-                    else case.phase
-                )
+            angles, phase = results.case_inputs(model, case)
             estimate = estimate_diameter(
                 model, angles=angles, phase=phase, pixel_size_um=case.pixel_size_um
             )

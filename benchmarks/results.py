@@ -321,6 +321,20 @@ def real_cases(folder: Path, *, limit: int | None = None) -> list[Case]:
     return cases
 
 
+def case_inputs(model, case: Case) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(angles, phase)`` of a case as the model takes them (None for what it does not).
+
+    A dual model gets the phase retrieved from the synthesized angles where there is one.
+    """
+    inputs = model.network.config.inputs
+    angles = case.angles if inputs in ("both", "angles") else None
+    phase = None
+    if inputs in ("both", "phase"):
+        use_retrieved = inputs == "both" and case.angle_phase is not None
+        phase = case.angle_phase if use_retrieved else case.phase
+    return angles, phase
+
+
 def predict_labels(model, case: Case, *, inference) -> np.ndarray:
     """Instance labels of one case with a loaded model and its stored post-processing."""
     from napari_dmqpm.inference import (
@@ -329,12 +343,7 @@ def predict_labels(model, case: Case, *, inference) -> np.ndarray:
         probabilities_to_labels,
     )
 
-    inputs = model.network.config.inputs
-    angles = case.angles if inputs in ("both", "angles") else None
-    phase = None
-    if inputs in ("both", "phase"):
-        use_retrieved = inputs == "both" and case.angle_phase is not None
-        phase = case.angle_phase if use_retrieved else case.phase
+    angles, phase = case_inputs(model, case)
     probabilities = predict_probabilities(
         model, angles=angles, phase=phase, config=inference, pixel_size_um=case.pixel_size_um
     )
