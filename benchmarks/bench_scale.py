@@ -431,8 +431,9 @@ def header_lines(seconds: float, command: str) -> list[str]:
         "- Inference: CPU, each checkpoint's stored post-processing, no TTA; `auto` = "
         "`InferenceConfig()` defaults with the image's pixel size; scores from "
         "`napari_dmqpm.training.metrics.score_image` (F1 at IoU 0.5, foreground Dice).",
-        "- Method of the estimate, and why it needs no retraining: docs/inference.md "
-        '("Cell size").',
+        '- The estimate: docs/inference.md ("Cell size"). The models: each checkpoint\'s '
+        "model card; the shipped ones were fine-tuned with scale augmentation over cell "
+        "diameters of 10-120 px (docs/training.md), which is what the `none` columns test.",
     ]
 
 

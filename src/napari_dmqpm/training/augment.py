@@ -110,9 +110,11 @@ class AugmentConfig:
                 raise ValueError(f"{item.name} must be a probability in [0, 1]; got {value!r}")
         for name in _RANGES:
             low, high = getattr(self, name)
-            if not 0.0 <= low <= high or (name == "diameter_px" and low <= 0.0):
+            positive = name == "diameter_px"  # a diameter of 0 px has no log
+            if not 0.0 <= low <= high or (positive and low <= 0.0):
+                bound = "0 < low" if positive else "0 <= low"
                 raise ValueError(
-                    f"{name} must be (low, high) with 0 <= low <= high; got {(low, high)}"
+                    f"{name} must be (low, high) with {bound} <= high; got {(low, high)}"
                 )
             object.__setattr__(self, name, (float(low), float(high)))
 

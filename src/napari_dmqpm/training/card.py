@@ -141,6 +141,17 @@ def _validation_lines(training: dict, config: dict, last: dict) -> list[str]:
     f1 = best.get("val_f1")
     base = training.get("base_validation")
     lines = [] if base is None else [f"- base model, before fine-tuning: {_scores(base)}"]
+    saved = training.get("epoch")
+    if saved is not None and best_epoch is not None and saved != best_epoch:  # last/, not best/
+        lines.append(
+            f"- these weights: the last epoch, {saved} (validation Dice "
+            f"{last.get('val_dice', float('nan')):.4f}, F1@0.5 "
+            f"{last.get('val_f1', float('nan')):.4f}), not the best by "
+            f"{_SELECTION.get(select_by, select_by)}, which was epoch {best_epoch} (Dice "
+            f"{training.get('best_val_dice', float('nan')):.4f}"
+            + (f", F1@0.5 {f1:.4f})" if f1 is not None else ")")
+        )
+        return lines
     lines.append(
         f"- these weights: epoch {best_epoch}, the best by "
         f"{_SELECTION.get(select_by, select_by)}: validation Dice "

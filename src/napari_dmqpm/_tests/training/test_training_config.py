@@ -93,3 +93,19 @@ def test_the_model_card_names_how_the_best_epoch_was_chosen():
         assert "last report (epoch 5): validation Dice 0.9600, F1@0.5 0.7000" in card
     training["history"] = history[:1]  # a best/ checkpoint: its history ends at its epoch
     assert "last report" not in render_model_card(content, title="t")
+
+
+def test_the_card_of_a_last_epoch_checkpoint_does_not_call_it_the_best():
+    """Shipped weights may be a run's last/ checkpoint: the card says so, with its own scores."""
+    from napari_dmqpm.training.card import render_model_card
+
+    history = [
+        {"epoch": 3, "val_dice": 0.95, "val_f1": 0.80},
+        {"epoch": 9, "val_dice": 0.94, "val_f1": 0.70},
+    ]
+    training = {"epoch": 9, "best_epoch": 3, "best_val_dice": 0.95, "history": history}
+    training["config"] = {"select_by": "dice_f1"}
+    card = render_model_card({"model": ModelConfig().to_dict(), "training": training}, title="t")
+    assert "these weights: the last epoch, 9 (validation Dice 0.9400, F1@0.5 0.7000)" in card
+    assert "which was epoch 3 (Dice 0.9500, F1@0.5 0.8000)" in card
+    assert "epoch 3, the best by" not in card
