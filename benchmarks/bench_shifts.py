@@ -184,6 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "methods with their settings of docs/results_scale.md."
         )
     ]
+    if any("@" in name for name in all_records):
+        header.append(
+            "- `NAME@COMMIT`: the model of that commit, as that commit ran it (records kept from "
+            "a run at that commit). `phase-only@9fe9d00` is the model before the scale-robust "
+            "fine-tuning, without the background-offset removal of `InferenceConfig.phase_offset`. "
+            "To score an old checkpoint with today's code: `git worktree add ../old COMMIT`, then "
+            "`--model NAME@COMMIT=../old/weights/NAME`."
+        )
     args.out.write_text(report(all_records, header=header), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
