@@ -73,12 +73,14 @@ def test_auto_is_the_default_and_equals_giving_the_estimate(model):
     (same,) = segment_acquisition(acquisition, model, config=given)
     np.testing.assert_array_equal(same.labels, auto.labels)
     assert same.diameter.source == "given"
-    # and no resampling at all (the old default) splits these 2.4x-trained-size cells
+    # no resampling at all (the old default) costs F1 on these 2.4x-trained-size cells even
+    # with the scale-augmented weights (measured 0.96 with the estimate, 0.89 without; the
+    # weights before scale augmentation split them: 0.7 without)
     (none,) = segment_acquisition(acquisition, model, config=given.replace(diameter_px=None))
     assert none.diameter.source == "model"
     f1_auto = score_image(auto.labels, field.labels).f1
     f1_none = score_image(none.labels, field.labels).f1
-    assert f1_auto > 0.8 and f1_auto > f1_none + 0.1
+    assert f1_auto > 0.9 and f1_auto > f1_none + 0.03
 
 
 def test_a_given_diameter_wins_and_nothing_is_estimated(model, monkeypatch):

@@ -76,16 +76,29 @@ def test_timelapse_is_seeded_and_checks_its_arguments():
 _DEFAULT_FIELD_SHA256 = {
     ("field", (64, 64), "dense", 0): {
         "labels": "7f97d0578bf7e8e3fe8616f507b4383a340aebd5d26f12b5a5a895c64b354997",
-        "phase": "50f9749b63ddb619c8bfe1ce2ee3ffbe59697080ffe3997b0398b69f36c5b8bf",
     },
     ("field", (96, 96), "confluent", 3): {
         "labels": "7e63108396aef95ccde98664602596093c31748ecb41c25b7c2694addc6779ef",
-        "phase": "e8268f2a03c46fdf9701d31911ee752f57e0f430cf83885ed88671e7749395f5",
-        "angles": "1e4826563a46b5d24f7eee6cbd3ed9d2b2a37428ae6f66932fc6d2c3c7814e48",
     },
     ("timelapse", (64, 64), "dense", 1): {
         "labels": "bd2f9dcd2b9c541e3dd4f66ffb4fffa7ed09516fbab0925dbb0ae758204da1cf",
-        "phase": "2ed827a0d6bad50a81cce21fc31efab984fedfb6e7a97cc4f6c260945e369837",
+    },
+}
+
+
+#: Mean, standard deviation and the value at a third of the array of the float outputs, from
+#: the same draws: their digests differ between CPUs (float32 atan2 and exp round differently),
+#: so floats are compared within a tolerance and only the integer labels by their digest.
+_DEFAULT_FIELD_STATS = {
+    ("field", (64, 64), "dense", 0): {
+        "phase": (0.563616, 0.753232, 1.221342),
+    },
+    ("field", (96, 96), "confluent", 3): {
+        "phase": (1.145659, 0.974004, 2.302358),
+        "angles": (1847.602349, 1052.898741, 367.0),
+    },
+    ("timelapse", (64, 64), "dense", 1): {
+        "phase": (0.574646, 0.994349, -0.012948),
     },
 }
 
@@ -108,12 +121,14 @@ def test_defaults_draw_the_same_fields_as_before(key):
         result = simulate_field(config, rng=seed)
     else:
         result = simulate_timelapse(config, 3, rng=seed)
-    same_stack = _minor_versions() == _HASHED_WITH
     for name, expected in _DEFAULT_FIELD_SHA256[key].items():
-        if name != "labels" and not same_stack:
-            continue  # float rounding may differ with other numpy/scipy/scikit-image versions
         digest = hashlib.sha256(np.ascontiguousarray(getattr(result, name)).tobytes()).hexdigest()
         assert digest == expected, name
+    if _minor_versions() == _HASHED_WITH:  # other library versions may draw differently
+        for name, expected in _DEFAULT_FIELD_STATS.get(key, {}).items():
+            values = np.asarray(getattr(result, name), np.float64)
+            found = (values.mean(), values.std(), values.ravel()[values.size // 3])
+            np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-4, err_msg=name)
     np.testing.assert_array_equal(result.residual_background, 0.0)
 
 
