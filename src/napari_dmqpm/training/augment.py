@@ -189,19 +189,6 @@ def draw_spatial(
     return SpatialParams(rotation, scale, mirror_rows, mirror_cols)
 
 
-def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
-    """Equivalent diameter ``2 sqrt(area / pi)`` of each cell of ``labels``, px.
-
-    Examples
-    --------
-    >>> labels = np.zeros((20, 20), int); labels[:10, :10] = 1; labels[15:, 15:] = 4
-    >>> np.round(equivalent_diameters(labels), 2)
-    array([11.28,  5.64])
-    """
-    counts = np.bincount(np.asarray(labels).ravel())[1:]
-    return 2.0 * np.sqrt(counts[counts > 0] / np.pi)
-
-
 def diameter_distribution(
     images_diameters: Sequence[np.ndarray],
     config: AugmentConfig,
@@ -219,7 +206,8 @@ def diameter_distribution(
     Parameters
     ----------
     images_diameters : sequence of ndarray
-        Per image, its cells' equivalent diameters (``equivalent_diameters``).
+        Per image, its cells' equivalent diameters
+        (``napari_dmqpm.inference.diameter.cell_diameters``).
     config : AugmentConfig
     rng : numpy.random.Generator or int
     n : int

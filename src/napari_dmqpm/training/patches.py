@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from napari_dmqpm.training.augment import AugmentConfig, augment_patch, equivalent_diameters
+from napari_dmqpm.inference.diameter import cell_diameters
+from napari_dmqpm.training.augment import AugmentConfig, augment_patch
 from napari_dmqpm.training.data import Sample, simulate_samples
 from napari_dmqpm.training.targets import TargetConfig, make_targets
 
@@ -29,7 +30,7 @@ def _foreground_points(labels: np.ndarray, rng: np.random.Generator) -> np.ndarr
 
 
 def _median_diameter(labels: np.ndarray) -> float | None:
-    diameters = equivalent_diameters(labels)
+    diameters = cell_diameters(labels, exclude_border=False)
     return float(np.median(diameters)) if diameters.size else None
 
 

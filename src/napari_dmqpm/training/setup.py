@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_dmqpm.inference.diameter import cell_diameters as label_diameters
 from napari_dmqpm.model import DMQPMNet, ModelConfig, estimate_normalization, load_checkpoint
-from napari_dmqpm.training.augment import diameter_distribution, equivalent_diameters
+from napari_dmqpm.training.augment import diameter_distribution
 from napari_dmqpm.training.config import TrainConfig
 from napari_dmqpm.training.data import (
     Sample,
@@ -118,10 +119,16 @@ def statistics_samples(config: TrainConfig, data: TrainingData) -> list[Sample]:
     return images
 
 
-def cell_diameters(samples: Sequence[Sample]) -> tuple[float, float, float]:
-    """10th percentile, median and 90th percentile of the cells' equivalent diameters, px."""
-    diameters = [equivalent_diameters(sample.labels) for sample in samples]
-    diameters = np.concatenate(diameters) if diameters else np.zeros(0)
+def cell_diameters(
+    samples: Sequence[Sample], *, per_image: Sequence[np.ndarray] | None = None
+) -> tuple[float, float, float]:
+    """10th percentile, median and 90th percentile of the cells' equivalent diameters, px.
+
+    ``per_image``: the samples' cell diameters when the caller has them already.
+    """
+    if per_image is None:
+        per_image = [label_diameters(s.labels, exclude_border=False) for s in samples]
+    diameters = np.concatenate(per_image) if len(per_image) else np.zeros(0)
     if diameters.size == 0:
         return (float("nan"),) * 3
     low, mid, high = np.percentile(diameters, [10, 50, 90])
@@ -135,9 +142,9 @@ def describe_diameters(config: TrainConfig, samples: Sequence[Sample]) -> dict[s
     the diameters in training patches under the run's spatial augmentation
     (``augment.diameter_distribution``), which is what the network was trained on.
     """
-    per_image = [equivalent_diameters(sample.labels) for sample in samples]
+    per_image = [label_diameters(sample.labels, exclude_border=False) for sample in samples]
     seen = diameter_distribution(per_image, config.augment, rng=config.seed)
-    return {"native": cell_diameters(samples), "seen": seen}
+    return {"native": cell_diameters(samples, per_image=per_image), "seen": seen}
 
 
 def _check_inputs(model_config: ModelConfig, samples: Sequence[Sample]) -> None:

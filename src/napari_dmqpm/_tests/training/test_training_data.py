@@ -106,9 +106,12 @@ def test_patch_stream_is_seeded_oversamples_foreground_and_aligns_targets():
 def _widest_cell(items) -> float:
     from skimage.measure import label
 
-    from napari_dmqpm.training.augment import equivalent_diameters
+    from napari_dmqpm.inference.diameter import cell_diameters
 
-    return max(float(equivalent_diameters(label(item["classes"] > 0)).max()) for item in items)
+    return max(
+        float(cell_diameters(label(item["classes"] > 0), exclude_border=False).max())
+        for item in items
+    )
 
 
 def test_scale_augmentation_by_cell_size_shows_cells_at_the_drawn_diameter():
