@@ -437,9 +437,10 @@ def predict_probabilities(
     if config.diameter_px == AUTO_DIAMETER and trained_diameter(model) is not None:
         from .diameter import estimate_diameter  # its passes call this function at a fixed size
 
-        estimate = estimate_diameter(
+        estimate = estimate_diameter(  # on the phase already referenced to its background
             model, angles=angles_in, phase=None if phase_in is None else phase_in[0],
-            config=config, pixel_size_um=pixel_size_um, should_stop=should_stop,
+            config=config.replace(phase_offset=False), pixel_size_um=pixel_size_um,
+            should_stop=should_stop,
         )  # fmt: skip
         config = config.replace(diameter_px=estimate.diameter_px)
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
