@@ -247,13 +247,20 @@ FLAGS: dict[str, dict[str, str]] = {
         "scheduler": "--scheduler",
     },
     "evaluate": {"iou_threshold": "--iou"},
-    "train": {"minutes": "--minutes", "epochs": "--epochs", "device": "--device"},
+    "train": {
+        "minutes": "--minutes",
+        "epochs": "--epochs",
+        "device": "--device",
+        "overwrite": "--overwrite",
+    },
     "finetune": {
         **READER_FLAGS,
         "minutes": "--minutes",
         "epochs": "--epochs",
         "learning_rate": "--lr",
         "device": "--device",
+        "overwrite": "--overwrite",
+        "base_checkpoint": "--model",
     },
 }
 

@@ -242,7 +242,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     saved = args.out / "train_config.json"
     if args.config is not None:
         config = TrainConfig.load(args.config)
-    elif saved.is_file():
+    elif saved.is_file() and not args.overwrite:
         config = TrainConfig.load(saved)  # resume the run in --out with its own settings
     else:
         config = TrainConfig()
@@ -251,7 +251,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_dir=str(args.out), **{k: v for k, v in changes.items() if v is not None}
     )
     print(f"training into {args.out} (resumes from {args.out / 'last'} when present)")
-    for report in iter_training(config):
+    for report in iter_training(config, overwrite=args.overwrite):
         print(report.format(), flush=True)
     if (args.out / "best").is_dir():
         write_model_card(args.out / "best", title=args.out.name)
@@ -314,6 +314,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             learning_rate=args.lr,
             device=args.device,
+            overwrite=args.overwrite,
             progress=lambda report: print(report.format(), flush=True),
         )
     except BudgetTooShortError as error:  # raised before anything is written
@@ -488,6 +489,11 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--minutes", type=float, help="wall-time budget of the whole run")
     train.add_argument("--epochs", type=int, help="number of epochs")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh, removing an earlier run in --out (else it is resumed)",
+    )
     train.set_defaults(run=_cmd_train)
 
     tune = commands.add_parser(
@@ -503,6 +509,12 @@ def _build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     tune.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     tune.add_argument("--name", help="also install the result as a user model of this name")
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh, removing an earlier run in --out (else it is resumed only when "
+        "it fine-tuned the same model on the same images with the same settings)",
+    )
     _add_reader_options(tune)
     tune.set_defaults(run=_cmd_finetune)
     return parser

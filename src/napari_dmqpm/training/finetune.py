@@ -35,6 +35,7 @@ from napari_dmqpm.training.budget import (  # BudgetTooShortError: re-exported
 from napari_dmqpm.training.config import TrainConfig
 from napari_dmqpm.training.data import samples_from_arrays, split_samples
 from napari_dmqpm.training.loop import EpochReport, iter_training
+from napari_dmqpm.training.resume import check_resume, data_digest
 from napari_dmqpm.training.setup import resolve_checkpoint
 from napari_dmqpm.training.state import BEST
 
@@ -183,6 +184,7 @@ def iter_finetune(
     val_fraction: float = 0.2,
     augment: AugmentConfig | None = None,
     tune_thresholds: bool | None = None,
+    overwrite: bool = False,
     **options,
 ) -> Iterator[EpochReport]:
     """Fine-tune ``base`` on images and labels, yielding an :class:`EpochReport` per epoch.
@@ -213,6 +215,10 @@ def iter_finetune(
         model's thresholds.
     augment : AugmentConfig, optional
         Augmentations (nnU-Net's defaults).
+    overwrite : bool
+        Remove an earlier run in ``out`` and start afresh. Without it, a run there is
+        resumed only when it is this one (base, settings and images), else ``FileExistsError``
+        before any work (:func:`~napari_dmqpm.training.resume.check_resume`).
     **options
         ``minutes`` (default 3), ``epochs``, ``iterations_per_epoch`` (10),
         ``learning_rate`` (1e-3), ``batch_size``, ``patch_size``, ``seed``, ``device``, and any
@@ -247,12 +253,16 @@ def iter_finetune(
         phase, labels, angles=angles, val_fraction=val_fraction, seed=config.seed
     )
     config = _fit_patch(config, train)
+    if not overwrite:  # refuse a folder holding another run before measuring the budget
+        check_resume(config, digest=data_digest([*train, *val]))
     if tune_thresholds is None:
         tune_thresholds = count_cells(val) >= MIN_TUNING_CELLS
     share = TUNING_SHARE if tune_thresholds else 0.0
     if config.minutes is not None:
         check_budget(config, samples=train, val_samples=val, started=started, reserved=share)
-    first, last = yield from _train(config, train, val, should_stop, started=started, share=share)
+    first, last = yield from _train(
+        config, train, val, should_stop, started=started, share=share, overwrite=overwrite
+    )
     stopped = should_stop is not None and should_stop()
     if first is None or last is None:
         return
@@ -268,7 +278,7 @@ def iter_finetune(
     record_run(config.checkpoint_dir, run)
 
 
-def _train(config: TrainConfig, train, val, should_stop, *, started: float, share: float):
+def _train(config: TrainConfig, train, val, should_stop, *, started, share, overwrite=False):
     """``iter_training`` under the budget guard; returns the first and last reports (or None)."""
     first = last = None
     guard = should_stop
@@ -276,7 +286,10 @@ def _train(config: TrainConfig, train, val, should_stop, *, started: float, shar
         deadline = started + 60.0 * config.minutes * (1.0 - share)
         guard = BudgetGuard(deadline, config.iterations_per_epoch, should_stop)
     began = time.monotonic()
-    for last in iter_training(config, samples=train, val_samples=val, should_stop=guard):
+    runs = iter_training(
+        config, samples=train, val_samples=val, should_stop=guard, overwrite=overwrite
+    )
+    for last in runs:
         first = last if first is None else first
         if isinstance(guard, BudgetGuard):
             guard.epoch_done(since=began if last.epoch == 0 else None)

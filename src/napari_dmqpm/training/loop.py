@@ -27,6 +27,7 @@ from napari_dmqpm.training.config import SELECTION_SCORES, TrainConfig
 from napari_dmqpm.training.data import Sample
 from napari_dmqpm.training.losses import SegmentationLoss
 from napari_dmqpm.training.patches import PatchDataset
+from napari_dmqpm.training.resume import check_resume, clear_run, data_digest, save_digest
 from napari_dmqpm.training.setup import TrainingData, build_data, build_model, checkpoint_extra
 from napari_dmqpm.training.state import RunState, find_last, load_last, restore_rng, save_last
 from napari_dmqpm.training.validation import model_inputs, validate
@@ -336,6 +337,7 @@ def iter_training(
     samples: Sequence[Sample] | None = None,
     val_samples: Sequence[Sample] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
 ) -> Iterator[EpochReport]:
     """Train (or resume) the run described by ``config``, yielding after every epoch.
 
@@ -351,6 +353,10 @@ def iter_training(
     should_stop : callable returning bool, optional
         Polled before every iteration; when it returns True the generator returns at once,
         abandoning the epoch in progress (``best/`` and ``last/`` keep the previous epoch).
+    overwrite : bool
+        Remove an earlier run in ``checkpoint_dir`` and start afresh. Without it, a run
+        there is resumed only when it is this one (settings and in-memory images; see
+        :func:`~napari_dmqpm.training.resume.check_resume`), else ``FileExistsError``.
 
     Yields
     ------
@@ -362,12 +368,18 @@ def iter_training(
     Seeds torch from ``config.seed`` (the data use their own generators, keyed by the
     seed). Uses CUDA with autocast (and channels_last) when ``config.device`` resolves to it.
     """
+    given = [*(samples or ()), *(val_samples or ())]
+    digest = data_digest(given) if given else None
+    if overwrite:
+        clear_run(config.checkpoint_dir)
+    check_resume(config, digest=digest)  # before any work: only the run asked for resumes
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     data = build_data(config, samples=samples, val_samples=val_samples)
     trainer = _Trainer(config, data, device)
     folder = trainer.config.checkpoint_dir
     config.save(_mkdir(folder) / "train_config.json")
+    save_digest(folder, digest)
     if trainer.state.epoch == 0 and not trainer.state.history and config.base_checkpoint:
         report = _report(trainer, 0, float("nan"), 0.0, True, None)
         trainer.state.history.append(report.to_dict())
