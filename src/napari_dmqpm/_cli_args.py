@@ -261,6 +261,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "device": "--device",
         "overwrite": "--overwrite",
         "base_checkpoint": "--model",
+        "name": "--name",
     },
 }
 
@@ -268,7 +269,12 @@ FLAGS: dict[str, dict[str, str]] = {
 #: Whole phrases first: a command without --overwrite says what to do instead.
 
 
-PHRASES = {"finetune": {"pass overwrite=True": "choose another --name"}}
+PHRASES = {
+    "finetune": {
+        "pass overwrite=True": "choose another --name",
+        "choose another name": "choose another --name",
+    }
+}
 
 
 def cli_words(message: str, command: str) -> str:

@@ -291,13 +291,13 @@ def _read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from napari_dmqpm.inference import resolve_model
-    from napari_dmqpm.model.registry import default_model_for, user_model_path
+    from napari_dmqpm.model.registry import check_new_user_model, default_model_for
     from napari_dmqpm.training import export_model
     from napari_dmqpm.training.budget import BudgetTooShortError
     from napari_dmqpm.training.finetune import finetune
 
-    if args.name is not None:
-        user_model_path(args.name)  # check the name before any work
+    # the name must be free and the user models folder writable before any work
+    destination = None if args.name is None else check_new_user_model(args.name)
     base = args.model or default_model_for("phase-map")
     network = resolve_model(base, kind="phase-map", device="cpu")
     network = getattr(network, "network", network)
@@ -333,7 +333,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         return 0
     print(f"model: {result.model_dir}")
     if args.name is not None:
-        print(f"installed as '{args.name}': {export_model(args.out, user_model_path(args.name))}")
+        print(f"installed as '{args.name}': {export_model(args.out, destination)}")
     return 0
 
 

@@ -323,3 +323,43 @@ def user_model_path(name: str) -> Path:
     if name in shipped:
         raise ValueError(f"name={name!r} is a shipped model and cannot be written over")
     return user_models_dir() / name
+
+
+def check_new_user_model(name: str) -> Path:
+    """Check, before any work, that a user model called ``name`` can be installed.
+
+    The name must be free (:func:`user_model_path`) and the user models folder writable: it
+    is created if missing and a probe file is written and removed there.
+
+    Returns
+    -------
+    Path
+        ``user_model_path(name)`` (not created).
+
+    Raises
+    ------
+    ValueError
+        An invalid name or that of a shipped model.
+    FileExistsError
+        A user model of that name exists.
+    PermissionError
+        The user models folder cannot be created or written (read-only, not a folder).
+    """
+    import tempfile
+
+    destination = user_model_path(name)
+    if destination.exists() or destination.is_symlink():
+        raise FileExistsError(
+            f"a user model named {name!r} exists ({destination}); choose another name"
+        )
+    folder = destination.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(prefix=".write-probe-", dir=folder):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"cannot install a user model in {folder} ({error.strerror or error}); set "
+            f"{MODELS_ENV} to a writable folder"
+        ) from None
+    return destination
