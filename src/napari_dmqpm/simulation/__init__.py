@@ -15,15 +15,18 @@ from napari_dmqpm.simulation.field import (
     simulate_timelapse,
 )
 from napari_dmqpm.simulation.phantoms import Phantom, make_phantom
+from napari_dmqpm.simulation.timelapse import SimulatedGrowth, simulate_growth
 
 __all__ = [
     "DENSITY_PRESETS",
     "Phantom",
     "SimulatedField",
+    "SimulatedGrowth",
     "SimulatedTimelapse",
     "SimulationConfig",
     "make_phantom",
     "simulate_field",
+    "simulate_growth",
     "simulate_timelapse",
     "write_dataset",
 ]
