@@ -338,9 +338,12 @@ def _iter_frames(
     uses = network.config.inputs
     estimated = False
     for index, frame in enumerate(chosen):
+        level = None  # the frame's background level, measured once for all its predictions
+        if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
+            level = _frame_phase_level(acquisition, frame)
         if options.rechecks(index):
             start = RECHECK_START * diameter.diameter_px if estimated else None
-            new = _estimate(acquisition, frame, model, uses, options, start)
+            new = _estimate(acquisition, frame, model, uses, options, start, level)
             change = abs(new.diameter_px / diameter.diameter_px - 1.0)
             if not estimated or (new.n_cells and change > DIAMETER_TOLERANCE):
                 diameter, estimated = new, True
@@ -350,13 +353,15 @@ def _iter_frames(
         config = options.at(diameter)
         if plan.whole:
             phase, angles = _inputs(acquisition, frame, uses, slice(None))
-            probabilities = _predict(model, acquisition, phase, angles, config, options, progress)
+            probabilities = _predict(
+                model, acquisition, phase, angles, config, options, progress, phase_level=level
+            )
             labels = probabilities_to_labels(probabilities, config=options.postprocess)
             if not options.keep_probabilities:
                 probabilities = None
         else:
             labels = _labels_in_strips(
-                acquisition, frame, model, uses, plan, config, options, progress
+                acquisition, frame, model, uses, plan, config, options, progress, level
             )
             probabilities, phase = None, _repaired("phase", acquisition.phase[frame], frame)
         table = measure_cells(
@@ -379,14 +384,25 @@ def _estimate(
     uses: str,
     options: _Options,
     start_diameter_px: float | None,
+    phase_level: float | None,
 ) -> DiameterEstimate:
-    """Estimate the cell diameter on one frame, reading only the windows the passes need."""
+    """Estimate the cell diameter on one frame, reading only the windows the passes need.
+
+    With a ``phase_level``, every window's phase is referenced to it (the frame's background),
+    not to a level of its own.
+    """
+    config = options.config
 
     def read(rows: slice, cols: slice) -> tuple[np.ndarray | None, np.ndarray | None]:
-        return _inputs(acquisition, frame, uses, rows, cols)  # the phase too: it sizes
+        phase, angles = _inputs(acquisition, frame, uses, rows, cols)  # the phase too: it sizes
+        if phase_level is not None:
+            phase = phase - np.float32(phase_level)
+        return phase, angles
 
+    if phase_level is not None:
+        config = config.replace(phase_offset=False)
     return estimate_from_reader(
-        model, read, acquisition.frame_shape, config=options.config,
+        model, read, acquisition.frame_shape, config=config,
         postprocess=options.postprocess, pixel_size_um=acquisition.pixel_size_um,
         start_diameter_px=start_diameter_px, should_stop=options.should_stop,
     )  # fmt: skip
@@ -406,8 +422,8 @@ def _inputs(
 def _frame_phase_level(acquisition: Acquisition, frame: int) -> float:
     """The background level of a whole frame, from a regular subsample of at most ~1 MP.
 
-    Strips of a large frame are predicted one by one; each subtracts this one level, so a
-    strip full of cells is not referenced to a cell plateau.
+    Measured once per frame and subtracted from the phase of every prediction of that frame:
+    the whole frame, each strip, each window of the diameter estimate.
     """
     rows, cols = acquisition.frame_shape
     step = max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
@@ -446,12 +462,16 @@ def _labels_in_strips(
     config: InferenceConfig,
     options: _Options,
     progress: _Progress,
+    level: float | None,
 ) -> np.ndarray:
-    """Predict strip by strip into a seed score and a foreground mask, then post-process."""
+    """Predict strip by strip into a seed score and a foreground mask, then post-process.
+
+    Every strip's phase is referenced to ``level``, the whole frame's background level, so a
+    strip full of cells is not referenced to a cell plateau.
+    """
     score = np.empty(acquisition.frame_shape, dtype=np.float32)
     foreground = np.empty(acquisition.frame_shape, dtype=bool)
     threshold, scale = options.postprocess.foreground_threshold, 1.0
-    level = _frame_phase_level(acquisition, frame) if config.phase_offset else None
     for (top, bottom, low, high), n_tiles in zip(plan.strips, plan.tiles, strict=True):
         phase, angles = _inputs(acquisition, frame, uses, slice(low, high))
         probabilities = _predict(

@@ -125,6 +125,28 @@ def test_a_time_lapse_is_rechecked_every_n_frames(model, monkeypatch, every, cal
         assert last == first
 
 
+def test_each_frame_is_referenced_to_one_background_level(model, monkeypatch):
+    """The estimate's windows and the prediction share the frame's level, measured once."""
+    from napari_dmqpm.inference import predict as predict_module
+
+    field = field_at(23, 256)
+    phase = np.stack([field.phase, field.phase + np.float32(0.3)])  # a foreign offset
+    levels = []
+    real = segment_module.background_level
+
+    def counting(values, **kwargs):
+        levels.append(real(values, **kwargs))
+        return levels[-1]
+
+    monkeypatch.setattr(segment_module, "background_level", counting)
+    monkeypatch.setattr(predict_module, "background_level", counting)
+    acquisition = Acquisition(phase=phase, kind="phase-map", is_timelapse=True)
+    first, second = segment_acquisition(acquisition, model, config=InferenceConfig(recheck_every=1))
+    assert len(levels) == 2 and levels[1] - levels[0] == pytest.approx(0.3, abs=0.02)
+    assert second.diameter.diameter_px == pytest.approx(first.diameter.diameter_px, rel=0.02)
+    assert score_image(second.labels, first.labels).f1 > 0.97
+
+
 def test_auto_needs_an_estimate_before_a_fixed_scale(model, helpers):
     with pytest.raises(ValueError, match="estimate_diameter"):
         resolve_scale(model, config=InferenceConfig())
