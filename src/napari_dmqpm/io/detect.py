@@ -21,6 +21,7 @@ reads pixels), is ``kind="labels"``. An explicit ``kind=`` skips this too.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from napari_dmqpm.io import _tags
 from napari_dmqpm.io._layout import Layout, plan_layout
 from napari_dmqpm.io.acquisition import FILE_KINDS, FormatError
 from napari_dmqpm.io.labels import LABELS_KIND, TAGGED_REASON, label_structure, labels_layout
+from napari_dmqpm.io.limits import MAX_EXPANSION, memory_budget
 
 __all__ = ["FileInfo", "inspect_file"]
 
@@ -205,7 +207,11 @@ def _tiff_metadata(tif, page) -> dict:
 def _first_frame(page) -> np.ndarray | None:
     """The pixels of the first page as (M, N), or None when they cannot be had cheaply."""
     try:
-        if np.prod(page.shape) * np.dtype(page.dtype).itemsize > _MAX_FRAME_BYTES:
+        n_bytes = math.prod(page.shape) * np.dtype(page.dtype).itemsize
+        expansion = MAX_EXPANSION.get(_compression_name(page), math.inf)
+        if n_bytes > min(_MAX_FRAME_BYTES, memory_budget()[0] // 4):
+            return None
+        if n_bytes > expansion * page.parent.filehandle.size:  # a bomb: the reader says so
             return None
         frame = np.asarray(page.asarray())
     except Exception:  # noqa: BLE001 - damaged data: the reader itself reports them

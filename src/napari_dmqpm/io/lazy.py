@@ -34,6 +34,7 @@ from napari_dmqpm.io._layout import arrange
 from napari_dmqpm.io.acquisition import FormatError
 from napari_dmqpm.io.arrays import assemble, clean_intensities
 from napari_dmqpm.io.detect import FileInfo, is_tiff, tifffile_errors
+from napari_dmqpm.io.limits import check_declared, memory_budget
 from napari_dmqpm.io.mosaic import demosaic
 
 __all__ = ["LAZY_THRESHOLD_BYTES", "STRIP_BYTES", "PlaneReader", "lazy_parts", "wants_lazy"]
@@ -42,8 +43,6 @@ __all__ = ["LAZY_THRESHOLD_BYTES", "STRIP_BYTES", "PlaneReader", "lazy_parts", "
 LAZY_THRESHOLD_BYTES = 256 * 2**20
 #: Target size of one row-strip chunk of one plane (float32), for row-readable files.
 STRIP_BYTES = 16 * 2**20
-#: Refuse frames larger than this (a corrupt header can claim terabytes).
-MAX_FRAME_BYTES = 16 * 2**30
 # One phase retrieval at a time: it is multi-threaded itself (BLAS), and concurrent BLAS calls
 # from dask's threads can round differently from the eager reader's.
 _RETRIEVAL_LOCK = threading.Lock()
@@ -64,8 +63,9 @@ def wants_lazy(lazy: bool | None, info: FileInfo) -> bool:
         raise ValueError(f"lazy must be None, True or False; got lazy={lazy!r}")
     if not is_tiff(info.path):
         return False
-    if lazy is None:
-        return info.n_frames > 1 and stored_bytes(info) > LAZY_THRESHOLD_BYTES
+    if lazy is None:  # a time-lapse too large to read whole is read frame by frame
+        large = stored_bytes(info) > min(LAZY_THRESHOLD_BYTES, memory_budget()[0] // 4)
+        return info.n_frames > 1 and large
     return bool(lazy)
 
 
@@ -297,14 +297,18 @@ def lazy_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     Raises
     ------
     FormatError
-        A frame larger than 16 GiB, a mosaic smaller than one super-pixel, or a series
-        whose pages do not map onto planes.
+        A header that claims more than the file can hold, a frame whose planes take more
+        than the memory budget (:func:`~napari_dmqpm.io.limits.memory_budget`), a mosaic
+        smaller than one super-pixel, or a series whose pages do not map onto planes.
     """
     frames = _Frames(info, options)
     n_frames = info.n_frames
     shape = _frame_shape(info, frames.reader.plane_shape, options)
-    if 5 * math.prod(shape) * 4 > MAX_FRAME_BYTES:
-        raise FormatError(f"{info.path}: frames of shape {shape} are too large to process")
+    # before decoding: what the file can hold, then one frame's float32 planes in memory
+    check_declared(info.path, info.shape, info.dtype, compression=info.compression, memory=False)
+    check_declared(
+        info.path, (5, *shape), np.float32, what="one frame takes", work_bytes_per_value=0
+    )
     stored = info.kind in ("ssqpm-stack", "phase-map", "angles-stack")
     strips = _row_chunks(shape[0], shape[1], frames.reader.row_readable and stored)
     whole = (shape[0],)

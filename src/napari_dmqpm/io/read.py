@@ -14,13 +14,11 @@ from napari_dmqpm.io.arrays import assemble, check_retrieval_options
 from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
 from napari_dmqpm.io.labels import LABELS_KIND, LabelImage
 from napari_dmqpm.io.lazy import LAZY_THRESHOLD_BYTES, lazy_parts, wants_lazy
+from napari_dmqpm.io.limits import check_declared
 from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
 from napari_dmqpm.io.units import radians_per_unit
 
 __all__ = ["read_acquisition", "read_labels"]
-
-#: Refuse to allocate more than this for one file (a corrupt header can claim terabytes).
-MAX_BYTES = 16 * 2**30
 
 
 def _read_tiff(info: FileInfo) -> np.ndarray:
@@ -41,12 +39,8 @@ def _read_pillow(info: FileInfo) -> np.ndarray:
 
 def read_pixels(info: FileInfo) -> np.ndarray:
     """The stored array of an inspected file, every decoding failure a FormatError."""
-    n_bytes = math.prod(info.shape) * np.dtype(info.dtype).itemsize
-    if n_bytes > MAX_BYTES:
-        raise FormatError(
-            f"{info.path}: the header claims {n_bytes / 2**30:.1f} GiB of pixels "
-            f"(shape {info.shape}); refusing more than {MAX_BYTES / 2**30:.0f} GiB"
-        )
+    # before decoding: what the file can hold, and the memory (io.limits)
+    check_declared(info.path, info.shape, info.dtype, compression=info.compression)
     try:
         data = _read_tiff(info) if is_tiff(info.path) else _read_pillow(info)
     except FormatError:

@@ -1,0 +1,78 @@
+"""Decompression bombs and headers that claim too much are refused before decoding, with a
+FormatError naming the file and the declared size (issue 18, item 2)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_dmqpm.io import FormatError, read_acquisition
+from napari_dmqpm.io import limits as limits_module
+
+
+def _claiming(path, shape, *, dtype=np.uint8, compression="zlib"):
+    """A small compressed TIFF of zeros whose header is patched to declare ``shape``."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.zeros((64, 64), dtype), compression=compression,
+                     photometric="minisblack", metadata=None)  # fmt: skip
+    data = bytearray(buffer.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        tags = tif.pages[0].tags
+        for name, value in (("ImageLength", shape[0]), ("ImageWidth", shape[1]),
+                            ("RowsPerStrip", shape[0])):  # fmt: skip
+            offset = tags[name].valueoffset
+            data[offset : offset + 4] = int(value).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_few_bytes_claiming_13_gib_are_a_bomb_not_a_truncated_file(tmp_path, lazy):
+    path = _claiming(tmp_path / "bomb.tif", (120_000, 120_000))
+    assert path.stat().st_size < 300
+    with pytest.raises(FormatError) as caught:
+        read_acquisition(path, kind="raw-mosaic", lazy=lazy)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the header claims 13.4 GiB of pixels")
+    assert "(shape (120000, 120000), uint8) in a file of" in message
+    assert "more than deflate can expand (at most 1032:1)" in message
+    assert "truncated" not in message
+
+
+def test_the_declared_size_is_compared_with_the_memory_available(tmp_path, monkeypatch):
+    path = tmp_path / "mosaic.tif"
+    tifffile.imwrite(path, np.zeros((1000, 1000), np.uint16), compression="zlib")
+    monkeypatch.setattr(limits_module, "available_memory", lambda: 10 * 2**20)
+    decoded = []
+    monkeypatch.setattr(tifffile.TiffFile, "asarray", lambda *a, **k: decoded.append(1))
+    with pytest.raises(FormatError) as caught:
+        read_acquisition(path, lazy=False)
+    message = str(caught.value)
+    assert f"{path}: the header claims 1.9 MiB of pixels (shape (1000, 1000), uint16)" in message
+    assert "reading it needs about 13.4 MiB, more than the memory available (10.0 MiB)" in message
+    assert not decoded
+
+
+def test_a_configurable_limit_lowers_the_budget(tmp_path, monkeypatch):
+    path = tmp_path / "p.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.float32))
+    monkeypatch.setenv(limits_module.LIMIT_ENV, "0.00002")
+    with pytest.raises(FormatError, match=r"p\.tif: the header claims 16\.0 KiB.*"
+                       r"more than the limit NAPARI_DMQPM_MAX_GIB=0\.00002 GiB"):  # fmt: skip
+        read_acquisition(path)
+    monkeypatch.setenv(limits_module.LIMIT_ENV, "1")
+    assert read_acquisition(path).phase.shape == (1, 64, 64)
+    monkeypatch.setenv(limits_module.LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="NAPARI_DMQPM_MAX_GIB must be a positive number"):
+        read_acquisition(path)
+
+
+def test_a_lazy_frame_too_large_for_the_memory_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "lapse.tif"
+    tifffile.imwrite(path, np.zeros((3, 256, 256), np.float32), photometric="minisblack")
+    monkeypatch.setattr(limits_module, "available_memory", lambda: 2**20)
+    with pytest.raises(FormatError, match=r"lapse\.tif: one frame takes 1\.2 MiB of pixels"):
+        read_acquisition(path, lazy=True)
