@@ -25,6 +25,8 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from napari_dmqpm._napari._angle_axis import follow_angle_axis
+
 __all__ = ["Panel"]
 
 
@@ -46,6 +48,7 @@ class Panel(QWidget):
     def __init__(self, viewer: Any) -> None:
         super().__init__()
         self.viewer = viewer
+        follow_angle_axis(viewer)  # the angle slider reads "angle 45°", not step 1
         body = QWidget()
         self._layout = QVBoxLayout(body)
         self.scroll = QScrollArea()
