@@ -40,9 +40,17 @@ from napari_dmqpm.tracking._validate import (
 from napari_dmqpm.tracking.regions import measure_regions
 from napari_dmqpm.tracking.tracks import Tracks, build_tracks
 
-__all__ = ["default_max_distance", "link_regions", "track_labels"]
+__all__ = [
+    "DIVISION_TOLERANCE",
+    "check_divisions",
+    "default_max_distance",
+    "link_regions",
+    "track_labels",
+]
 
 _LN2 = math.log(2.0)
+#: Relative mass mismatch (daughters' sum against the mother) a division may have.
+DIVISION_TOLERANCE = 0.3
 
 
 def track_labels(
@@ -207,14 +215,59 @@ def link_regions(
         (int(rows_of[f1][i1]), int(rows_of[f2][i2]))
         for (f1, i1), (f2, i2) in ((min(a, b), max(a, b)) for a, b in tree.edges())
     )
-    return np.array(edges, dtype=np.int64).reshape(-1, 2), feature
+    edges = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    return check_divisions(edges, _feature_values(regions, feature)), feature
+
+
+def check_divisions(
+    edges: np.ndarray, mass: np.ndarray | None, *, tolerance: float = DIVISION_TOLERANCE
+) -> np.ndarray:
+    """Links of the divisions that conserve mass; a split that does not is cut.
+
+    Dry mass is conserved at a division: the daughters together weigh what the mother did,
+    and each about half. A split whose daughters' sum is off by more than ``tolerance``
+    (relative, in log) or in which one daughter has under 20 % of the sum is no division:
+    the daughter least like the mother in mass loses its link and starts a track of its own.
+
+    Parameters
+    ----------
+    edges : ndarray of shape (n_links, 2), int
+        Row indices ``(earlier, later)``.
+    mass : ndarray of shape (n_cells,) or None
+        The mass (or area) of each row; None keeps every split.
+    tolerance : float
+        Largest ``|ln(sum of daughters / mother)|`` accepted is ``ln(1 + tolerance)``.
+
+    Returns
+    -------
+    ndarray of shape (n_kept, 2), int64
+    """
+    if mass is None or edges.size == 0:
+        return edges
+    earlier, counts = np.unique(edges[:, 0], return_counts=True)
+    cut = np.zeros(len(edges), dtype=bool)
+    for mother in earlier[counts >= 2]:
+        rows = np.flatnonzero(edges[:, 0] == mother)
+        daughters = mass[edges[rows, 1]]
+        total = daughters.sum()
+        balanced = daughters.min() >= 0.2 * total
+        if balanced and abs(math.log(total / mass[mother])) <= math.log1p(tolerance):
+            continue
+        keep = np.argmin(np.abs(np.log(np.maximum(daughters, 1e-12) / mass[mother])))
+        cut[np.delete(rows, keep)] = True
+    return edges[~cut]
+
+
+def _feature_values(regions: dict[str, np.ndarray], feature: str) -> np.ndarray:
+    return regions["dry_mass_pg" if feature == "dry_mass" else "area_px"].astype(np.float64)
 
 
 def _points(regions: dict[str, np.ndarray], weight: float) -> tuple[np.ndarray, str]:
     """``(row, col, w ln m)`` per cell, with the area for ``m`` where a dry mass is missing."""
     mass = regions["dry_mass_pg"]
     usable = mass.size > 0 and bool(np.all(np.isfinite(mass) & (mass > 0)))
-    feature, values = ("dry_mass", mass) if usable else ("area", regions["area_px"])
+    feature = "dry_mass" if usable else "area"
+    values = _feature_values(regions, feature)
     log_values = np.log(np.maximum(values.astype(np.float64), 1e-12))
     points = np.column_stack(
         [regions["centroid_row"], regions["centroid_col"], weight * log_values]

@@ -9,6 +9,7 @@ import pytest
 
 from napari_dmqpm.inference.measure import measure_cells
 from napari_dmqpm.tracking import link_by_overlap, track_labels
+from napari_dmqpm.tracking.link import check_divisions
 
 SHAPE = (64, 64)
 
@@ -196,3 +197,20 @@ def test_bad_options_are_refused_naming_the_parameter():
         track_labels(labels, max_gap_frames=-1)
     with pytest.raises(ValueError, match=r"missing \['dry_mass_pg'\]"):
         track_labels(labels, table={"frame": np.zeros(1), "label": np.zeros(1)})
+
+
+def test_a_new_cell_beside_another_is_no_division_when_mass_is_not_conserved():
+    """A small cell appears next to a big one: the split would not conserve dry mass."""
+    frames = [[(1, 32, 20, 9, 1.0)] for _ in range(3)]
+    frames += [[(1, 32, 20, 9, 1.0), (2, 32, 33, 3, 1.0)] for _ in range(3)]
+    labels, phase = _disks(frames)
+    tracks = track_labels(labels, phase_tyx=phase, pixel_size_um=0.5, wavelength_um=0.65)
+    assert tracks.graph == {} and tracks.n_tracks == 2
+    assert len(np.unique(tracks.labels[:, 32, 20])) == 1  # the big cell keeps its track
+
+
+def test_check_divisions_cuts_the_daughter_least_like_the_mother():
+    edges = np.array([[0, 1], [0, 2], [3, 4], [3, 5]])
+    mass = np.array([100.0, 95.0, 10.0, 100.0, 52.0, 49.0])
+    kept = check_divisions(edges, mass)
+    np.testing.assert_array_equal(kept, [[0, 1], [3, 4], [3, 5]])
