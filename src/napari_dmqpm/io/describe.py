@@ -160,4 +160,6 @@ def describe_file(
         f"  kind:        {info.kind}  [{info.reason}]",
         f"  reader:      {_reader_line(info, options)}",
     ]
+    if info.ignored:
+        lines.append(f"  ignored:     {info.ignored}")
     return "\n".join(lines)

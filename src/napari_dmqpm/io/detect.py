@@ -32,6 +32,7 @@ import numpy as np
 
 from napari_dmqpm.io import _tags
 from napari_dmqpm.io._layout import Layout, plan_layout
+from napari_dmqpm.io._series import first_series
 from napari_dmqpm.io.acquisition import FILE_KINDS, FormatError
 from napari_dmqpm.io.labels import LABELS_KIND, TAGGED_REASON, label_structure, labels_layout
 from napari_dmqpm.io.limits import MAX_EXPANSION, memory_budget
@@ -82,6 +83,10 @@ class FileInfo:
         Illumination wavelength stated by the file, in µm, and where it came from.
     is_timelapse : bool
         The file has a time axis.
+    ignored : str
+        What the reader leaves out, in words: ``""`` when it reads the whole file, else the
+        series and pages besides series 0 (e.g. ``"reads series 0 (1 of 20000 pages); the
+        other 19999 pages ignored"``).
     layout : Layout
         How the reader maps the stored array onto ``(T, C, M, N)`` (internal).
     """
@@ -100,6 +105,7 @@ class FileInfo:
     wavelength_um: float | None = None
     wavelength_source: str = ""
     is_timelapse: bool = False
+    ignored: str = ""
     layout: Layout | None = field(default=None, repr=False, compare=False)
 
 
@@ -244,9 +250,9 @@ def _inspect_tiff(path: Path, kind: str | None) -> FileInfo:
 
     size = path.stat().st_size
     with tifffile_errors() as errors, tifffile.TiffFile(path) as tif:
-        if not tif.series or not tif.pages:
+        series, ignored = first_series(tif) if tif.pages else (None, "")
+        if series is None:
             raise FormatError(f"{path}: TIFF without image data")
-        series = tif.series[0]
         _check_extent(series, size, path)  # walks the page directories: may log more
         fatal = [m for m in errors if any(p in m for p in _FATAL_LOG)]
         if fatal:
@@ -267,6 +273,7 @@ def _inspect_tiff(path: Path, kind: str | None) -> FileInfo:
             file_format=file_format,
             is_timelapse=layout.is_timelapse,
             layout=layout,
+            ignored=ignored,
             **_tiff_metadata(tif, page),
         )
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from napari_dmqpm.io._layout import arrange
+from napari_dmqpm.io._series import first_series
 from napari_dmqpm.io.acquisition import FormatError
 from napari_dmqpm.io.arrays import assemble, clean_intensities
 from napari_dmqpm.io.detect import FileInfo, is_tiff, tifffile_errors
@@ -99,7 +100,7 @@ class PlaneReader:
         self.plane_shape = tuple(info.shape[-3:-1] if has_samples else info.shape[-2:])
         self.n_planes = math.prod(info.shape[: -3 if has_samples else -2])
         with tifffile_errors(), tifffile.TiffFile(self.path) as tif:
-            series = tif.series[0]
+            series = first_series(tif)[0]
             self.dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
             self.offset = series.dataoffset
             n_pages = len(series.pages) if self.offset is None else self.n_planes
@@ -154,7 +155,7 @@ class PlaneReader:
         import tifffile
 
         with tifffile_errors(), tifffile.TiffFile(self.path) as tif:
-            pages = tif.series[0].pages
+            pages = first_series(tif)[0].pages
             data = [pages[p].asarray().reshape(self.plane_shape)[start:stop] for p in planes]
         return np.stack(data)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
 from napari_dmqpm.io._layout import arrange
-from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, FormatError
+from napari_dmqpm.io._series import first_series
+from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, DataWarning, FormatError
 from napari_dmqpm.io.arrays import assemble, check_retrieval_options
 from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
 from napari_dmqpm.io.labels import LABELS_KIND, LabelImage
@@ -25,7 +27,7 @@ def _read_tiff(info: FileInfo) -> np.ndarray:
     import tifffile
 
     with tifffile_errors(), tifffile.TiffFile(info.path) as tif:
-        data = tif.series[0].asarray()
+        data = first_series(tif)[0].asarray()
     return data
 
 
@@ -194,6 +196,9 @@ def read_acquisition(
     options = {"radians": radians, "sign": sign, "background": background}
     options |= {"demosaic_method": demosaic_method, "mosaic_origin": tuple(mosaic_origin)}
     metadata = _metadata(info, options, phase_unit, alpha_um3_per_pg)
+    if info.ignored:  # said, not silent: series 0 only
+        metadata["ignored"] = info.ignored
+        warnings.warn(f"{info.path}: {info.ignored}", DataWarning, stacklevel=2)
     if wants_lazy(lazy, info):
         parts = lazy_parts(info, **options)
         metadata["lazy"] = {**parts.pop("lazy"), "threshold_bytes": LAZY_THRESHOLD_BYTES}
