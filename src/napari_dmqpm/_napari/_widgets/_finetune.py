@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit
 
 from . import _inputs as inputs
@@ -222,7 +222,7 @@ class FinetuneWidget(Panel):
         try:
             request = self.request()
         except (inputs.InputError, ValueError) as error:
-            show_error(f"Fine-tune: {error}")
+            self.fail(f"Fine-tune: {error}")
             return
         try:
             save_settings(self.units.remember(load_settings()))
@@ -298,20 +298,16 @@ class FinetuneWidget(Panel):
 
         if isinstance(end.error, BudgetTooShortError):
             need = end.error.needed_minutes
-            self.status.setText(
-                f"Time budget too short: about {need:g} min needed for one epoch here; "
-                "nothing was trained or saved"
-            )
-            show_error(
+            self.fail(
                 f"Fine-tune: a time budget of {end.error.minutes:g} min is too short for one "
                 f"epoch of {end.error.iterations} steps (about {need:g} min on this machine): "
                 f"set Time budget to {need:g} min or more, fewer Steps per epoch, or no "
-                "limit with a number of Epochs"
+                "limit with a number of Epochs; nothing was trained or saved"
             )
             return
         if end.error is not None or end.value is None:
-            self.status.setText("Fine-tuning failed; no model was saved")
-            show_error(f"Fine-tune: {end.error or 'stopped before any result'}")
+            reason = end.error or "stopped before any result"
+            self.fail(f"Fine-tune: {reason}; no model was saved")
             return
         outcome = end.value
         self.scores.setText(

@@ -165,6 +165,18 @@ class Panel(QWidget):
         self.add(self.progress_bar)
         self.add(self.status)
 
+    def fail(self, message: str) -> None:
+        """Report a problem: a notification, and the whole message in the status line.
+
+        napari's notification fades after a few seconds and shows one elided line until it
+        is expanded; the status line keeps the full text, wrapped and selectable, until the
+        next run.
+        """
+        from napari.utils.notifications import show_error
+
+        self.status.setText(message)
+        show_error(message)
+
     def show_progress(self, done: int, total: int, text: str = "") -> None:
         """Show ``done`` of ``total`` (busy when total is 0), with ``text`` in the bar."""
         self.progress_bar.setVisible(True)

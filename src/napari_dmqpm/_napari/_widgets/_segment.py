@@ -16,7 +16,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 
 from . import _inputs as inputs
 from ._jobs import CloseWatch, Job, JobEnd, RunProgress, close_job
@@ -104,7 +104,7 @@ class SegmentWidget(SegmentForm):
         try:
             request = self.request()
         except (inputs.InputError, ValueError) as error:
-            show_error(f"Segment cells: {error}")
+            self.fail(f"Segment cells: {error}")
             return
         try:
             save_settings(self.settings())
@@ -195,8 +195,7 @@ class SegmentWidget(SegmentForm):
             self.status.setText(f"{what} cancelled; no layer was changed")
             show_info(f"Segment cells: {what} cancelled; no layer was changed")
         elif end.error is not None:
-            self.status.setText(f"{what} failed")
-            show_error(f"Segment cells: {end.error}")
+            self.fail(f"Segment cells: {what} failed: {end.error}")
         ok = not end.cancelled and end.error is None and bool(self._stage and self._stage.frames)
         if not ok:
             self._stage = None  # what a cancelled or failed run gathered is dropped
@@ -234,7 +233,7 @@ class SegmentWidget(SegmentForm):
         try:
             layer, existed = write_results(self.viewer, phase, stage, segmentation=segmentation)
         except inputs.InputError as error:
-            show_error(f"Segment cells: {error}")
+            self.fail(f"Segment cells: {error}")
             return
         self._watch_paint(layer)
         layer.contour = CONTOUR_PX if self.contours.isChecked() else 0
@@ -283,7 +282,7 @@ class SegmentWidget(SegmentForm):
         try:
             unit = self.units.value()
         except inputs.InputError as error:
-            show_error(f"Segment cells: {error}")
+            self.fail(f"Segment cells: {error}")
             return
         size = self.units.pixel_size_um() or inputs.layer_pixel_size_um(phase)
         set_features(layer, measure_layer(layer, phase, pixel_size_um=size, phase_unit=unit))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QPlainTextEdit
 
 from . import _inputs as inputs
@@ -250,7 +250,7 @@ class SegmentForm(Panel):
         try:
             request = self.request()
         except (inputs.InputError, ValueError) as error:
-            show_error(f"Segment cells: {error}")
+            self.fail(f"Segment cells: {error}")
             return None
         call = SegmentCall(
             source=request.phase.metadata.get("source"),

@@ -254,6 +254,7 @@ def test_bad_input_is_a_notification_and_changes_nothing(
     }[problem]
     assert len(errors) == 1 and expected in errors[0], notes
     assert "Traceback" not in errors[0]
+    assert widget.status.text() == errors[0]  # the whole message stays after the toast fades
     assert snapshot(viewer).keys() == before.keys()
 
 
