@@ -229,6 +229,13 @@ FLAGS: dict[str, dict[str, str]] = {
         "density": "--density",
         "shape": "--size",
         "n_frames": "--frames",
+        "frame_interval_min": "--frame-interval",
+    },
+    "track": {
+        "overwrite": "--overwrite",
+        "frame_interval_min": "--frame-interval",
+        "pixel_size_um": "--pixel-size-um",
+        "wavelength_um": "--wavelength-um",
     },
     "segment": {
         **READER_FLAGS,

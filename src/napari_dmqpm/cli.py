@@ -115,6 +115,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from napari_dmqpm.simulation import write_dataset
 
+    if args.timelapse:
+        return _simulate_growth(args)
     written = write_dataset(
         args.out,
         n=args.n,
@@ -127,6 +129,55 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     print(f"wrote {len(written)} files to {args.out}")
     for path in written:
         print(f"  {path}")
+    return 0
+
+
+def _simulate_growth(args: argparse.Namespace) -> int:
+    from napari_dmqpm.simulation.dataset import write_growth_dataset
+
+    written = write_growth_dataset(
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        n_frames=args.frames if args.frames > 1 else 10,
+        frame_interval_min=args.frame_interval or 10.0,
+        density=args.density,
+        shape=tuple(args.size) if args.size else None,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {len(written)} files and folders to {args.out} (time-lapses with true lineage)")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    from napari_dmqpm.tracking.files import track_file
+
+    phases = args.phase or []
+    if phases and len(phases) != len(args.inputs):
+        raise ValueError(
+            f"give one --phase per labels file or none; got {len(phases)} --phase for "
+            f"{len(args.inputs)} labels files"
+        )
+    for index, path in enumerate(args.inputs):
+        result = track_file(
+            path,
+            args.out,
+            phase_path=phases[index] if phases else None,
+            frame_interval_min=args.frame_interval,
+            pixel_size_um=args.pixel_size_um,
+            wavelength_um=args.wavelength_um,
+            overwrite=args.overwrite,
+        )
+        tracks = result.tracks
+        if result.frame_interval_min is None:
+            timing = "frame interval unknown: growth rates are per frame (pg/frame), not per hour"
+        else:
+            timing = f"frame interval {result.frame_interval_min:g} min ({result.interval_source})"
+        print(f"{path}: {tracks.n_tracks} tracks, {tracks.n_divisions} divisions; {timing}")
+        for written in result.paths:
+            print(f"  {written}")
     return 0
 
 
@@ -401,9 +452,42 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="field size")
     simulate.add_argument("--frames", type=int, default=1, help="time points per field")
     simulate.add_argument(
+        "--timelapse",
+        action="store_true",
+        help="time-lapses of growing, dividing cells with the true lineage (--frames, default "
+        "10; --frame-interval, default 10 min)",
+    )
+    simulate.add_argument(
+        "--frame-interval", type=positive_number, metavar="MIN", help="minutes between frames"
+    )
+    simulate.add_argument(
         "--overwrite", action="store_true", help="replace files of an earlier run in --out"
     )
     simulate.set_defaults(run=_cmd_simulate)
+
+    track = commands.add_parser(
+        "track",
+        help="link labels stacks over time: <stem>_tracks.csv, <stem>_lineage.csv, <stem>_ctc/",
+    )
+    track.add_argument("inputs", nargs="+", type=Path, metavar="LABELS", help="labels stacks")
+    track.add_argument("--out", type=Path, required=True, help="output folder")
+    track.add_argument(
+        "--phase",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="the time-lapse each labels stack was segmented from, in order (for dry mass)",
+    )
+    track.add_argument(
+        "--frame-interval",
+        type=positive_number,
+        metavar="MIN",
+        help="minutes between frames (default: from the files' metadata, else rates per frame)",
+    )
+    track.add_argument("--pixel-size-um", type=positive_number, metavar="UM", help="pixel size")
+    track.add_argument("--wavelength-um", type=positive_number, metavar="UM", help="wavelength")
+    track.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    track.set_defaults(run=_cmd_track)
 
     segment = commands.add_parser(
         "segment", help="segment files into <stem>_labels.tif and <stem>_cells.csv"

@@ -335,7 +335,8 @@ def write_stack(
 
     float32, axes CYX (one frame) or TCYX (``acquisition.is_timelapse`` with T > 1),
     channel labels ``STACK_CHANNELS``, pixel size as ImageJ calibration in µm, and
-    ``wavelength_um=`` in the ImageJ header when known. :func:`read_acquisition` reads
+    ``wavelength_um=`` in the ImageJ header when known (and ImageJ's ``finterval``, s, for a
+    time-lapse whose ``metadata`` holds ``frame_interval_min``). :func:`read_acquisition` reads
     it back as an "ssqpm-stack" with the same arrays, pixel size and wavelength.
 
     Parameters
@@ -373,6 +374,9 @@ def write_stack(
     if acquisition.wavelength_um is not None:
         metadata["wavelength_um"] = float(acquisition.wavelength_um)
     metadata["phase_unit"] = "rad"
+    interval = acquisition.metadata.get("frame_interval_min")
+    if interval is not None and data.ndim == 4:  # ImageJ's frame interval, in seconds
+        metadata.update(finterval=float(interval) * 60.0, tunit="sec")
     resolution = _resolution(acquisition.pixel_size_um)
 
     def write(handle: Any) -> None:

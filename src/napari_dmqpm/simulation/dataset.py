@@ -17,7 +17,7 @@ import numpy as np
 from napari_dmqpm.simulation.config import SimulationConfig
 from napari_dmqpm.simulation.field import simulate_field, simulate_timelapse
 
-__all__ = ["write_dataset"]
+__all__ = ["write_dataset", "write_growth_dataset"]
 
 _PACKAGES = ("napari-dmqpm", "numpy", "scipy", "scikit-image", "tifffile")
 
@@ -141,3 +141,79 @@ def _manifest(
         "files": [p.name for p in written],
         "versions": versions,
     }
+
+
+def write_growth_dataset(
+    out_dir: str | Path,
+    *,
+    n: int,
+    seed: int,
+    n_frames: int,
+    frame_interval_min: float = 10.0,
+    config: SimulationConfig | None = None,
+    density: str | float | None = None,
+    shape: tuple[int, int] | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Simulate ``n`` time-lapses of growing, dividing cells and write them with the truth.
+
+    Per time-lapse ``i``: ``sim_000i.tif`` (the canonical stack, TCYX, with ImageJ's
+    ``finterval``), ``sim_000i_labels.tif`` (labels by track), ``sim_000i_lineage.csv`` (the
+    true lineage: track_id, parent, first and last frame, growth rate in 1/h, doubling time
+    in h) and ``sim_000i_gt/TRA/`` (the lineage in the Cell Tracking Challenge layout); then
+    ``dataset.json``. Time-lapse ``i`` depends only on ``(seed, i)``
+    (:func:`~napari_dmqpm.simulation.timelapse.simulate_growth`).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder, created when missing.
+    n, seed : int
+        Number of time-lapses (>= 1) and random seed (>= 0).
+    n_frames : int
+        Time points per time-lapse (>= 2).
+    frame_interval_min : float
+        Minutes between frames.
+    config, density, shape, overwrite
+        As in :func:`write_dataset`.
+
+    Returns
+    -------
+    list of Path
+        The files and folders written, then ``dataset.json``.
+    """
+    from napari_dmqpm.inference.measure import write_table_csv
+    from napari_dmqpm.io import write_labels, write_stack
+    from napari_dmqpm.io.ctc import write_ctc
+    from napari_dmqpm.simulation.timelapse import simulate_growth
+
+    for name, value, low in (("n", n, 1), ("seed", seed, 0), ("n_frames", n_frames, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {name}={value!r}")
+    config = SimulationConfig() if config is None else config
+    config = config.replace(**{k: v for k, v in (("density", density), ("shape", shape)) if v})
+    out_dir = Path(out_dir)
+    names = [f"sim_{i:04d}" for i in range(n)]
+    suffixes = (".tif", "_labels.tif", "_lineage.csv", "_gt")
+    _check_free([out_dir / f"{name}{s}" for name in names for s in suffixes], overwrite)
+    _check_free([out_dir / "dataset.json"], overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index, name in enumerate(names):
+        movie = simulate_growth(
+            config, n_frames, frame_interval_min=frame_interval_min, rng=(seed, index)
+        )
+        stack, labels, lineage, gt = (out_dir / f"{name}{s}" for s in suffixes)
+        write_stack(stack, movie.to_acquisition(), overwrite=overwrite)
+        write_labels(labels, movie.labels, pixel_size_um=config.pixel_size_um, overwrite=overwrite)
+        write_table_csv(lineage, movie.lineage, overwrite=overwrite)
+        write_ctc(gt, movie.labels, movie.graph, ground_truth=True, overwrite=overwrite)
+        written.extend([stack, labels, lineage, gt])
+    manifest = _manifest(config, seed, n, n_frames, written)
+    manifest.update(
+        generator="napari_dmqpm.simulation.write_growth_dataset",
+        frame_interval_min=float(frame_interval_min),
+    )
+    path = out_dir / "dataset.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return [*written, path]

@@ -1,0 +1,143 @@
+"""Track a labels file and write the results: what ``dmqpm track`` runs.
+
+:func:`track_file` reads a labels stack (and, for dry mass, the phase stack it was segmented
+from), links it with :func:`~napari_dmqpm.tracking.track_labels` and writes
+
+- ``<stem>_tracks.csv``: one row per cell and frame (track id, frame, time, centroid, area,
+  dry mass): the dry mass of each track against time;
+- ``<stem>_lineage.csv``: one row per track (parent, first and last frame, division frame,
+  growth rate in pg/h, doubling time in h; see ``TRACK_COLUMNS``);
+- ``<stem>_ctc/``: the Cell Tracking Challenge layout (``res_track.txt`` and mask TIFFs).
+
+``<stem>`` is the labels file's name without ``.tif`` and a trailing ``_labels``. The frame
+interval comes from ``frame_interval_min`` when given, else from the files' metadata (ImageJ
+``finterval``, OME ``TimeIncrement``); without either the rates are per frame only and the
+result says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_dmqpm.inference.measure import write_table_csv
+from napari_dmqpm.io.ctc import write_ctc
+from napari_dmqpm.io.timing import read_frame_interval
+from napari_dmqpm.tracking.link import track_labels
+from napari_dmqpm.tracking.tracks import Tracks
+
+__all__ = ["TrackFileResult", "output_stem", "track_file"]
+
+
+@dataclass(frozen=True)
+class TrackFileResult:
+    """What :func:`track_file` did.
+
+    Attributes
+    ----------
+    tracks : Tracks
+        The tracks.
+    paths : list of Path
+        ``<stem>_tracks.csv``, ``<stem>_lineage.csv`` and the CTC folder.
+    frame_interval_min : float or None
+        The interval used, minutes (None: unknown, rates per frame only).
+    interval_source : str
+        "given", the file it was read from, or "unknown".
+    """
+
+    tracks: Tracks
+    paths: list[Path]
+    frame_interval_min: float | None
+    interval_source: str
+
+
+def output_stem(labels_path: str | os.PathLike) -> str:
+    """The file name without its suffix and a trailing ``_labels``.
+
+    >>> output_stem("run/sim_0000_labels.tif")
+    'sim_0000'
+    """
+    stem = Path(labels_path).name.split(".")[0]
+    return stem.removesuffix("_labels") or stem
+
+
+def track_file(
+    labels_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    phase_path: str | os.PathLike | None = None,
+    frame_interval_min: float | None = None,
+    pixel_size_um: float | None = None,
+    wavelength_um: float | None = None,
+    overwrite: bool = False,
+) -> TrackFileResult:
+    """Track the cells of a labels file and write the tables and the CTC folder.
+
+    Parameters
+    ----------
+    labels_path : str or path-like
+        Labels stack (T, M, N), e.g. ``dmqpm segment``'s ``<stem>_labels.tif``.
+    out_dir : str or path-like
+        Output folder, created when missing.
+    phase_path : str or path-like, optional
+        The time-lapse the labels were segmented from (any file ``dmqpm segment`` reads);
+        its phase gives the dry mass, its pixel size and wavelength are used unless given.
+    frame_interval_min : float, optional
+        Minutes between frames; overrides the files' metadata.
+    pixel_size_um, wavelength_um : float, optional
+        µm; override the files'.
+    overwrite : bool
+        Replace earlier outputs (default: raise ``FileExistsError`` before writing any).
+
+    Returns
+    -------
+    TrackFileResult
+    """
+    from napari_dmqpm.io import read_acquisition, read_labels
+
+    labels = read_labels(labels_path, pixel_size_um=pixel_size_um)
+    phase = None
+    if phase_path is not None:
+        acquisition = read_acquisition(phase_path, pixel_size_um=pixel_size_um)
+        phase = acquisition.phase
+        pixel_size_um = pixel_size_um or acquisition.pixel_size_um
+        wavelength_um = wavelength_um or acquisition.wavelength_um
+    pixel_size_um = pixel_size_um or labels.pixel_size_um
+    interval, source = _interval(frame_interval_min, [labels_path, phase_path])
+    out = Path(out_dir)
+    stem = output_stem(labels_path)
+    paths = [out / f"{stem}_tracks.csv", out / f"{stem}_lineage.csv", out / f"{stem}_ctc"]
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace it")
+    tracks = track_labels(
+        labels.labels,
+        phase_tyx=None if phase is None else _as_array(phase),
+        frame_interval_min=interval,
+        pixel_size_um=pixel_size_um,
+        wavelength_um=wavelength_um,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_table_csv(paths[0], tracks.cells, overwrite=overwrite)
+    write_table_csv(paths[1], tracks.table, overwrite=overwrite)
+    write_ctc(paths[2], tracks.labels, tracks.graph, overwrite=overwrite)
+    return TrackFileResult(tracks, paths, interval, source)
+
+
+def _interval(given: float | None, paths: list) -> tuple[float | None, str]:
+    if given is not None:
+        return given, "given"
+    for path in paths:
+        if path is not None and Path(path).suffix.lower() in (".tif", ".tiff"):
+            found = read_frame_interval(path)
+            if found is not None:
+                return found, str(path)
+    return None, "unknown"
+
+
+def _as_array(phase: object) -> np.ndarray:
+    """The phase as a numpy array (a lazily read time-lapse is read here)."""
+    return np.asarray(phase)
