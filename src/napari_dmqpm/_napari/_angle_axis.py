@@ -5,17 +5,19 @@ and the axis label beside it. The angles layers name their first axis ``"angle"`
 (:func:`napari_dmqpm._napari._layers.spatial_kwargs`); :func:`follow_angle_axis` keeps that
 label at the angle of the current step. napari rebuilds the labels from the layers whenever
 a layer is added or removed, so the label is re-applied on every change of the labels too.
-A reader has no viewer, so the widgets install it when they are docked.
+The reader and the sample data install it on the viewer they open into (napari's current
+viewer), the widgets on the viewer they are docked in.
 """
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any
 
 from napari_dmqpm.io.acquisition import ANGLES_DEG
 
-__all__ = ["ANGLE_AXIS", "angle_label", "follow_angle_axis"]
+__all__ = ["ANGLE_AXIS", "angle_label", "follow_angle_axis", "follow_current_viewer"]
 
 #: The axis label of the polarizer-angle axis of an angles layer.
 ANGLE_AXIS = "angle"
@@ -66,3 +68,14 @@ def follow_angle_axis(viewer: Any) -> None:
     dims.events.current_step.connect(lambda _event=None: _relabel(dims))
     dims.events.axis_labels.connect(lambda _event=None: _relabel(dims))
     _relabel(dims)
+
+
+def follow_current_viewer() -> None:
+    """:func:`follow_angle_axis` on napari's current viewer, if there is one (else nothing).
+
+    Reading outside napari (napari not imported) imports nothing and does nothing.
+    """
+    napari = sys.modules.get("napari")
+    viewer = None if napari is None else napari.current_viewer()
+    if viewer is not None:
+        follow_angle_axis(viewer)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_dmqpm._napari._angle_axis import follow_current_viewer
 from napari_dmqpm._napari._layers import LayerDataTuple, acquisition_to_layer_data
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def read_paths(path: str | list[str]) -> list[LayerDataTuple]:
     layers: list[LayerDataTuple] = []
     for one in paths:
         layers.extend(_read_one(one))
+    follow_current_viewer()  # the angle slider of the viewer opening them reads "angle 45°"
     return layers
 
 

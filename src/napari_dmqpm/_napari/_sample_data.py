@@ -8,6 +8,7 @@ instance labels, so a user can see which objects the simulator meant as cells.
 
 from __future__ import annotations
 
+from napari_dmqpm._napari._angle_axis import follow_current_viewer
 from napari_dmqpm._napari._layers import (
     LayerDataTuple,
     acquisition_to_layer_data,
@@ -55,6 +56,7 @@ def sample_layers(simulated, *, name: str) -> list[LayerDataTuple]:
     """
     acquisition = simulated.to_acquisition()
     layers = acquisition_to_layer_data(acquisition, name=name)
+    follow_current_viewer()  # the angle slider of the viewer they open into reads "angle 45°"
     truth = labels_to_layer_data(
         simulated.labels, acquisition, name=f"{name} ground truth", visible=False
     )
