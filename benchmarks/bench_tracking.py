@@ -1,0 +1,423 @@
+"""Tracking benchmark: accuracy, divisions and growth rates on simulated time-lapses.
+
+Writes docs/results_tracking.md. Time-lapses come from
+:func:`napari_dmqpm.simulation.simulate_growth` (cells grow by a known exponential law, divide
+into two half-mass daughters, move, enter and leave the field), densities sparse to
+confluent, frame intervals 1 to 30 min, seeds ``(8_160_000, density, interval, i)``.
+
+Linkers, each on the ground-truth labels and on the labels of the shipped ``phase-only`` model
+(``napari_dmqpm.inference.segment_acquisition``, CPU, one thread, the model's own size handling):
+
+- ``overlap``: the baseline, nearest-overlap linking (``napari_dmqpm.tracking.link_by_overlap``);
+- ``lap-position``: ``track_labels`` with ``mass_weight_px=0`` (laptrack on centroids);
+- ``lap-mass``: ``track_labels`` as shipped (centroid + log dry mass, mass-conserving divisions).
+
+Measures: the Cell Tracking Challenge TRA and DET (AOGM-based, Matula et al. 2015) and the
+division counts of branching correctness BC(0) (a division found in the right frame), all
+computed by the ``py-ctcmetrics`` package from CTC folders written by
+``napari_dmqpm.io.ctc.write_ctc``; growth: each track of at least ``MIN_GROWTH_FRAMES`` frames
+that does not touch the field edge is matched to the true cell that covers most of its pixels,
+and its specific growth rate (Theil-Sen slope of ln dry mass, 1/h) and growth rate (pg/h) are
+compared with the truth (the cell's law, and the Theil-Sen slope of its true mass over the
+same frames).
+
+Usage::
+
+    python benchmarks/bench_tracking.py [--quick] [--no-model] [--out docs/results_tracking.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = ROOT / ".bench_cache" / "tracking"
+DENSITIES = ("sparse", "dense", "confluent")
+INTERVALS_MIN = (1.0, 5.0, 10.0, 30.0)
+LINKERS = ("overlap", "lap-position", "lap-mass")
+SEED = 8_160_000
+SHAPE = (192, 192)
+#: Frames per interval: 2 h at 1 min, 6 h at 5 min, 8 h at 10 min, 12 h at 30 min.
+N_FRAMES = {1.0: 120, 5.0: 72, 10.0: 48, 30.0: 24}
+N_MOVIES = 1
+#: Model runs at these intervals only (CPU time).
+MODEL_INTERVALS_MIN = (10.0, 30.0)
+MIN_GROWTH_FRAMES = 8
+TARGETS = {"tra_sparse": 0.95, "tra_confluent": 0.90, "growth_error": 0.05}
+
+
+def simulate(density: str, interval: float, index: int, *, shape=SHAPE, n_frames=None):
+    from napari_dmqpm.simulation import SimulationConfig, simulate_growth
+
+    n_frames = N_FRAMES[interval] if n_frames is None else n_frames
+    config = SimulationConfig(shape=shape, density=density)
+    seed = (SEED, DENSITIES.index(density), int(interval * 10), index)
+    return simulate_growth(config, n_frames, frame_interval_min=interval, rng=seed)
+
+
+def segment_movie(movie) -> np.ndarray:
+    """Labels of every frame from the shipped phase-only model (CPU)."""
+    from napari_dmqpm.inference import InferenceConfig, segment_acquisition
+
+    results = segment_acquisition(
+        movie.to_acquisition(),
+        "phase-only",
+        config=InferenceConfig(device="cpu"),
+        keep_probabilities=False,
+    )
+    return np.stack([result.labels for result in results]).astype(np.int32)
+
+
+def link(name: str, labels: np.ndarray, movie):
+    from napari_dmqpm.tracking import link_by_overlap, track_labels
+
+    if name == "overlap":
+        return link_by_overlap(labels, frame_interval_min=movie.frame_interval_min)
+    return track_labels(
+        labels,
+        phase_tyx=movie.phase,
+        frame_interval_min=movie.frame_interval_min,
+        pixel_size_um=movie.config.pixel_size_um,
+        wavelength_um=movie.config.wavelength_um,
+        mass_weight_px=0.0 if name == "lap-position" else 10.0,
+    )
+
+
+def ctc_scores(movie, tracks) -> dict:
+    """TRA, DET and BC(0) division counts from py-ctcmetrics on CTC folders."""
+    from ctc_metrics import evaluate_sequence
+
+    from napari_dmqpm.io.ctc import write_ctc
+
+    with tempfile.TemporaryDirectory() as folder:
+        gt, res = Path(folder) / "gt", Path(folder) / "res"
+        write_ctc(gt, movie.labels, movie.graph, ground_truth=True)
+        write_ctc(res, tracks.labels, tracks.graph)
+        with contextlib.redirect_stdout(io.StringIO()):
+            scores = evaluate_sequence(str(res), str(gt), metrics=["TRA", "DET", "BC"], threads=1)
+    keys = {"TRA": "tra", "DET": "det", "tp_div(0)": "div_tp", "fp_div(0)": "div_fp"}
+    out = {name: float(scores[key] or 0.0) for key, name in keys.items()}
+    out["div_fn"] = float(scores["fn_div(0)"] or 0.0)
+    return out
+
+
+def growth_errors(movie, tracks) -> dict:
+    """Relative errors of the specific growth rate (1/h) and growth rate (pg/h) per track."""
+    from napari_dmqpm.tracking import fit_growth
+
+    truth_rate = dict(
+        zip(movie.lineage["track_id"], movie.lineage["growth_rate_per_h"], strict=True)
+    )
+    true_mass = movie.mass_scale
+    hours = movie.frame_interval_min / 60.0
+    errors_k, errors_pg, estimates, truths = [], [], [], []
+    for track_id in np.unique(tracks.cells["track_id"]):
+        rows = tracks.cells["track_id"] == track_id
+        if rows.sum() < MIN_GROWTH_FRAMES or tracks.cells["touches_border"][rows].any():
+            continue
+        frames = tracks.cells["frame"][rows]
+        true_id = _majority_truth(movie.labels, tracks.labels, int(track_id), frames)
+        if true_id == 0:
+            continue
+        rate, k = fit_growth(frames * hours, _mass(tracks, movie, rows))
+        sel = (true_mass["track_id"] == true_id) & np.isin(true_mass["frame"], frames)
+        true_rate, _ = fit_growth(true_mass["frame"][sel] * hours, true_mass["dry_mass_pg"][sel])
+        k_true = truth_rate[true_id]
+        errors_k.append(abs(k - k_true) / k_true)
+        errors_pg.append(abs(rate - true_rate) / abs(true_rate))
+        estimates.append(k)
+        truths.append(k_true)
+    return {"errors_k": errors_k, "errors_pg": errors_pg, "k": estimates, "k_true": truths}
+
+
+def _mass(tracks, movie, rows) -> np.ndarray:
+    mass = tracks.cells["dry_mass_pg"][rows]
+    if np.all(np.isnan(mass)):  # the baseline measures no mass: measure it on its tracks
+        from napari_dmqpm.inference.measure import measure_cells
+
+        mass = []
+        for frame, label in zip(
+            tracks.cells["frame"][rows], tracks.cells["track_id"][rows], strict=True
+        ):
+            one = (tracks.labels[frame] == label).astype(np.int32)
+            mass.append(
+                measure_cells(
+                    one,
+                    movie.phase[frame],
+                    pixel_size_um=movie.config.pixel_size_um,
+                    wavelength_um=movie.config.wavelength_um,
+                )["dry_mass_pg"][0]
+            )
+        mass = np.array(mass)
+    return mass
+
+
+def _majority_truth(truth, labels, track_id, frames) -> int:
+    values = np.concatenate([truth[f][labels[f] == track_id] for f in frames])
+    if values.size == 0:
+        return 0
+    counts = np.bincount(values)
+    best = int(counts.argmax())
+    return best if counts[best] >= 0.5 * values.size else 0
+
+
+def run_condition(density: str, interval: float, index: int, *, use_model: bool, **sim) -> dict:
+    """Every linker on one movie (ground-truth labels, and the model's when asked)."""
+    start_all = time.process_time()
+    movie = simulate(density, interval, index, **sim)
+    sources = {"truth": movie.labels}
+    seconds = {}
+    if use_model:
+        start = time.process_time()
+        sources["phase-only"] = segment_movie(movie)
+        seconds["segment"] = time.process_time() - start
+    record = {
+        "n_true_tracks": int(movie.lineage["track_id"].size),
+        "n_true_divisions": len({p for (p,) in movie.graph.values()}),
+        "seconds": seconds,
+    }
+    for source, labels in sources.items():
+        for linker in LINKERS:
+            start = time.process_time()
+            tracks = link(linker, labels, movie)
+            seconds[f"{source}|{linker}"] = time.process_time() - start
+            record[f"{source}|{linker}"] = {
+                **ctc_scores(movie, tracks),
+                **growth_errors(movie, tracks),
+            }
+    record["cpu_s"] = time.process_time() - start_all
+    return record
+
+
+def _cache_path(key: str) -> Path:
+    return CACHE_DIR / f"{key}.json"
+
+
+def run_all(*, quick: bool, use_model: bool) -> dict:
+    records = {}
+    intervals = (10.0, 30.0) if quick else INTERVALS_MIN
+    n_movies = 1 if quick else N_MOVIES
+    sim = {"shape": (96, 96), "n_frames": 10} if quick else {}
+    for density in DENSITIES:
+        for interval in intervals:
+            for index in range(n_movies):
+                model = use_model and interval in MODEL_INTERVALS_MIN and index == 0
+                key = f"{density}-{interval:g}min-{index}"
+                key += ("-quick" if quick else "") + ("-model" if model else "")
+                path = _cache_path(key)
+                if path.is_file():
+                    records[key] = json.loads(path.read_text())
+                    continue
+                record = run_condition(density, interval, index, use_model=model, **sim)
+                record.update(density=density, interval=interval)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(record))
+                records[key] = record
+                print(f"{key}: done", flush=True)
+    return records
+
+
+def summarize(records: dict) -> dict:
+    """Per (source, linker, density, interval): mean TRA/DET, division counts, growth medians."""
+    groups: dict[tuple, dict] = {}
+    for record in records.values():
+        for key, value in record.items():
+            if "|" not in key or not isinstance(value, dict):
+                continue
+            source, linker = key.split("|")
+            group = groups.setdefault(
+                (source, linker, record["density"], record["interval"]),
+                {
+                    "tra": [],
+                    "det": [],
+                    "div_tp": 0.0,
+                    "div_fp": 0.0,
+                    "div_fn": 0.0,
+                    "errors_k": [],
+                    "errors_pg": [],
+                    "k": [],
+                    "k_true": [],
+                },
+            )
+            group["tra"].append(value["tra"])
+            group["det"].append(value["det"])
+            for name in ("div_tp", "div_fp", "div_fn"):
+                group[name] += value[name]
+            for name in ("errors_k", "errors_pg", "k", "k_true"):
+                group[name].extend(value[name])
+    return {key: _stats(group) for key, group in groups.items()}
+
+
+def _stats(group: dict) -> dict:
+    tp, fp, fn = group["div_tp"], group["div_fp"], group["div_fn"]
+    k, k_true = np.array(group["k"]), np.array(group["k_true"])
+    field = abs(np.median(k) - np.median(k_true)) / np.median(k_true) if k.size else np.nan
+    return {
+        "tra": float(np.mean(group["tra"])),
+        "det": float(np.mean(group["det"])),
+        "div_recall": tp / (tp + fn) if tp + fn else np.nan,
+        "div_precision": tp / (tp + fp) if tp + fp else np.nan,
+        "n_div": int(tp + fn),
+        "n_growth": int(k.size),
+        "growth_error_k": float(np.median(group["errors_k"])) if k.size else np.nan,
+        "growth_error_pg": float(np.median(group["errors_pg"])) if k.size else np.nan,
+        "field_error_k": float(field),
+    }
+
+
+def _fmt(value: float, spec: str = ".3f") -> str:
+    return "–" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def _pct(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def table(summary: dict, source: str) -> list[str]:
+    lines = [
+        "| density | interval | linker | TRA | DET | div. recall | div. precision | true div. "
+        "| tracks fitted | median growth error (1/h) | median growth error (pg/h) "
+        "| field median error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (src, linker, density, interval), s in sorted(
+        summary.items(),
+        key=lambda item: (DENSITIES.index(item[0][2]), item[0][3], LINKERS.index(item[0][1])),
+    ):
+        if src != source:
+            continue
+        lines.append(
+            f"| {density} | {interval:g} min | {linker} | {_fmt(s['tra'])} | {_fmt(s['det'])} | "
+            f"{_fmt(s['div_recall'], '.2f')} | {_fmt(s['div_precision'], '.2f')} | {s['n_div']} | "
+            f"{s['n_growth']} | {_pct(s['growth_error_k'])} | {_pct(s['growth_error_pg'])} | "
+            f"{_pct(s['field_error_k'])} |"
+        )
+    return lines
+
+
+def targets(summary: dict) -> list[str]:
+    """The issue's targets against lap-mass, per label source."""
+    lines = []
+    for source in ("truth", "phase-only"):
+        rows = {k: v for k, v in summary.items() if k[0] == source and k[1] == "lap-mass"}
+        if not rows:
+            continue
+        for density, goal in (
+            ("sparse", TARGETS["tra_sparse"]),
+            ("confluent", TARGETS["tra_confluent"]),
+        ):
+            values = [v["tra"] for k, v in rows.items() if k[2] == density]
+            worst = min(values) if values else np.nan
+            verdict = "met" if worst >= goal else "missed"
+            lines.append(
+                f"- {source} labels, {density}: lowest TRA over the intervals {_fmt(worst)} "
+                f"(target >= {goal}): **{verdict}**"
+            )
+        for (_, _, density, interval), v in sorted(
+            rows.items(), key=lambda i: (i[0][3], DENSITIES.index(i[0][2]))
+        ):
+            if v["n_growth"]:
+                verdict = "met" if v["growth_error_k"] <= TARGETS["growth_error"] else "missed"
+                lines.append(
+                    f"  - {source}, {density}, {interval:g} min: median growth-rate error "
+                    f"{_pct(v['growth_error_k'])} over {v['n_growth']} tracks: {verdict}"
+                )
+    return lines
+
+
+def header(seconds: float, command: str) -> list[str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return [
+        f"Generated by `{command}`; do not edit by hand. {seconds / 60:.1f} min of CPU time "
+        "(cached per movie in .bench_cache/tracking/).",
+        "",
+        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}, numpy {np.__version__}",
+        f"- Commit: {commit or 'unknown'}; "
+        f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+    ]
+
+
+METHOD = """\
+## What was run
+
+- Time-lapses: `napari_dmqpm.simulation.simulate_growth`, {shape} px at 0.627 µm/px,
+  {frames}; {movies} movie(s) per density and interval (model labels: at {model_intervals} min).
+  Doubling times drawn in 15-30 h; cells move by a persistent random walk (0.1 µm/min) and a
+  common drift (0.05 µm/min) that carries cells in and out of view.
+- Labels: `truth` (the simulator's) and `phase-only` (the shipped model, CPU, automatic size).
+- Linkers: `overlap` = nearest-overlap baseline; `lap-position` = laptrack on centroids
+  (`mass_weight_px=0`); `lap-mass` = `track_labels` defaults (centroid + 10 px per unit of ln dry
+  mass, divisions cost the halved mass, mass-conserving division check, gaps of up to 2 frames).
+- TRA, DET: the CTC's AOGM-based measures from `py-ctcmetrics` (`evaluate_sequence`), mean over
+  movies. Divisions: BC(0) counts from the same package (a division counts when found in the
+  right frame with the right mother), summed over movies.
+- Growth: tracks of >= {min_frames} frames that never touch the field edge, matched to the true cell
+  covering >= 50 % of their pixels; error = |estimate - truth| / truth of the specific growth rate
+  (Theil-Sen slope of ln mass, 1/h, against the cell's law) and of the growth rate (Theil-Sen
+  slope of mass, pg/h, against the same fit to the true masses); "field median error" = the
+  error of the median specific growth rate of the field.
+"""
+
+
+def report(records: dict, *, seconds: float, command: str, quick: bool) -> str:
+    summary = summarize(records)
+    lines = ["# Tracking: accuracy, divisions and growth rates on simulated time-lapses", ""]
+    lines += header(seconds, command) + [""]
+    lines.append(
+        METHOD.format(
+            shape="96x96" if quick else f"{SHAPE[0]}x{SHAPE[1]}",
+            frames=10 if quick else N_FRAMES,
+            movies=1 if quick else N_MOVIES,
+            model_intervals=" and ".join(f"{i:g}" for i in MODEL_INTERVALS_MIN),
+            min_frames=MIN_GROWTH_FRAMES,
+        )
+    )
+    lines += ["## Targets (issue #16), lap-mass", ""] + targets(summary) + [""]
+    for source, title in (
+        ("truth", "Ground-truth labels"),
+        ("phase-only", "Labels of the phase-only model"),
+    ):
+        rows = table(summary, source)
+        if len(rows) > 2:
+            lines += [f"## {title}", ""] + rows + [""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small movies, two intervals")
+    parser.add_argument("--no-model", action="store_true", help="ground-truth labels only")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results_tracking.md")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+    records = run_all(quick=args.quick, use_model=not args.no_model)
+    seconds = sum(record["cpu_s"] for record in records.values())
+    command = "python benchmarks/bench_tracking.py" + " ".join([""] + (argv or sys.argv[1:]))
+    args.out.write_text(
+        report(records, seconds=seconds, command=command.strip(), quick=args.quick) + "\n"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
