@@ -45,8 +45,11 @@ def dock_plugin_widgets(viewer: napari.Viewer) -> list[str]:
         )
         docked.append(widget.display_name)
         docks.append(dock)
-    if docks:
-        docks[0].raise_()  # the first tab (Segment cells) in front
+    if docks:  # the first tab (Segment cells) in front, once Qt has laid the tabs out
+        from qtpy.QtCore import QTimer
+
+        docks[0].raise_()
+        QTimer.singleShot(0, docks[0].raise_)
     return docked
 
 

@@ -9,7 +9,7 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from qtpy.QtCore import QRect  # noqa: E402
-from qtpy.QtWidgets import QApplication, QPushButton  # noqa: E402
+from qtpy.QtWidgets import QApplication, QPushButton, QTabBar  # noqa: E402
 
 from napari_dmqpm._napari._demo_gui import PLUGIN_NAME, dock_plugin_widgets  # noqa: E402
 
@@ -67,6 +67,9 @@ def _check_fits(qtbot, window, docks) -> None:
 def test_demo_docking_as_tabs_fits_1280x800(make_napari_viewer, qtbot):
     viewer, window = _window(make_napari_viewer, qtbot)
     assert dock_plugin_widgets(viewer) == list(WIDGETS)
+    _settle(qtbot)
+    bars = [bar for bar in window.findChildren(QTabBar) if bar.count() == len(WIDGETS)]
+    assert [bar.tabText(bar.currentIndex()) for bar in bars] == [f"Segment cells ({PLUGIN_NAME})"]
     widgets = [viewer.window.dock_widgets[f"{name} ({PLUGIN_NAME})"] for name in WIDGETS]
     docks = [(widget.parent(), widget) for widget in widgets]
     _check_fits(qtbot, window, docks)
