@@ -6,7 +6,8 @@ to 29 % of the points, Sen 1968). The specific growth rate :math:`k` is the Thei
 of :math:`\ln m` against time (1/h) and the doubling time is :math:`\ln 2 / k` (h), for cells
 that grow (:math:`k > 0`); for an exponential law :math:`m(t) = m_0 e^{k t}` both are exact.
 
-Without a frame interval the per-hour columns are NaN and the per-frame columns hold the same
+Frames in which the cell touches the field edge are left out of the fits (the edge cuts its
+mass). Without a frame interval the per-hour columns are NaN and the per-frame columns hold the same
 fits against the frame index; without dry mass (no phase, pixel size or wavelength) every
 rate is NaN. Nothing is guessed.
 
@@ -40,7 +41,8 @@ TRACK_COLUMNS: dict[str, str] = {
     "touches_border": "the cell touches the field edge in some frame (mass cut; bool)",
     "dry_mass_first_pg": "pg, first frame (NaN without dry mass)",
     "dry_mass_last_pg": "pg, last frame (NaN without dry mass)",
-    "growth_rate_pg_per_frame": "pg per frame, Theil-Sen slope of mass against frame",
+    "growth_rate_pg_per_frame": "pg per frame, Theil-Sen slope of mass against frame (frames "
+    "off the field edge)",
     "growth_rate_pg_per_h": "pg/h, Theil-Sen slope (NaN without a frame interval)",
     "specific_growth_rate_per_h": "1/h, Theil-Sen slope of ln(mass) (NaN without interval)",
     "doubling_time_frames": "frames, ln 2 over the slope of ln(mass) per frame (NaN if <= 0)",
@@ -121,7 +123,8 @@ def track_table(
     for track_id, start, stop in zip(ids, bounds[:-1], bounds[1:], strict=True):
         frames = cells["frame"][start:stop]
         masses = cells["dry_mass_pg"][start:stop]
-        rate, specific = fit_growth(frames.astype(np.float64), masses)
+        inside = ~cells["touches_border"][start:stop]  # the edge cuts the mass of the others
+        rate, specific = fit_growth(frames[inside].astype(np.float64), masses[inside])
         children = daughters.get(int(track_id), [])
         rows.append(
             (

@@ -214,3 +214,17 @@ def test_check_divisions_cuts_the_daughter_least_like_the_mother():
     mass = np.array([100.0, 95.0, 10.0, 100.0, 52.0, 49.0])
     kept = check_divisions(edges, mass)
     np.testing.assert_array_equal(kept, [[0, 1], [3, 4], [3, 5]])
+
+
+def test_frames_cut_by_the_field_edge_are_left_out_of_the_growth_fit():
+    k_per_h, interval = 0.1, 30.0
+    hours = np.arange(7) * interval / 60
+    centres = [32, 36, 40, 44, 48, 56, 60]  # the last two frames run off the edge: mass cut
+    labels, phase = _disks(
+        [[(1, 32, c, 9, math.exp(k_per_h * h))] for c, h in zip(centres, hours, strict=True)]
+    )
+    tracks = track_labels(
+        labels, phase_tyx=phase, frame_interval_min=interval, pixel_size_um=0.5, wavelength_um=0.65
+    )
+    assert tracks.table["touches_border"][0]
+    assert tracks.table["specific_growth_rate_per_h"][0] == pytest.approx(k_per_h, rel=1e-3)
