@@ -279,3 +279,35 @@ def test_finetune_does_not_inherit_the_bases_tuning_scores(tmp_path):
     assert "postprocessing_tuning" not in content
     assert result.f1_after != 0.9645
     assert result.f1_after == result.reports[result.reports[-1].best_epoch].val_f1
+
+
+def test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps(tmp_path):
+    """Learning, not just running: guards the optimizer step and the learning rate.
+
+    One seeded 64 x 64 simulated field, seen whole (patch = image, no augmentation), so
+    every step sees the same batch: without an optimizer step, or with a learning rate of
+    0, the two epochs' mean losses are equal. Measured: 1.80 -> 1.25 (-31 %) at seed 0.
+    """
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+    from napari_dmqpm.training.augment import AugmentConfig
+    from napari_dmqpm.training.data import samples_from_arrays
+
+    field = simulate_field(SimulationConfig(shape=(64, 64)), rng=0)
+    samples = samples_from_arrays(field.phase, field.labels)
+    model = ModelConfig(
+        inputs="phase", fusion="early", features=(4, 8, 16), strides=(1, 2, 2), n_heads=2
+    )
+    config = _config(
+        tmp_path, model=model, simulator=None, batch_size=1, iterations_per_epoch=8,
+        learning_rate=0.1, momentum=0.9, augment=AugmentConfig(enabled=False), amp=False,
+        seed=0, validate_every=2,
+    )  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network: more threads only contend for the cores
+    try:
+        reports = list(iter_training(config, samples=samples, val_samples=samples))
+    finally:
+        torch.set_num_threads(threads)
+    first, second = (r.train_loss for r in reports)
+    assert reports[-1].iteration == 16
+    assert second < 0.8 * first, f"mean loss {first:.3f} -> {second:.3f}: not learning"

@@ -1,0 +1,141 @@
+"""Break the science on purpose and check that the test suite notices (issue #15).
+
+Each mutation below is one deliberate breakage, written as a text substitution in one source
+file, with the tests that must fail because of it. The script copies ``src/`` and
+``pyproject.toml`` into a temporary folder (``weights/`` is linked, read-only), applies one
+mutation at a time to the copy, runs the named tests there, and reports each mutation as
+caught (the tests failed) or MISSED (they passed). The working tree is never modified.
+
+Usage::
+
+    python scripts/mutation_check.py              # every mutation
+    python scripts/mutation_check.py -k tiling    # those whose name contains "tiling"
+    python scripts/mutation_check.py --baseline   # first check the tests pass unbroken
+    python scripts/mutation_check.py --list       # names, files and tests only
+
+Exit status 0 when every mutation selected was caught (and the baseline passed), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "src/napari_dmqpm"
+TESTS = f"{PACKAGE}/_tests"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One breakage: replace ``old`` (which must occur exactly once) by ``new`` in ``path``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+T_LOOP = f"{TESTS}/training/test_training_loop.py"
+T_LOSSES = f"{TESTS}/training/test_training_losses.py"
+T_TILING = f"{TESTS}/inference/test_inference_tiling.py"
+T_POST = f"{TESTS}/inference/test_inference_postprocess.py"
+T_MEASURE = f"{TESTS}/inference/test_inference_measure.py"
+T_CHECKPOINT = f"{TESTS}/model/test_model_checkpoint.py"
+T_SHIPPED = f"{TESTS}/model/test_shipped_weights.py"
+LEARNS = f"{T_LOOP}::test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "training: no optimizer step",
+        f"{PACKAGE}/training/loop.py",
+        "        self.scaler.step(self.optimizer)\n",
+        "",
+        (LEARNS,),
+    ),
+    Mutation(
+        "training: learning rate 0",
+        f"{PACKAGE}/training/loop.py",
+        '            group["lr"] = lr\n',
+        '            group["lr"] = 0.0 * lr\n',
+        (LEARNS,),
+    ),
+)
+
+
+def _copy_tree(target: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    shutil.copytree(REPO / "src", target / "src", ignore=ignore)
+    shutil.copy2(REPO / "pyproject.toml", target / "pyproject.toml")
+    if (REPO / "weights").is_dir():
+        (target / "weights").symlink_to(REPO / "weights", target_is_directory=True)
+
+
+def _run_tests(root: Path, tests: tuple[str, ...]) -> tuple[int, str, float]:
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), PYTHONDONTWRITEBYTECODE="1")
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
+
+
+def _summary(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    parser.add_argument("--baseline", action="store_true", help="run the tests unbroken first")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print pytest's output")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.k.lower() in m.name.lower()]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}\n    {m.path}\n    " + "\n    ".join(m.tests))
+        return 0
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="dmqpm-mutants-") as folder:
+        root = Path(folder)
+        _copy_tree(root)
+        if args.baseline:
+            tests = tuple(sorted({t for m in chosen for t in m.tests}))
+            code, output, seconds = _run_tests(root, tests)
+            verdict = "pass" if code == 0 else "FAIL"
+            print(f"baseline: {verdict} ({seconds:.0f} s) {_summary(output)}")
+            if code != 0:
+                print(output)
+                return 1
+        for m in chosen:
+            source = root / m.path
+            original = source.read_text(encoding="utf-8")
+            if original.count(m.old) != 1:
+                print(f"STALE   {m.name}: the text to replace occurs {original.count(m.old)} times")
+                failures += 1
+                continue
+            source.write_text(original.replace(m.old, m.new), encoding="utf-8")
+            try:
+                code, output, seconds = _run_tests(root, m.tests)
+            finally:
+                source.write_text(original, encoding="utf-8")
+            caught = code == 1  # 1: tests failed; 2-5: interrupted, usage or collection error
+            failures += not caught
+            verdict = "caught" if caught else ("MISSED" if code == 0 else f"ERROR {code}")
+            print(f"{verdict:7} {m.name} ({seconds:.0f} s): {_summary(output)}")
+            if args.verbose or not caught:
+                print(output)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
