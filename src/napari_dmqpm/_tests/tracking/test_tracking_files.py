@@ -24,10 +24,10 @@ def simulated(tmp_path_factory):
             "--n",
             "1",
             "--size",
-            "64",
-            "64",
+            "128",
+            "128",
             "--frames",
-            "4",
+            "5",
             "--frame-interval",
             "20",
             "--density",
@@ -73,7 +73,7 @@ def test_track_reads_the_frame_interval_from_the_stack_and_writes_tables(
     tracks = _rows(tmp_path / "sim_0000_tracks.csv")
     lineage = _rows(tmp_path / "sim_0000_lineage.csv")
     assert float(tracks[1]["time_h"]) in (0.0, pytest.approx(1 / 3)) and tracks[0]["dry_mass_pg"]
-    assert lineage[0]["growth_rate_pg_per_h"] != ""
+    assert any(row["growth_rate_pg_per_h"] != "" for row in lineage)  # cells off the edge
     assert (tmp_path / "sim_0000_ctc" / "res_track.txt").is_file()
     assert tifffile.imread(tmp_path / "sim_0000_ctc" / "mask000.tif").dtype == np.uint16
 
