@@ -51,6 +51,8 @@ T_POST = f"{TESTS}/inference/test_inference_postprocess.py"
 T_MEASURE = f"{TESTS}/inference/test_inference_measure.py"
 T_CHECKPOINT = f"{TESTS}/model/test_model_checkpoint.py"
 T_SHIPPED = f"{TESTS}/model/test_shipped_weights.py"
+T_PREDICT = f"{TESTS}/inference/test_inference_predict.py"
+BLENDS = f"{T_TILING}::test_gaussian_blending_hides_tile_borders_that_flat_blending_shows"
 LEARNS = f"{T_LOOP}::test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -67,6 +69,48 @@ MUTATIONS: tuple[Mutation, ...] = (
         '            group["lr"] = lr\n',
         '            group["lr"] = 0.0 * lr\n',
         (LEARNS,),
+    ),
+    Mutation(
+        "tiling: flat blending (weights of ones)",
+        f"{PACKAGE}/inference/tiling.py",
+        "    weights = gaussian_weights(plan.tile)\n",
+        "    weights = np.ones(plan.tile, dtype=np.float32)\n",
+        (BLENDS,),
+    ),
+    Mutation(
+        "tiling: overlap ignored by tile_starts (always 50 %)",
+        f"{PACKAGE}/inference/tiling.py",
+        "step = max(1, int(tile * (1.0 - overlap)))",
+        "step = max(1, int(tile * 0.5))",
+        (T_TILING,),
+    ),
+    Mutation(
+        "tiling: InferenceConfig.overlap not passed to the tiler",
+        f"{PACKAGE}/inference/predict.py",
+        "        overlap=config.overlap,\n        divisor=divisor,\n        batch_size=size,\n",
+        "        divisor=divisor,\n        batch_size=size,\n",
+        (f"{T_PREDICT}::test_the_configured_overlap_reaches_the_tiler",),
+    ),
+    Mutation(
+        "tiling: off-by-one tile origins (last tile ends one pixel short)",
+        f"{PACKAGE}/inference/tiling.py",
+        "spacing = (length - tile) / (n_steps - 1)",
+        "spacing = (length - tile - 1) / (n_steps - 1)",
+        (BLENDS,),
+    ),
+    Mutation(
+        "tiling: tile outputs placed one pixel off their origin",
+        f"{PACKAGE}/inference/tiling.py",
+        "            result[:, rows, cols] += output * weights\n",
+        "            result[:, rows, cols] += np.roll(output, 1, axis=-1) * weights\n",
+        (BLENDS,),
+    ),
+    Mutation(
+        "tiling: padded image cropped back one pixel off",
+        f"{PACKAGE}/inference/tiling.py",
+        "result[:, top : top + n_rows, left : left + n_cols]",
+        "result[:, top + 1 : top + 1 + n_rows, left : left + n_cols]",
+        (T_TILING,),
     ),
 )
 

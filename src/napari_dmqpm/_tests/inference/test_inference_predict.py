@@ -197,3 +197,16 @@ def test_a_background_offset_does_not_reach_the_network(helpers):
     level = background_level(field) + 0.7  # the whole frame's, given to a window of it
     window = predict_probabilities(net, phase=field[:20] + 0.7, config=config, phase_level=level)
     np.testing.assert_allclose(window.classes, plain.classes[:, :20], atol=1e-5)
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5])
+def test_the_configured_overlap_reaches_the_tiler(helpers, overlap):
+    """The tiles run are the tiles planned with ``InferenceConfig.overlap`` (not a default)."""
+    net = helpers.tiny_net(inputs="phase")
+    phase = np.random.default_rng(1).normal(size=(160, 224)).astype(np.float32)
+    config = InferenceConfig(tile_size=64, overlap=overlap, whole_frame_px=0, device="cpu")
+    expected = {0.0: 3 * 4, 0.25: 3 * 5, 0.5: 4 * 6}[overlap]
+    assert count_tiles(net, phase.shape, config=config) == expected
+    totals = set()
+    predict_probabilities(net, phase=phase, config=config, progress=lambda d, t: totals.add(t))
+    assert totals == {expected}

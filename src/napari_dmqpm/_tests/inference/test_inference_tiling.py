@@ -215,3 +215,53 @@ def test_a_real_network_in_one_tile_matches_its_direct_output(helpers):
     with torch.inference_mode():
         expected = net(torch.from_numpy(angles[None]), torch.from_numpy(phase[None]))[0].numpy()
     np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+BLUR = 9
+
+
+def blur(x: torch.Tensor) -> torch.Tensor:
+    """A 9 x 9 box blur with zero padding: like a CNN, wrong near a tile's border only."""
+    weight = torch.full((x.shape[1], 1, BLUR, BLUR), 1.0 / BLUR**2)
+    return torch.nn.functional.conv2d(x, weight, padding=BLUR // 2, groups=x.shape[1])
+
+
+@pytest.fixture
+def smooth_field():
+    rows, cols = np.mgrid[0:160, 0:224].astype(np.float32)
+    field = np.sin(rows / 13.0) + np.cos(cols / 17.0) + 0.5 * np.sin((rows + cols) / 23.0)
+    return (field + 3.0)[None].astype(np.float32)
+
+
+def test_gaussian_blending_hides_tile_borders_that_flat_blending_shows(smooth_field):
+    """Tiled = whole frame within 0.01 for a model that errs near tile borders, and no seams.
+
+    Measured (64 px tiles, 50 % overlap): Gaussian blending max error 0.0027, flat blending
+    (weights of ones) 2.0; 25 % overlap 0.022, none 0.15. An off-by-one tile origin leaves a
+    column without weight (nan) or shifts the outputs by the field's slope (~0.1 per pixel).
+    """
+    whole = blur(torch.from_numpy(smooth_field[None]))[0].numpy()
+    tiled = predict_tiled(blur, [smooth_field], n_outputs=1, tile_size=64, overlap=0.5)
+    error = np.abs(tiled - whole)[0]
+    assert np.all(np.isfinite(tiled))
+    assert error.max() < 0.01, f"max |tiled - whole| = {error.max():.4f}"
+    # no seams: the tiled output is as smooth across every tile border as the whole frame
+    plan = plan_tiles(smooth_field.shape[1:], tile_size=64, overlap=0.5)
+    jumps = np.abs(np.diff(tiled[0], axis=1)) - np.abs(np.diff(whole[0], axis=1))
+    for start in plan.col_starts[1:]:
+        for col in (start - 1, start + 63):
+            assert np.abs(jumps[:, col - 1 : col + 1]).max() < 0.01
+    less_overlap = predict_tiled(blur, [smooth_field], n_outputs=1, tile_size=64, overlap=0.0)
+    assert np.abs(less_overlap - whole).max() > 0.05  # the model's border error is real
+
+
+def test_tile_starts_follow_the_overlap_exactly():
+    # step = floor(tile * (1 - overlap)), then spread evenly from 0 to length - tile
+    assert tile_starts(160, 64, 0.25) == (0, 48, 96)
+    assert tile_starts(224, 64, 0.25) == (0, 40, 80, 120, 160)
+    assert tile_starts(224, 64, 0.5) == (0, 32, 64, 96, 128, 160)
+    assert tile_starts(1224, 512, 0.25) == (0, 356, 712)
+    plan = plan_tiles((160, 224), tile_size=64, overlap=0.25)
+    assert plan.n_tiles == 15 and plan.row_starts == (0, 48, 96)
+    windows = list(plan.windows())
+    assert windows[1] == (slice(0, 64), slice(40, 104)) and windows[-1][0] == slice(96, 160)
