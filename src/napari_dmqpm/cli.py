@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -431,6 +432,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Cell segmentation for single-shot polarization QPM (napari-dmqpm).",
     )
     parser.add_argument("--version", action="version", version=f"napari-dmqpm {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     info = commands.add_parser("info", help="say what kind of file this is and how it will be read")
@@ -605,16 +609,34 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
-    """Errors that are the user's input, reported as one line instead of a traceback."""
+    """Errors that are the user's input or machine, reported as one line instead of a traceback.
+
+    ``--debug`` shows the traceback instead. Other exceptions are bugs: they show theirs.
+    """
     return (
         ValueError,
         RuntimeError,  # an unavailable device, out of device memory
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        IsADirectoryError,
-        NotADirectoryError,
+        OSError,  # missing, existing, unreadable files; a full disk, a read-only folder
+        MemoryError,
     )
+
+
+def _error_words(error: BaseException) -> str:
+    """The one line for an error: an OSError names its file and the system's reason."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error or 'an allocation failed'})"
+    return str(error) or type(error).__name__
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe (``dmqpm info ... | head -1``): drop what is left to print."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real stdout (tests): nothing to drop
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -629,11 +651,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 1
     try:
         status = command(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # the reader of our output has gone (| head -1): not an error
+        _quiet_stdout()
+        status = 141  # as a shell reports a process ended by SIGPIPE
         return status
     except _error_types() as error:
-        print(
-            f"dmqpm {args.command}: error: {cli_words(str(error), args.command)}", file=sys.stderr
-        )
+        if args.debug:
+            raise
+        words = cli_words(_error_words(error), args.command)
+        print(f"dmqpm {args.command}: error: {words}", file=sys.stderr)
         status = 2
         return status
     except KeyboardInterrupt:

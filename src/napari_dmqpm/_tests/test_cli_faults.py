@@ -93,3 +93,152 @@ def test_a_read_only_user_models_folder_is_refused_before_training(
 def test_an_invalid_name_names_the_flag(finetune_args, user_models, capsys):
     assert main([*finetune_args, "--name", "../x"]) == 2
     assert "--name must be 1-100 letters" in _one_line(capsys)
+
+
+# --- item 7: faults of the machine and hostile files, one line each ---
+
+
+def _full_disk(monkeypatch, after_bytes=100):
+    """Writes through tifffile fail with ENOSPC after a few bytes, as on a full disk."""
+
+    def write(self, *args, **kwargs):
+        self._fh.write(b"\0" * after_bytes)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tifffile.TiffWriter, "write", write)
+
+
+def _no_partial_files(folder):
+    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def test_a_full_disk_in_simulate_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    _full_disk(monkeypatch)
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"]) == 2
+    err = _one_line(capsys)
+    assert f"{out / 'sim_0000.tif'}: No space left on device" in err
+    assert not out.exists() or not _no_partial_files(out)
+
+
+def test_a_full_disk_in_segment_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((64, 64), np.float32))
+    _full_disk(monkeypatch)
+    out = tmp_path / "out"
+    args = ["segment", str(phase), "--out", str(out), "--model", "phase-only", "--device",
+            "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+    assert main(args) == 2
+    err = _one_line(capsys)
+    assert "No space left on device" in err and str(out / "cells_labels.tif") in err
+    assert not _no_partial_files(out)
+
+
+def test_a_read_only_output_folder_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"]) == 2
+    assert _one_line(capsys).endswith(f"error: {out / 'sim_0000.tif'}: Permission denied")
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    _full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        main(["--debug", "simulate", "--out", str(tmp_path / "s"), "--size", "32", "32"])
+
+
+def test_a_field_larger_than_the_memory_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--size", "100000", "100000"]) == 2
+    err = _one_line(capsys)
+    assert "--size (100000, 100000) with --frames 1 needs about 1415.6 GiB" in err
+    assert "choose a smaller shape" in err and not out.exists()
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    import torch
+
+    from napari_dmqpm.model import DMQPMNet, ModelConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32))
+    return save_checkpoint(tmp_path / "model", DMQPMNet(config), extra={"postprocessing": {}})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [("model", "big", "'model' must be a JSON object; got \"big\""),
+     ("sha256", ["a"], "'sha256' must be 64 hexadecimal digits; got [\"a\"]")],
+)  # fmt: skip
+def test_a_checkpoint_config_of_wrong_types_is_one_line(
+    tmp_path, tiny_model, capsys, key, value, words
+):
+    import json
+
+    content = json.loads((tiny_model / "config.json").read_text())
+    (tiny_model / "config.json").write_text(json.dumps({**content, key: value}))
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((32, 32), np.float32))
+    args = ["segment", str(phase), "--out", str(tmp_path / "out"), "--model", str(tiny_model),
+            "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+    assert main(args) == 2
+    assert f"config.json in {tiny_model}: {words}" in _one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [('{"augment": 5}', "'augment' must be a JSON object; got 5"),
+     ('{"learning_rate": "fast"}', "'learning_rate' must be a JSON number; got \"fast\""),
+     ('{"amp": 1, "simulator": null}', "'amp' must be a JSON true or false; got 1"),
+     ("[1]", "a training config is a JSON object; got list"),
+     ("{", "not a JSON training config")],
+)  # fmt: skip
+def test_a_training_config_of_wrong_types_is_one_line(tmp_path, capsys, content, words):
+    (tmp_path / "config.json").write_text(content)
+    args = ["train", "--out", str(tmp_path / "run"), "--config", str(tmp_path / "config.json")]
+    assert main(args) == 2
+    assert f"error: {tmp_path / 'config.json'}: {words}" in _one_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # would create the marker file when unpickled
+
+
+def test_a_malicious_state_pt_is_not_a_trusted_checkpoint(tmp_path):
+    import torch
+
+    from napari_dmqpm.training.state import _load_state
+
+    marker = tmp_path / "pwned"
+    torch.save({"epoch": 1, "payload": _Exploit(marker)}, tmp_path / "state.pt")
+    with pytest.raises(ValueError) as caught:
+        _load_state(tmp_path / "state.pt")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'state.pt'}: not a trusted checkpoint")
+    assert "weights_only" not in message and "\n" not in message
+    assert not marker.exists()
+
+
+class _ClosedPipe:
+    def write(self, text):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+def test_a_closed_pipe_ends_info_quietly(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "p.tif"
+    tifffile.imwrite(path, np.zeros((16, 16), np.float32))
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["info", str(path), str(path)]) == 141
+    assert capsys.readouterr().err == ""

@@ -171,6 +171,12 @@ def stream_outputs(
                 table.flush()
                 os.fsync(table.fileno())
         _place_all(list(zip(names, targets, strict=True)), overwrite)
+    except OSError as error:  # a full disk: name the output, not a removed temporary
+        written = [str(name) for name in names]
+        if not error.strerror or str(error.filename or written[0]) not in written:
+            raise
+        target = targets[written.index(str(error.filename or written[0]))]
+        raise type(error)(error.errno, error.strerror, str(target)) from error
     finally:
         for name in names:
             with contextlib.suppress(FileNotFoundError):

@@ -87,9 +87,17 @@ def _umask() -> int:
     return _UMASK
 
 
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same error naming ``path`` (a full disk, a read-only folder), when it has a reason."""
+    return type(error)(error.errno, error.strerror, str(path)) if error.strerror else error
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -> Path:
     """Call ``write(binary_file)`` on a temporary file, then move it to ``path``."""
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _naming(error, path) from error
     os.close(descriptor)
     temporary = Path(name)
     try:
@@ -99,9 +107,11 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -
             handle.flush()
             os.fsync(handle.fileno())
         place_file(temporary, path, overwrite)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+        if isinstance(error, OSError) and str(error.filename or temporary) == str(temporary):
+            raise _naming(error, path) from error  # the file asked for, not the temporary
         raise
     _fsync_folder(path.parent)
     return path

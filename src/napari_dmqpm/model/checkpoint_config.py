@@ -61,4 +61,27 @@ def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
             f"{CONFIG_FILE} in {folder} has format_version={version!r}; this napari-dmqpm "
             f"reads versions <= {FORMAT_VERSION} (upgrade the package)"
         )
+    _check_types(content, where=f"{CONFIG_FILE} in {folder}")
     return content
+
+
+#: Keys of a checkpoint config whose values are JSON objects when present.
+_OBJECTS = ("model", "postprocessing", "training", "postprocessing_tuning")
+
+
+def _check_types(content: dict[str, Any], *, where: str) -> None:
+    """CheckpointError for top-level values of the wrong JSON type (``"model": "big"``)."""
+    for key in _OBJECTS:
+        if content.get(key) is not None and not isinstance(content[key], dict):
+            raise CheckpointError(
+                f"{where}: {key!r} must be a JSON object; got {json.dumps(content[key])[:60]}"
+            )
+    digest = content.get("sha256")
+    if digest is not None and not (
+        isinstance(digest, str)
+        and len(digest) == 64
+        and all(c in "0123456789abcdef" for c in digest.lower())
+    ):
+        raise CheckpointError(
+            f"{where}: 'sha256' must be 64 hexadecimal digits; got {json.dumps(digest)[:80]}"
+        )

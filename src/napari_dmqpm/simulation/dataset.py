@@ -73,6 +73,7 @@ def write_dataset(
         config = config.replace(density=density)
     if shape is not None:
         config = config.replace(shape=tuple(shape))
+    _check_memory(config.shape, n_frames)
     out_dir = Path(out_dir)
     targets = [
         (out_dir / f"sim_{i:04d}.tif", out_dir / f"sim_{i:04d}_labels.tif") for i in range(n)
@@ -87,6 +88,24 @@ def write_dataset(
         )
     manifest.write_text(json.dumps(_manifest(config, seed, n, n_frames, written), indent=2) + "\n")
     return [*written, manifest]
+
+
+#: Peak bytes per pixel of simulating one field (measured: 120), and per pixel and frame kept.
+_BYTES_PER_PIXEL, _BYTES_PER_PIXEL_FRAME = 128, 24
+
+
+def _check_memory(shape: tuple[int, int], n_frames: int) -> None:
+    """ValueError before any work when one field would not fit in the memory budget."""
+    from napari_dmqpm.io.limits import format_bytes, memory_budget
+
+    pixels = int(shape[0]) * int(shape[1])
+    needed = pixels * (_BYTES_PER_PIXEL + _BYTES_PER_PIXEL_FRAME * n_frames)
+    budget, why = memory_budget()
+    if needed > budget:
+        raise ValueError(
+            f"shape={tuple(shape)} with n_frames={n_frames} needs about {format_bytes(needed)} "
+            f"of memory per field, more than {why}; choose a smaller shape"
+        )
 
 
 def _check_free(paths: list[Path], overwrite: bool) -> None:

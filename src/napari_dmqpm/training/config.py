@@ -252,6 +252,7 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown TrainConfig keys: {unknown}")
+        _check_json_types(data, cls().to_dict())
         values = dict(data)
         if values.get("model") is not None:
             values["model"] = ModelConfig.from_dict(values["model"])
@@ -271,8 +272,44 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """Read a config written by ``save``."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read a config written by ``save``.
+
+        Raises
+        ------
+        ValueError
+            Naming the file: not JSON, not an object, or a value of the wrong type or range.
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not a JSON training config ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{path}: a training config is a JSON object; got {type(data).__name__}"
+            )
+        try:
+            return cls.from_dict(data)
+        except (TypeError, AttributeError, KeyError, ValueError) as error:
+            message = str(error).replace("__init__() ", "").replace("argument after ** ", "")
+            raise ValueError(f"{path}: {message}") from None
+
+
+_JSON_KINDS = ((bool, "true or false"), (dict, "object"), (list, "list"), (str, "string"))
+
+
+def _check_json_types(data: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """ValueError naming the key when a value's JSON type differs from the default's."""
+    for key, value in data.items():
+        default = defaults.get(key)
+        if value is None or default is None:
+            continue  # optional fields are checked by the constructors
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            wrong, words = isinstance(value, bool) or not isinstance(value, (int, float)), "number"
+        else:
+            kind, words = next((k, w) for k, w in _JSON_KINDS if isinstance(default, k))
+            wrong = not isinstance(value, kind)
+        if wrong:
+            raise ValueError(f"{key!r} must be a JSON {words}; got {json.dumps(value)[:60]}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -127,19 +127,45 @@ def load_last(
     """
     last = Path(last)
     model, content = load_checkpoint(last / "model", device=device)
-    payload = torch.load(last / "state.pt", map_location="cpu", weights_only=True)
+    payload = _load_state(last / "state.pt")
     history_path = last / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else []
-    state = RunState(
-        epoch=int(payload["epoch"]),
-        iteration=int(payload["iteration"]),
-        elapsed=float(payload["elapsed"]),
-        best_val_dice=float(payload["best_val_dice"]),
-        best_score=float(payload.get("best_score", payload["best_val_dice"])),  # older runs
-        best_epoch=int(payload["best_epoch"]),
-        history=list(history),
-    )
+    try:
+        state = RunState(
+            epoch=int(payload["epoch"]),
+            iteration=int(payload["iteration"]),
+            elapsed=float(payload["elapsed"]),
+            best_val_dice=float(payload["best_val_dice"]),
+            best_score=float(payload.get("best_score", payload["best_val_dice"])),  # older runs
+            best_epoch=int(payload["best_epoch"]),
+            history=list(history),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{last / 'state.pt'}: not a run state of napari-dmqpm ({error})"
+        ) from None
     return model, payload, state, content
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    """``state.pt`` read without running pickled code; ValueError for anything else.
+
+    torch's own message for a pickle that would run code suggests ``weights_only=False``,
+    which would run it: the message here says the file is not trusted instead.
+    """
+    import pickle
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: not a trusted checkpoint: it holds more than tensors and numbers, or is "
+            f"damaged ({type(error).__name__}); it is not loaded and no code in it is run. "
+            "Remove the run folder's last/, or start afresh with overwrite=True"
+        ) from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path}: not a trusted checkpoint: not a run state (a dict)")
+    return payload
 
 
 def restore_rng(payload: dict[str, Any]) -> None:
