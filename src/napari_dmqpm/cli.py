@@ -30,6 +30,7 @@ from napari_dmqpm._cli_args import (
     stored_phase_note,
     unit_warning,
 )
+from napari_dmqpm._cli_signals import Terminated, handle_sigterm, stale_temporaries
 
 _KINDS = ("ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map")
 
@@ -650,7 +651,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     created = new_folders(getattr(args, "out", None))
     status = 1
     try:
-        status = command(args)
+        for line in stale_temporaries(getattr(args, "out", None)):  # left by a killed run
+            print(f"dmqpm {args.command}: {line}", file=sys.stderr)
+        with handle_sigterm():  # like Ctrl+C: writers clean up, nothing is half-written
+            status = command(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:  # the reader of our output has gone (| head -1): not an error
@@ -664,9 +668,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dmqpm {args.command}: error: {words}", file=sys.stderr)
         status = 2
         return status
-    except KeyboardInterrupt:
-        print(f"dmqpm {args.command}: interrupted", file=sys.stderr)
-        status = 130
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        words = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"dmqpm {args.command}: {words}", file=sys.stderr)
+        status = 143 if terminated else 130  # 128 + the signal's number, as shells report
         return status
     finally:
         if status != 0:

@@ -242,3 +242,54 @@ def test_a_closed_pipe_ends_info_quietly(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
     assert main(["info", str(path), str(path)]) == 141
     assert capsys.readouterr().err == ""
+
+
+# --- item 5: SIGTERM like Ctrl+C; temporaries of killed runs ---
+
+
+def test_sigterm_mid_write_stops_like_ctrl_c_and_leaves_no_partial_file(
+    tmp_path, monkeypatch, capsys
+):
+    import os
+    import signal
+    import time
+
+    ignored = []  # without the CLI's handler, this one keeps pytest alive (the test fails)
+    handler = lambda *args: ignored.append(args)  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, handler)
+
+    def write(self, *args, **kwargs):
+        self._fh.write(b"\0" * 1000)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(tifffile.TiffWriter, "write", write)
+    out = tmp_path / "sim"
+    try:
+        status = main(["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"])
+        assert signal.getsignal(signal.SIGTERM) is handler  # the CLI put it back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert status == 143 and not ignored
+    assert _one_line(capsys) == "dmqpm simulate: terminated (SIGTERM)"
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_temporaries_of_a_killed_run_are_removed_or_named(tmp_path, capsys):
+    import os
+    import time
+
+    out = tmp_path / "sim"
+    out.mkdir()
+    stale, fresh = out / ".sim_0000.tif.k2j4_x9a.tmp", out / ".old_cells.csv.abcdefgh.tmp"
+    mine = out / ".notes.tmp"
+    for path in (stale, fresh, mine):
+        path.write_bytes(b"\0" * 2048)
+    hours_ago = time.time() - 7200
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(mine, (hours_ago, hours_ago))
+    assert main(["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"dmqpm simulate: removed {stale} (2.0 KiB), left by an interrupted run" in err
+    assert any(line.startswith(f"dmqpm simulate: {fresh} (2.0 KiB) is recent") for line in err)
+    assert not stale.exists() and fresh.exists() and mine.exists()
