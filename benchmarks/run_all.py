@@ -30,6 +30,8 @@ ORDER = [
     "bench_nnunet",
     "bench_memory",
 ]
+#: Benchmarks run only when named with --only (they need hardware this machine may lack).
+ON_REQUEST = ("bench_gpu",)
 
 
 def machine_description() -> str:
@@ -109,6 +111,22 @@ def previous_run(header: str) -> str:
     return "last full header: " + "; ".join(f"{k.lower()} {v}" for k, v in fields.items())
 
 
+def chosen_benchmarks(available: list[str], only: list[str] | None) -> list[str]:
+    """The benchmarks to run, in ``ORDER``: those named by ``only``, else all but ``ON_REQUEST``.
+
+    Examples
+    --------
+    >>> chosen_benchmarks(["bench_gpu", "bench_memory", "bench_read_raw"], None)
+    ['bench_read_raw', 'bench_memory']
+    >>> chosen_benchmarks(["bench_gpu", "bench_memory"], ["bench_gpu"])
+    ['bench_gpu']
+    """
+    names = [n for n in ORDER if n in available] + [n for n in available if n not in ORDER]
+    if only:
+        return [n for n in names if n in only]
+    return [n for n in names if n not in ON_REQUEST]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these benchmarks (names without .py)")
@@ -116,9 +134,7 @@ def main() -> int:
     parser.add_argument("--args", default="", help="options for each benchmark run (quoted)")
     args = parser.parse_args()
     available = sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
-    names = [n for n in ORDER if n in available] + [n for n in available if n not in ORDER]
-    if args.only:
-        names = [n for n in names if n in args.only]
+    names = chosen_benchmarks(available, args.only)
     sections = []
     for name in names:
         print(f"running {name} ...", flush=True)
@@ -144,12 +160,14 @@ def main() -> int:
         f"- Commit: {commit_description()}\n"
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
     )
-    if args.only and args.out.is_file():
+    if args.out.is_file():  # sections not re-run (bench_gpu on a CPU machine) are kept
         old_header, old = split_sections(args.out.read_text())
         new = [s for text in sections for s in split_sections(text)[1]]
+        kept = len(merge_sections(old, new)) > len(new)
         sections = merge_sections(old, new)
-        header += f"- Sections re-run at that date: {', '.join(names)}; the others are older"
-        header += f" ({previous_run(old_header)}).\n"
+        if args.only or kept:
+            header += f"- Sections re-run at that date: {', '.join(names)}; the others are older"
+            header += f" ({previous_run(old_header)}).\n"
     args.out.write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.out}")
     return 0
