@@ -10,8 +10,10 @@ with it the dry mass, scales as :math:`g`. The first frame draws each cell's age
 in its cycle.
 
 Cells move by a persistent random walk (speed ``speed_um_per_min``, persistence 30 min) on top
-of a common drift (``drift_um_per_min``), and their outlines wander a little. The cells are
-placed on a field larger than the image, so the drift carries cells in and out of view.
+of a common drift (``drift_um_per_min``), and their outlines wander a little; cells that come
+closer than the colony spacing of the placement are pushed apart (they do not pile up). The
+cells are placed on a field larger than the image, so the drift carries cells in and out of
+view.
 
 Each frame is drawn by :func:`~napari_dmqpm.simulation.phantoms.render_phantom` and imaged by
 the same optics, detector and phase retrieval as :func:`~napari_dmqpm.simulation.simulate_field`.
@@ -39,6 +41,8 @@ __all__ = ["SimulatedGrowth", "simulate_growth"]
 _PERSISTENCE_MIN = 30.0  # velocity correlation time of the random walk, min
 _RATE_SPREAD = 0.1  # sd of a daughter's log growth rate around its mother's
 _SEPARATION_UM_PER_MIN = 0.15  # daughters move apart at this speed after the division
+_SPACING = 0.85  # closest centre distance, relative to packing times the sum of radii
+_MASS_PASSES = 2  # drawings that correct the heights before the final one
 _PROFILE_VOLUME = 0.8  # volume of a dome profile (1 - d^2)^0.25 over height times area
 #: Specific refraction increment the true dry masses are given with, µm³/pg.
 ALPHA_UM3_PER_PG = 0.18
@@ -189,6 +193,7 @@ def simulate_growth(
     for frame in range(n_frames):
         if frame > 0:
             live = _step(live, frame_interval_min, drift, speed_um_per_min, nodes, motion)
+            _repel(live, config.packing)
         phantom = _render(live, config, int(drawing.integers(0, 2**63)), debris_seed)
         labels, seen = _track_labels(phantom.labels, live, nodes)
         phantom = dataclasses.replace(phantom, labels=labels)
@@ -258,6 +263,32 @@ def _step(live, interval_min, drift, speed, nodes, rng) -> list[_Live]:
     return moved
 
 
+def _repel(live: list[_Live], packing: float, n_rounds: int = 3) -> None:
+    """Push apart cells whose centres came closer than the colony spacing of the placement.
+
+    Cells do not pile up on each other: two cells closer than ``0.85 * packing`` times the sum
+    of their radii (the closest :func:`~napari_dmqpm.simulation.cells.place_cells` puts them)
+    are each moved half the shortfall apart, along the line of their centres.
+    """
+    if len(live) < 2:
+        return
+    centres = np.array([[c.cell.row_um, c.cell.col_um] for c in live])
+    radii = np.array([_drawn(c).radius_um for c in live])
+    for _ in range(n_rounds):
+        offset = centres[:, None, :] - centres[None, :, :]
+        distance = np.hypot(offset[..., 0], offset[..., 1])
+        np.fill_diagonal(distance, np.inf)
+        shortfall = np.clip(
+            _SPACING * packing * (radii[:, None] + radii[None, :]) - distance, 0, None
+        )
+        if not shortfall.any():
+            break
+        unit = offset / np.where(np.isfinite(distance), np.maximum(distance, 1e-6), 1.0)[..., None]
+        centres = centres + 0.5 * (shortfall[..., None] * unit).sum(axis=1)
+    for cell, (row, col) in zip(live, centres, strict=True):
+        cell.cell = cell.cell.moved(row_um=float(row), col_um=float(col))
+
+
 def _divide(mother: _Live, nodes: _Nodes, rng: np.random.Generator) -> list[_Live]:
     """Two daughters of half the mother's mass, either side of her centre along her axis."""
     geometry = mother.cell
@@ -291,25 +322,30 @@ def _render(live: list[_Live], config: SimulationConfig, seed: int, debris_seed:
     """Draw the cells so that each one's optical path volume over its label is its true one.
 
     Where neighbours overlap, the tessellation gives a cell less area than its outline; like
-    a real cell pressed by its neighbours it is then taller: a first drawing measures the
-    volume each label got, and the second draws each cell with its height scaled to match
-    (clipped to 0.25-4 times).
+    a real cell pressed by its neighbours it is then taller. Each drawing measures the volume
+    each label got (the blur moves some across borders) and the next draws each cell with its
+    height scaled to match (``_MASS_PASSES`` corrections; within 0.25-4 times the drawn height).
     """
     cells = [_drawn(cell) for cell in live]
     ids = np.arange(1, len(cells) + 1)
-    first = render_phantom(cells, config, ids=ids, rng=seed, debris_rng=debris_seed)
-    volume = (
-        np.bincount(
-            first.labels.ravel(),
-            weights=first.opd_um.ravel().astype(np.float64),
-            minlength=len(cells) + 1,
-        )[1:]
-        * config.pixel_size_um**2
-    )
     target = np.array([_mass_pg(cell, config) * ALPHA_UM3_PER_PG for cell in live])
-    factor = np.clip(target / np.where(volume > 0, volume, target), 0.25, 4.0)
-    cells = [c.moved(height_um=c.height_um * float(f)) for c, f in zip(cells, factor, strict=True)]
-    return render_phantom(cells, config, ids=ids, rng=seed, debris_rng=debris_seed)
+    factor = np.ones(len(cells))
+    for _ in range(_MASS_PASSES):
+        drawn = [
+            c.moved(height_um=c.height_um * float(f)) for c, f in zip(cells, factor, strict=True)
+        ]
+        phantom = render_phantom(drawn, config, ids=ids, rng=seed, debris_rng=debris_seed)
+        volume = (
+            np.bincount(
+                phantom.labels.ravel(),
+                weights=phantom.opd_um.ravel().astype(np.float64),
+                minlength=len(cells) + 1,
+            )[1:]
+            * config.pixel_size_um**2
+        )
+        factor = np.clip(factor * target / np.where(volume > 0, volume, target), 0.25, 4.0)
+    drawn = [c.moved(height_um=c.height_um * float(f)) for c, f in zip(cells, factor, strict=True)]
+    return render_phantom(drawn, config, ids=ids, rng=seed, debris_rng=debris_seed)
 
 
 def _drawn(cell: _Live) -> Cell:

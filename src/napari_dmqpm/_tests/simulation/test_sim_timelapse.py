@@ -81,7 +81,7 @@ def test_measured_dry_mass_of_an_interior_cell_is_its_true_mass(dividing):
             true = table["dry_mass_pg"][(table["track_id"] == label) & (table["frame"] == frame)]
             errors.append(mass / true[0] - 1)
     assert len(errors) > 10
-    assert abs(np.median(errors)) < 0.05 and np.percentile(np.abs(errors), 90) < 0.15
+    assert abs(np.median(errors)) < 0.005 and np.percentile(np.abs(errors), 90) < 0.02
 
 
 def test_cells_enter_and_leave_with_the_drift():
@@ -112,3 +112,26 @@ def test_cells_enter_and_leave_with_the_drift():
 def test_bad_parameters_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         simulate_growth(CONFIG, **{"n_frames": 3, **kwargs})
+
+
+def test_cells_that_come_too_close_are_pushed_apart():
+    from napari_dmqpm.simulation.cells import Cell
+    from napari_dmqpm.simulation.timelapse import _Live, _repel
+
+    def live(col):
+        cell = Cell(
+            row_um=10.0,
+            col_um=col,
+            radius_um=5.0,
+            aspect=1.0,
+            angle=0.0,
+            harmonics=np.zeros(5, complex),
+            height_um=0.2,
+        )
+        return _Live(node=0, cell=cell, scale=1.0, rate_per_h=0.03, velocity=np.zeros(2))
+
+    cells = [live(10.0), live(11.0)]
+    _repel(cells, 0.7, n_rounds=10)
+    gap = cells[1].cell.col_um - cells[0].cell.col_um
+    assert gap == pytest.approx(0.85 * 0.7 * 2 * 5.0, rel=0.02)
+    assert cells[0].cell.row_um == pytest.approx(10.0)
