@@ -112,6 +112,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         "result[:, top + 1 : top + 1 + n_rows, left : left + n_cols]",
         (T_TILING,),
     ),
+    Mutation(
+        "checkpoint: sha256 mismatch not checked",
+        f"{PACKAGE}/model/checkpoint.py",
+        "        if value != digest:\n",
+        "        if False and value != digest:\n",
+        (f"{T_SHIPPED}::test_a_corrupted_copy_of_a_shipped_model_is_refused",),
+    ),
+    Mutation(
+        "checkpoint: SHA256SUMS ignored",
+        f"{PACKAGE}/model/checkpoint.py",
+        'if len(parts) == 2 and parts[1].lstrip("*") == WEIGHTS_FILE:',
+        "if False:",
+        (f"{T_SHIPPED}::test_a_corrupted_copy_of_a_shipped_model_is_refused",),
+    ),
+    Mutation(
+        "checkpoint: config.json sha256 ignored",
+        f"{PACKAGE}/model/checkpoint.py",
+        '    if content.get("sha256") is not None:\n',
+        "    if False:\n",
+        (f"{T_SHIPPED}::test_a_corrupted_copy_of_a_shipped_model_is_refused",),
+    ),
 )
 
 
