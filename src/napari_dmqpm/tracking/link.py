@@ -197,7 +197,9 @@ def link_regions(
 
     points, feature = _points(regions, mass_weight_px)
     frames = regions["frame"]
-    n_frames = int(frames.max(initial=-1)) + 1
+    if frames.size == 0:
+        return np.zeros((0, 2), dtype=np.int64), feature
+    n_frames = int(frames.max()) + 1
     rows_of = [np.flatnonzero(frames == t) for t in range(n_frames)]
     cutoff = float(max_distance_px) ** 2
     tracker = LapTrack(

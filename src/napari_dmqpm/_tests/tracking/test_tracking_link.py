@@ -228,3 +228,12 @@ def test_frames_cut_by_the_field_edge_are_left_out_of_the_growth_fit():
     )
     assert tracks.table["touches_border"][0]
     assert tracks.table["specific_growth_rate_per_h"][0] == pytest.approx(k_per_h, rel=1e-3)
+
+
+def test_frames_without_cells_give_empty_or_short_tracks():
+    labels = np.zeros((3, 16, 16), np.int32)
+    empty = track_labels(labels)
+    assert empty.n_tracks == 0 and empty.data.shape == (0, 4) and empty.graph == {}
+    labels[1:, 2:5, 2:5] = 3
+    tracks = track_labels(labels)
+    assert tracks.n_tracks == 1 and tracks.table["first_frame"].tolist() == [1]
