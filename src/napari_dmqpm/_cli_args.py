@@ -20,6 +20,7 @@ __all__ = [
     "THRESHOLD_FLAGS",
     "TerminalProgress",
     "cell_diameter",
+    "check_out_folder",
     "cli_words",
     "describe_diameter",
     "fraction",
@@ -317,6 +318,19 @@ def cli_words(message: str, command: str) -> str:
         if "_" in name:  # an identifier wherever it stands ("leave diameter_px unset")
             message = re.sub(rf"{start}(?![\w'])", flag, message)
     return message
+
+
+def check_out_folder(out: Path | None) -> None:
+    """NotADirectoryError when ``--out`` or one of its parents is a file, not a folder."""
+    if out is None:
+        return
+    folder = Path(os.path.abspath(out))
+    for place in (folder, *folder.parents):
+        if os.path.lexists(place):
+            if not place.is_dir():
+                where = "is a file" if place == folder else f"lies in {place}, a file"
+                raise NotADirectoryError(f"--out {out} {where}, not a folder")
+            return
 
 
 def new_folders(out: Path | None) -> list[Path]:

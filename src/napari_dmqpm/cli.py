@@ -19,6 +19,7 @@ from napari_dmqpm._cli_args import (
     THRESHOLD_FLAGS,
     TerminalProgress,
     cell_diameter,
+    check_out_folder,
     cli_words,
     describe_diameter,
     fraction,
@@ -241,12 +242,13 @@ def _segment_options(args: argparse.Namespace) -> dict:
         "torch_threads": args.torch_threads,
         "retries": args.retries,
         "connect_timeout": args.connect_timeout,
+        "keep_going": True,  # in process: one failing file does not stop the others
     }
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     from napari_dmqpm.inference import output_paths
-    from napari_dmqpm.inference.batch import iter_segment_files
+    from napari_dmqpm.inference.batch import FileFailure, iter_segment_files
 
     in_process = args.scheduler is None and args.scheduler_file is None and args.workers == 1
     if args.frames is not None and not in_process:
@@ -266,18 +268,32 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         warning = unit_warning(path, args)
         if warning is not None:
             print(f"dmqpm segment: warning: {warning}", file=sys.stderr, flush=True)
+    failures: list[FileFailure] = []
     with contextlib.closing(results):
         for index, result in enumerate(results, start=1):
             progress.close()
+            if in_process and index < len(args.inputs):
+                progress.label = args.inputs[index].name
+            if isinstance(result, FileFailure):
+                failures.append(result)
+                words = cli_words(result.message, args.command)
+                print(f"dmqpm segment: error: {words}", file=sys.stderr, flush=True)
+                continue
             print(
                 f"{inputs[result.labels_path]}: {result.n_cells} cells in {result.n_frames} "
                 f"frame(s) with {result.model}, {describe_diameter(result, args.diameter)} "
                 f"-> {result.labels_path}, {result.table_path}",
                 flush=True,
             )
-            if in_process and index < len(args.inputs):
-                progress.label = args.inputs[index].name
     progress.close()
+    if failures:  # the others were segmented; the exit status says not all were
+        names = ", ".join(str(failure.path) for failure in failures)
+        print(
+            f"dmqpm segment: {len(failures)} of {len(args.inputs)} inputs failed "
+            f"(nothing written for them): {names}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -651,6 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     created = new_folders(getattr(args, "out", None))
     status = 1
     try:
+        check_out_folder(getattr(args, "out", None))
         for line in stale_temporaries(getattr(args, "out", None)):  # left by a killed run
             print(f"dmqpm {args.command}: {line}", file=sys.stderr)
         with handle_sigterm():  # like Ctrl+C: writers clean up, nothing is half-written

@@ -166,7 +166,8 @@ def tiny_model(tmp_path):
 
     torch.manual_seed(0)
     config = ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16, 32, 32))
-    return save_checkpoint(tmp_path / "model", DMQPMNet(config), extra={"postprocessing": {}})
+    extra = {"postprocessing": {}, "cell_diameter_px": 20.0}  # --diameter 20: no resampling
+    return save_checkpoint(tmp_path / "model", DMQPMNet(config), extra=extra)
 
 
 @pytest.mark.parametrize(
@@ -293,3 +294,54 @@ def test_temporaries_of_a_killed_run_are_removed_or_named(tmp_path, capsys):
     assert f"dmqpm simulate: removed {stale} (2.0 KiB), left by an interrupted run" in err
     assert any(line.startswith(f"dmqpm simulate: {fresh} (2.0 KiB) is recent") for line in err)
     assert not stale.exists() and fresh.exists() and mine.exists()
+
+
+# --- item 10: messages that name the file and the problem; a batch goes on ---
+
+
+def test_a_batch_goes_on_past_a_failing_file_and_reports_it_at_the_end(
+    tmp_path, tiny_model, capsys
+):
+    good, bad, other = tmp_path / "a.tif", tmp_path / "b.tif", tmp_path / "c.tif"
+    tifffile.imwrite(good, np.zeros((32, 32), np.float32))
+    tifffile.imwrite(other, np.zeros((32, 32), np.float32))
+    bad.write_bytes(b"II*\x00" + b"\xff" * 200)
+    out = tmp_path / "out"
+    args = ["segment", str(good), str(bad), str(other), "--out", str(out), "--model",
+            str(tiny_model), "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert "Traceback" not in captured.err and len(err) == 2, err
+    assert err[0].startswith(f"dmqpm segment: error: {bad}: ")
+    assert err[1] == f"dmqpm segment: 1 of 3 inputs failed (nothing written for them): {bad}"
+    assert f"{good}: " in captured.out and f"{other}: " in captured.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_cells.csv", "a_labels.tif", "c_cells.csv", "c_labels.tif"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["simulate", "--out", "{tmp}/file"], "--out {tmp}/file is a file, not a folder"),
+        (["simulate", "--out", "{tmp}/file/x"], "--out {tmp}/file/x lies in {tmp}/file, a file"),
+        (["info", "{tmp}/loop"], "{tmp}/loop: cannot be opened (Too many levels of symbolic"),
+        (["info", "{tmp}/broken"], "{tmp}/broken: a broken symbolic link (its target"),
+        (["segment", "{tmp}/file", "--out", "{tmp}/o", "--model", ""],
+         "model must be a model name or a checkpoint folder; got ''"),
+        (["evaluate", "--pred", "{tmp}/p", "--truth", "{tmp}/t"],
+         "{tmp}/p/x_labels.tif: cannot read it as a labels TIFF (TiffFileError"),
+    ],
+)  # fmt: skip
+def test_messages_name_the_file_and_the_problem(tmp_path, capsys, args, words):
+    import os
+
+    (tmp_path / "file").write_text("not a folder")
+    os.symlink(tmp_path / "loop2", tmp_path / "loop")
+    os.symlink(tmp_path / "loop", tmp_path / "loop2")
+    os.symlink(tmp_path / "nowhere", tmp_path / "broken")
+    for folder in ("p", "t"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x_labels.tif").write_bytes(b"junk")
+    assert main([arg.format(tmp=tmp_path) for arg in args]) == 2
+    assert words.format(tmp=tmp_path) in _one_line(capsys)

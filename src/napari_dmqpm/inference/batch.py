@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -37,10 +38,28 @@ from .segment import ModelLike, SegmentFileResult, segment_file
 from .tiling import ProgressCallback
 
 _INSTALL_HINT = "pip install napari-dmqpm[cluster]"
+#: OSErrors of the output disk, which end a batch even with ``keep_going``.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class SchedulerConnectError(RuntimeError):
     """The dask scheduler could not be reached within the connect timeout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileFailure:
+    """An input that failed with a user error while the batch went on (``keep_going=True``).
+
+    Attributes
+    ----------
+    path : Path
+        The input.
+    message : str
+        What went wrong, naming the file.
+    """
+
+    path: Path
+    message: str
 
 
 def segment_files(paths: Sequence[str | os.PathLike], **options: Any) -> list[SegmentFileResult]:
@@ -81,7 +100,8 @@ def iter_segment_files(
     connect_timeout: float = 10.0,
     progress: ProgressCallback | None = None,
     frames: Sequence[int] | None = None,
-) -> Iterator[SegmentFileResult]:
+    keep_going: bool = False,
+) -> Iterator[SegmentFileResult | FileFailure]:
     """Segment files, yielding each file's result once both of its outputs are written.
 
     Parameters
@@ -118,6 +138,11 @@ def iter_segment_files(
     frames : sequence of int, optional
         Time points to segment in every file, as in ``segment_file`` (all when None). In
         process only: a pool with ``frames`` is a ``ValueError``.
+    keep_going : bool
+        In process: a file that fails with a ``ValueError`` or ``OSError`` (unreadable, a
+        background that cannot be fitted, ...) yields a :class:`FileFailure` naming it, and
+        the other files are segmented; a full or read-only disk still ends the batch.
+        Default: any error ends the batch.
 
     Returns
     -------
@@ -146,10 +171,12 @@ def iter_segment_files(
     paths = without_labels(paths, kind=(read_options or {}).get("kind"))
     targets = _check_targets(paths, out_dir, overwrite)
     if scheduler is None and scheduler_file is None and workers == 1:
+        if isinstance(model, (str, os.PathLike)):
+            find_model(model)  # a wrong --model fails once, before any file is read
         _pin_threads(torch_threads)
         return _iter_in_process(
             paths, out_dir, model, config, postprocess, read_options, alpha_um3_per_pg,
-            overwrite, progress, frames,
+            overwrite, progress, frames, keep_going,
         )  # fmt: skip
     if frames is not None:
         raise ValueError(
@@ -201,14 +228,26 @@ def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Pa
 
 
 def _iter_in_process(
-    paths, out_dir, model, config, postprocess, read_options, alpha, overwrite, progress, frames
-) -> Iterator[SegmentFileResult]:
+    paths, out_dir, model, config, postprocess, read_options, alpha, overwrite, progress, frames,
+    keep_going=False,
+) -> Iterator[SegmentFileResult | FileFailure]:  # fmt: skip
     for path in paths:
-        yield segment_file(
-            path, out_dir=out_dir, model=model, config=config, postprocess=postprocess,
-            read_options=read_options, alpha_um3_per_pg=alpha, overwrite=overwrite,
-            progress=progress, frames=frames,
-        )  # fmt: skip
+        try:
+            result = segment_file(
+                path, out_dir=out_dir, model=model, config=config, postprocess=postprocess,
+                read_options=read_options, alpha_um3_per_pg=alpha, overwrite=overwrite,
+                progress=progress, frames=frames,
+            )  # fmt: skip
+        except (ValueError, OSError) as error:
+            if not keep_going or getattr(error, "errno", None) in _DISK_ERRNOS:
+                raise  # a full or read-only disk fails every file: stop
+            message = str(error) or type(error).__name__
+            if isinstance(error, OSError) and error.strerror and error.filename:
+                message = f"{error.filename}: {error.strerror}"
+            named = str(path) in message or Path(path).name in message
+            yield FileFailure(Path(path), message if named else f"{path}: {message}")
+            continue
+        yield result
 
 
 def _import_distributed():

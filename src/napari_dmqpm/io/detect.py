@@ -133,8 +133,17 @@ def tifffile_errors() -> Iterator[list[str]]:
 def check_file(path: str | os.PathLike) -> Path:
     """The path as a Path, or FileNotFoundError / FormatError for a missing, odd or empty file."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            target = os.readlink(path)
+            raise FileNotFoundError(
+                f"{path}: a broken symbolic link (its target {target} does not exist)"
+            ) from None
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except OSError as error:  # a symbolic link loop, a name too long, no permission
+        raise FormatError(f"{path}: cannot be opened ({error.strerror})") from None
     if not path.is_file():
         raise FormatError(f"{path}: not a regular file")
     if path.stat().st_size == 0:

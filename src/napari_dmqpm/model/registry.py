@@ -205,6 +205,8 @@ def find_model(name_or_path: str | os.PathLike) -> ModelInfo:
         For a folder that is not a readable checkpoint.
     """
     text = os.fspath(name_or_path)
+    if not text.strip():
+        raise ValueError(f"model must be a model name or a checkpoint folder; got {text!r}")
     if isinstance(name_or_path, os.PathLike) or "/" in text or "\\" in text:
         return _info(Path(name_or_path), "path")
     models = list_models()

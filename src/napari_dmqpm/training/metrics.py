@@ -336,9 +336,16 @@ def _label_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_labels(path: Path) -> np.ndarray:
+    from struct import error as struct_error
+
     import tifffile
 
-    array = np.asarray(tifffile.imread(path))
+    try:
+        array = np.asarray(tifffile.imread(path))
+    except (OSError, ValueError, KeyError, IndexError, TypeError, struct_error) as error:
+        raise ValueError(
+            f"{path}: cannot read it as a labels TIFF ({type(error).__name__}: {error})"
+        ) from None
     while array.ndim > 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim not in (2, 3):
