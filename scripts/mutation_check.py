@@ -133,6 +133,48 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:\n",
         (f"{T_SHIPPED}::test_a_corrupted_copy_of_a_shipped_model_is_refused",),
     ),
+    Mutation(
+        "losses: deep-supervision weights all equal",
+        f"{PACKAGE}/training/losses.py",
+        "    weights = [1.0 / 2**i for i in range(n_outputs)]\n",
+        "    weights = [1.0 for i in range(n_outputs)]\n",
+        (T_LOSSES,),
+    ),
+    Mutation(
+        "losses: lowest deep-supervision output not dropped",
+        f"{PACKAGE}/training/losses.py",
+        "        weights[-1] = 0.0\n",
+        "        weights[-1] = weights[-1]\n",
+        (T_LOSSES,),
+    ),
+    Mutation(
+        "losses: deep supervision reduced to the top output",
+        f"{PACKAGE}/training/losses.py",
+        "zip(deep_supervision_weights(len(outputs)), outputs, strict=True)",
+        "zip([1.0], outputs[:1], strict=True)",
+        (T_LOSSES,),
+    ),
+    Mutation(
+        "losses: cross-entropy term dropped",
+        f"{PACKAGE}/training/losses.py",
+        "F.cross_entropy(logits, classes) + 1.0 - soft_dice(",
+        "0.0 * F.cross_entropy(logits, classes) + 1.0 - soft_dice(",
+        (T_LOSSES,),
+    ),
+    Mutation(
+        "losses: Dice term dropped",
+        f"{PACKAGE}/training/losses.py",
+        "+ 1.0 - soft_dice(logits, classes, smooth=self.smooth)",
+        "+ 0.0 * soft_dice(logits, classes, smooth=self.smooth)",
+        (T_LOSSES,),
+    ),
+    Mutation(
+        "losses: distance term dropped",
+        f"{PACKAGE}/training/losses.py",
+        "loss = loss + self.distance_weight * (error * mask)",
+        "loss = loss + 0.0 * self.distance_weight * (error * mask)",
+        (T_LOSSES,),
+    ),
 )
 
 
@@ -154,7 +196,9 @@ def _run_tests(root: Path, tests: tuple[str, ...]) -> tuple[int, str, float]:
 
 def _summary(output: str) -> str:
     lines = [line for line in output.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
+    failed = [line.split()[1].split("/")[-1] for line in lines if line.startswith("FAILED ")]
+    last = lines[-1] if lines else "(no output)"
+    return last + "".join(f"\n        failed: {name}" for name in failed)
 
 
 def main(argv: list[str] | None = None) -> int:

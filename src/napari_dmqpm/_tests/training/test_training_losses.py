@@ -73,3 +73,42 @@ def test_loss_needs_a_softmax_classes_head():
         SegmentationLoss([DISTANCE])
     with pytest.raises(ValueError, match="distance_loss"):
         SegmentationLoss([THREE_CLASS], distance_loss="huber")
+
+
+def test_deep_supervision_weights_are_nnunets_exactly():
+    assert deep_supervision_weights(4) == pytest.approx([4 / 7, 2 / 7, 1 / 7, 0.0])
+    assert deep_supervision_weights(2) == pytest.approx([1.0, 0.0])
+
+
+def _reference_loss(logits: torch.Tensor, classes: torch.Tensor) -> float:
+    """Cross-entropy + 1 - batch soft Dice of the foreground classes, written out by hand."""
+    ce = torch.nn.functional.cross_entropy(logits, classes)
+    p = torch.softmax(logits, dim=1)
+    dices = []
+    for k in (1, 2):
+        truth = (classes == k).float()
+        inter, total = (p[:, k] * truth).sum(), p[:, k].sum() + truth.sum()
+        dices.append((2 * inter + 1e-5) / (total + 1e-5))
+    return float(ce + 1.0 - sum(dices) / 2)
+
+
+def test_the_loss_is_cross_entropy_plus_one_minus_dice():
+    """Each term counts: dropping either changes the value (here CE 1.3, 1 - Dice 0.6)."""
+    classes = _targets()
+    logits = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    value = float(SegmentationLoss([THREE_CLASS])(logits, classes))
+    assert value == pytest.approx(_reference_loss(logits, classes), rel=1e-5)
+    ce = float(torch.nn.functional.cross_entropy(logits, classes))
+    assert value - ce > 0.3 and ce > 0.3
+
+
+def test_deep_supervision_sums_each_level_with_its_weight():
+    loss = SegmentationLoss([THREE_CLASS])
+    classes = _targets()
+    generator = torch.Generator().manual_seed(1)
+    outputs = [torch.randn(2, 3, n, n, generator=generator) for n in (16, 8, 4, 2)]
+    # nearest-exact resampling by s picks rows and columns s // 2, s // 2 + s, ...
+    picks = [classes[:, s // 2 :: s, s // 2 :: s] for s in (1, 2, 4, 8)]
+    levels = [_reference_loss(o, c) for o, c in zip(outputs, picks, strict=True)]
+    expected = sum(w * v for w, v in zip([4 / 7, 2 / 7, 1 / 7, 0.0], levels, strict=True))
+    assert float(loss(outputs, classes)) == pytest.approx(expected, rel=1e-5)
