@@ -242,12 +242,28 @@ class SegmentWidget(SegmentForm):
             f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s); "
             f"{self._diameter_text}"
         )
+        if self.track.isChecked() and len(stage.frames) > 1:
+            self._track(layer)
         if existed:
             edits = " (your painted edits were replaced)" if was_edited else ""
             show_info(
                 f"Updated {layer.name!r}{edits}; Ctrl+Z on that layer brings the "
                 "previous result back"
             )
+
+    def _track(self, layer: Any) -> None:
+        """Link the cells of ``layer`` over time into its Tracks layer (napari_dmqpm.tracking)."""
+        from napari_dmqpm._napari._tracks import add_tracks
+
+        try:
+            _, tracks = add_tracks(self.viewer, layer)
+        except ValueError as error:
+            show_warning(f"Track cells: {error}")
+            return
+        self.viewer.layers.selection.active = layer
+        self.status.setText(
+            f"{self.status.text()}; {tracks.n_tracks} tracks, {tracks.n_divisions} divisions"
+        )
 
     def _watch_paint(self, layer: Any) -> None:
         """Remember when the user paints on ``layer`` (to say so when a run replaces it)."""

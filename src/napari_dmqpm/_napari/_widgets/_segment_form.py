@@ -64,6 +64,11 @@ class SegmentForm(Panel):
         self.tta = QCheckBox("test-time augmentation (4x slower)")
         self.scope = QComboBox()
         self.scope.addItems(SCOPES)
+        self.track = QCheckBox("track cells over the frames (all frames)")
+        self.track.setToolTip(
+            "After an all-frames run, link the cells over time (divisions included) into a "
+            "Tracks layer with their dry mass; growth rates in the layer's metadata"
+        )
         self.foreground = double_spin(0.5, 0.01, 0.99, tooltip="Cell where P(cell) exceeds this")
         self.seeds = double_spin(0.5, 0.01, 0.99, tooltip="Seeds where the seed score exceeds this")
         self.min_area = int_spin(30, 0, 100_000, tooltip="Smaller cells are removed (model px)")
@@ -97,6 +102,7 @@ class SegmentForm(Panel):
         self.row("Wavelength", self.units.wavelength)
         self.row("Pixel size", self.units.pixel_size)
         self.row("Frames", self.scope)
+        self.row("", self.track)
         self.section("Model")
         refresh = self.button("↻", lambda: self.model.refresh(), "Re-read the models folders")
         self.row("Model", self.model, refresh)
