@@ -175,6 +175,48 @@ MUTATIONS: tuple[Mutation, ...] = (
         "loss = loss + 0.0 * self.distance_weight * (error * mask)",
         (T_LOSSES,),
     ),
+    Mutation(
+        "postprocess: foreground threshold ignored (0.5)",
+        f"{PACKAGE}/inference/postprocess.py",
+        "foreground = probabilities.foreground > config.foreground_threshold",
+        "foreground = probabilities.foreground > 0.5",
+        (T_POST,),
+    ),
+    Mutation(
+        "postprocess: seed threshold ignored (0.5)",
+        f"{PACKAGE}/inference/postprocess.py",
+        "seed_mask = (score > config.seed_threshold) & foreground",
+        "seed_mask = (score > 0.5) & foreground",
+        (T_POST,),
+    ),
+    Mutation(
+        "postprocess: seeds taken from the foreground instead of the interior",
+        f"{PACKAGE}/inference/postprocess.py",
+        "        score = probabilities.interior\n",
+        "        score = probabilities.foreground\n",
+        (T_POST,),
+    ),
+    Mutation(
+        "postprocess: flooding confined to the seed regions instead of the foreground",
+        f"{PACKAGE}/inference/postprocess.py",
+        "watershed(1.0 - score, markers, mask=foreground)",
+        "watershed(1.0 - score, markers, mask=score > config.seed_threshold)",
+        (T_POST,),
+    ),
+    Mutation(
+        "postprocess: seed_h ignored",
+        f"{PACKAGE}/inference/postprocess.py",
+        "    if config.seed_h <= 0 or not regions.any():\n",
+        "    if True:\n",
+        (T_POST,),
+    ),
+    Mutation(
+        "postprocess: min_cell_area_px ignored",
+        f"{PACKAGE}/inference/postprocess.py",
+        "labels = _remove_small(labels, int(round(config.min_cell_area_px / scale**2)))",
+        "labels = _remove_small(labels, 0)",
+        (T_POST,),
+    ),
 )
 
 

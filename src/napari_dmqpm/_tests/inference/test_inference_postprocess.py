@@ -131,3 +131,43 @@ def test_an_empty_field_gives_no_cells():
     classes[0] = 1
     labels = probabilities_to_labels(Probabilities(classes, DEFAULT_CLASS_NAMES))
     assert labels.dtype == np.uint32 and labels.max() == 0
+
+
+def _cone(shape, centres, radius, peaks):
+    """Probabilities of cells whose P(cell) = P(interior) falls linearly from ``peak`` to 0."""
+    rows, cols = np.indices(shape)
+    cell = np.zeros(shape, np.float32)
+    for (row, col), peak in zip(centres, peaks, strict=True):
+        r = np.hypot(rows - row, cols - col)
+        cell = np.maximum(cell, peak * np.clip(1.0 - r / radius, 0.0, 1.0))
+    classes = np.stack([1.0 - cell, cell, np.zeros_like(cell)]).astype(np.float32)
+    return Probabilities(classes, DEFAULT_CLASS_NAMES)
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.4, 0.6, 0.8])
+def test_the_foreground_threshold_sets_the_cell_area(threshold):
+    probs = _cone((64, 64), [(32, 32)], 24, [1.0])
+    config = PostprocessConfig(foreground_threshold=threshold, seed_threshold=0.9, seed_h=0)
+    labels = probabilities_to_labels(probs, config=config)
+    assert labels.max() == 1
+    np.testing.assert_array_equal(labels > 0, probs.foreground > threshold)
+
+
+@pytest.mark.parametrize(("threshold", "n_cells"), [(0.5, 2), (0.7, 1), (0.9, 0)])
+def test_the_seed_threshold_decides_which_cells_are_seeded(threshold, n_cells):
+    probs = _cone((48, 96), [(24, 24), (24, 72)], 20, [0.6, 0.8])  # peaks 0.6 and 0.8
+    config = PostprocessConfig(
+        foreground_threshold=0.1, seed_threshold=threshold, seed_h=0, smooth_sigma_px=0,
+        keep_unseeded=False, min_seed_area_px=1,
+    )  # fmt: skip
+    assert probabilities_to_labels(probs, config=config).max() == n_cells
+
+
+def test_cells_flood_the_whole_foreground_from_seeds_in_the_interior(helpers):
+    """Seeds come from the interior and the flooding fills the foreground (not the reverse)."""
+    truth = discs(helpers, (60, 90), [(30, 30), (30, 56)], 14)
+    probs = helpers.probabilities_from_labels(truth, sigma=1.5)
+    config = PostprocessConfig(seed_h=0)
+    labels = probabilities_to_labels(probs, config=config)
+    assert labels.max() == 2  # the foreground alone is one blob: the interior splits it
+    np.testing.assert_array_equal(labels > 0, probs.foreground > config.foreground_threshold)
