@@ -248,8 +248,12 @@ def _segment_options(args: argparse.Namespace) -> dict:
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     from napari_dmqpm.inference import output_paths
-    from napari_dmqpm.inference.batch import FileFailure, iter_segment_files
+    from napari_dmqpm.inference.batch import FileFailure, cap_workers, iter_segment_files
 
+    if args.scheduler is None and args.scheduler_file is None and args.workers > 1:
+        args.workers, note = cap_workers(args.workers)  # cores and memory; said, not silent
+        if note is not None:
+            print(f"dmqpm segment: {cli_words(note, 'segment')}", file=sys.stderr, flush=True)
     in_process = args.scheduler is None and args.scheduler_file is None and args.workers == 1
     if args.frames is not None and not in_process:
         raise ValueError(

@@ -308,7 +308,8 @@ def test_a_batch_goes_on_past_a_failing_file_and_reports_it_at_the_end(
     bad.write_bytes(b"II*\x00" + b"\xff" * 200)
     out = tmp_path / "out"
     args = ["segment", str(good), str(bad), str(other), "--out", str(out), "--model",
-            str(tiny_model), "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+            str(tiny_model), "--device", "cpu", "--diameter", "20",
+            "--phase-unit", "rad"]  # fmt: skip
     assert main(args) == 2
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
@@ -345,3 +346,68 @@ def test_messages_name_the_file_and_the_problem(tmp_path, capsys, args, words):
         (tmp_path / folder / "x_labels.tif").write_bytes(b"junk")
     assert main([arg.format(tmp=tmp_path) for arg in args]) == 2
     assert words.format(tmp=tmp_path) in _one_line(capsys)
+
+
+# --- item 9: bounds on workers and on the network a config asks for ---
+
+
+def test_workers_are_capped_by_cores_and_memory_and_it_is_said(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    from napari_dmqpm.inference import batch
+    from napari_dmqpm.io import limits
+
+    monkeypatch.setattr(batch, "_n_cores", lambda: 2)
+    monkeypatch.setattr(limits, "available_memory", lambda: 8 * 2**30)
+    assert batch.cap_workers(12) == (2, "workers=12 lowered to 2: 2 cores")
+    assert batch.cap_workers(2, n_tasks=1) == (1, None)
+    monkeypatch.setattr(limits, "available_memory", lambda: 600 * 2**20)
+    n_workers, note = batch.cap_workers(12)
+    assert n_workers == 1 and note == (
+        "workers=12 lowered to 1: 2 cores and the memory available (600.0 MiB) at about "
+        "512.0 MiB per worker"
+    )
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((32, 32), np.float32))
+    args = ["segment", str(phase), "--out", str(tmp_path / "out"), "--model", str(tiny_model),
+            "--device", "cpu", "--diameter", "20", "--phase-unit", "rad",
+            "--workers", "12"]  # fmt: skip
+    assert main(args) == 0  # one worker: in this process, without dask.distributed
+    assert "dmqpm segment: --workers 12 lowered to 1: 2 cores" in capsys.readouterr().err
+
+
+def test_a_config_asking_for_a_huge_network_is_counted_without_allocating(
+    tmp_path, tiny_model, capsys
+):
+    import json
+    import time
+
+    from napari_dmqpm.model import ModelConfig
+    from napari_dmqpm.model.checkpoint import count_values
+
+    huge = ModelConfig(inputs="phase", fusion="early", features=(2048, 4096, 8192, 16384, 32768))
+    started = time.perf_counter()
+    assert count_values(huge) > 3 * 10**10  # > 120 GB as float32
+    assert time.perf_counter() - started < 5.0
+    content = json.loads((tiny_model / "config.json").read_text())
+    content["model"]["features"] = [4, 8, 16, 32, 64]
+    (tiny_model / "config.json").write_text(json.dumps(content))
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((32, 32), np.float32))
+    assert main(["segment", str(phase), "--out", str(tmp_path / "o"), "--model",
+                 str(tiny_model), "--device", "cpu", "--phase-unit", "rad"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"config.json in {tiny_model} does not match model.safetensors: the config " in err
+    assert "describes a network of 1" in err and "Traceback" not in err
+
+
+def test_training_a_network_larger_than_the_memory_is_refused_before_any_work(tmp_path, capsys):
+    import json
+
+    model = {"inputs": "phase", "fusion": "early", "features": [2048, 4096, 8192, 16384, 32768]}
+    (tmp_path / "big.json").write_text(json.dumps({"model": model}))
+    args = ["train", "--out", str(tmp_path / "run"), "--config", str(tmp_path / "big.json")]
+    assert main(args) == 2
+    err = _one_line(capsys)
+    assert "model features=[2048, 4096, 8192, 16384, 32768] make a network of" in err
+    assert "training it needs about" in err and not (tmp_path / "run").exists()

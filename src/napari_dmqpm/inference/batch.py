@@ -38,6 +38,7 @@ from .segment import ModelLike, SegmentFileResult, segment_file
 from .tiling import ProgressCallback
 
 _INSTALL_HINT = "pip install napari-dmqpm[cluster]"
+_log = logging.getLogger(__name__)
 #: OSErrors of the output disk, which end a batch even with ``keep_going``.
 _DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
@@ -186,11 +187,49 @@ def iter_segment_files(
     distributed = _import_distributed()
     read_options = dict(read_options or {})
     jobs = _plan_jobs(paths, model, read_options)
+    if scheduler is None and scheduler_file is None:  # our own pool: no larger than useful
+        workers, note = cap_workers(workers, n_tasks=len(jobs))
+        if note is not None:
+            _log.warning(note)
     if torch_threads is None and scheduler is None and scheduler_file is None:
         torch_threads = max(1, _n_cores() // workers)  # our own local pool
     spec = _Spec(config, postprocess, read_options, alpha_um3_per_pg, torch_threads)
     connection = _connect(distributed, scheduler, scheduler_file, workers, connect_timeout)
     return _iter_on_cluster(connection, jobs, spec, targets, overwrite, retries, progress)
+
+
+#: Memory of one local worker process (torch, a model, a tile's buffers; 12 used 3.5 GB).
+WORKER_BYTES = 512 * 2**20
+
+
+def cap_workers(workers: int, *, n_tasks: int | None = None) -> tuple[int, str | None]:
+    """The size of a local pool: ``workers`` at most the cores, the memory and the tasks.
+
+    Returns
+    -------
+    n_workers : int
+        At least 1.
+    note : str or None
+        Why ``workers`` was lowered (cores, memory at :data:`WORKER_BYTES` each); None when it
+        was not, or only to the number of tasks.
+    """
+    from napari_dmqpm.io.limits import format_bytes, memory_budget
+
+    cores = _n_cores()
+    budget, why = memory_budget()
+    by_memory = max(1, budget // WORKER_BYTES)
+    n_workers = max(1, min(workers, cores, by_memory))
+    reasons = []
+    if cores < workers:
+        reasons.append(f"{cores} cores")
+    if by_memory < workers:
+        reasons.append(f"{why} at about {format_bytes(WORKER_BYTES)} per worker")
+    note = None
+    if n_workers < workers:
+        note = f"workers={workers} lowered to {n_workers}: {' and '.join(reasons)}"
+    if n_tasks is not None:
+        n_workers = max(1, min(n_workers, n_tasks))
+    return n_workers, note
 
 
 def _check_pool_options(scheduler, scheduler_file, workers, torch_threads, retries, timeout):

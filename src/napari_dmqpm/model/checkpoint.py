@@ -176,10 +176,34 @@ def load_checkpoint(
         raise CheckpointError(
             f"{CONFIG_FILE} in {folder} has an invalid model config: {err}"
         ) from err
+    _check_size(folder, config, state)  # before allocating what the config asks for
     model = DMQPMNet(config)
     _check_state_matches(folder, model, state)
     model.load_state_dict(state, strict=True)
     return model.to(resolve_device(device)).eval(), content
+
+
+def count_values(config: ModelConfig) -> int:
+    """Numbers in the state dict of ``DMQPMNet(config)``, counted without allocating them.
+
+    The network is built on torch's ``meta`` device, so a config that asks for a network
+    larger than the memory costs nothing here.
+    """
+    with torch.device("meta"):
+        network = DMQPMNet(config)
+    return sum(tensor.numel() for tensor in network.state_dict().values())
+
+
+def _check_size(folder: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
+    """CheckpointError when the config describes more numbers than the weights file holds."""
+    stored = sum(tensor.numel() for tensor in state.values())
+    asked = count_values(config)
+    if asked != stored:
+        raise CheckpointError(
+            f"{CONFIG_FILE} in {folder} does not match {WEIGHTS_FILE}: the config describes a "
+            f"network of {asked:,} numbers ({asked * 4 / 2**30:.2f} GiB as float32), the "
+            f"weights hold {stored:,} (their shapes differ); not loaded"
+        )
 
 
 def _sha256(data: bytes) -> str:

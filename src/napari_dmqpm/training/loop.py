@@ -28,7 +28,13 @@ from napari_dmqpm.training.data import Sample
 from napari_dmqpm.training.losses import SegmentationLoss
 from napari_dmqpm.training.patches import PatchDataset
 from napari_dmqpm.training.resume import check_resume, clear_run, data_digest, save_digest
-from napari_dmqpm.training.setup import TrainingData, build_data, build_model, checkpoint_extra
+from napari_dmqpm.training.setup import (
+    TrainingData,
+    build_data,
+    build_model,
+    check_trainable,
+    checkpoint_extra,
+)
 from napari_dmqpm.training.state import RunState, find_last, load_last, restore_rng, save_last
 from napari_dmqpm.training.validation import model_inputs, validate
 
@@ -373,6 +379,7 @@ def iter_training(
     if overwrite:
         clear_run(config.checkpoint_dir)
     check_resume(config, digest=digest)  # before any work: only the run asked for resumes
+    check_trainable(config)  # and a new model's parameters must fit in memory
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     data = build_data(config, samples=samples, val_samples=val_samples)

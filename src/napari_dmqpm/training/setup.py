@@ -233,6 +233,33 @@ def checkpoint_extra(
     return extra
 
 
+#: Bytes per parameter while training: weights, gradients, SGD momentum, an autocast copy.
+TRAIN_BYTES_PER_PARAMETER = 16
+
+
+def check_trainable(config: TrainConfig) -> None:
+    """ValueError, before any work, when a new model's parameters do not fit in memory.
+
+    Counts the parameters of ``config.model`` without allocating them
+    (:func:`~napari_dmqpm.model.checkpoint.count_values`): a few bytes of JSON can ask for a
+    network of a hundred GB.
+    """
+    from napari_dmqpm.io.limits import format_bytes, memory_budget
+    from napari_dmqpm.model.checkpoint import count_values
+
+    if config.base_checkpoint is not None or config.model is None:
+        return  # a base checkpoint's size is checked against its weights when it loads
+    n_values = count_values(config.model)
+    needed = TRAIN_BYTES_PER_PARAMETER * n_values
+    budget, why = memory_budget()
+    if needed > budget:
+        raise ValueError(
+            f"model features={list(config.model.features)} make a network of {n_values:,} "
+            f"parameters; training it needs about {format_bytes(needed)} (weights, gradients, "
+            f"optimizer state), more than {why}"
+        )
+
+
 def resolve_checkpoint(base: str | os.PathLike) -> str:
     """The checkpoint folder of a folder path or a registered model name (shipped or user).
 
