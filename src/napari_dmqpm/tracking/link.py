@@ -218,11 +218,16 @@ def link_regions(
         for (f1, i1), (f2, i2) in ((min(a, b), max(a, b)) for a, b in tree.edges())
     )
     edges = np.array(edges, dtype=np.int64).reshape(-1, 2)
-    return check_divisions(edges, _feature_values(regions, feature)), feature
+    mass = _feature_values(regions, feature)
+    return check_divisions(edges, mass, edge=regions["touches_border"]), feature
 
 
 def check_divisions(
-    edges: np.ndarray, mass: np.ndarray | None, *, tolerance: float = DIVISION_TOLERANCE
+    edges: np.ndarray,
+    mass: np.ndarray | None,
+    *,
+    edge: np.ndarray | None = None,
+    tolerance: float = DIVISION_TOLERANCE,
 ) -> np.ndarray:
     """Links of the divisions that conserve mass; a split that does not is cut.
 
@@ -230,6 +235,8 @@ def check_divisions(
     and each about half. A split whose daughters' sum is off by more than ``tolerance``
     (relative, in log) or in which one daughter has under 20 % of the sum is no division:
     the daughter least like the mother in mass loses its link and starts a track of its own.
+    A division in which the mother or a daughter touches the field edge is kept as it is (the
+    edge cuts their mass).
 
     Parameters
     ----------
@@ -237,6 +244,8 @@ def check_divisions(
         Row indices ``(earlier, later)``.
     mass : ndarray of shape (n_cells,) or None
         The mass (or area) of each row; None keeps every split.
+    edge : ndarray of shape (n_cells,), bool, optional
+        Rows that touch the field edge.
     tolerance : float
         Largest ``|ln(sum of daughters / mother)|`` accepted is ``ln(1 + tolerance)``.
 
@@ -250,6 +259,8 @@ def check_divisions(
     cut = np.zeros(len(edges), dtype=bool)
     for mother in earlier[counts >= 2]:
         rows = np.flatnonzero(edges[:, 0] == mother)
+        if edge is not None and (edge[mother] or edge[edges[rows, 1]].any()):
+            continue
         daughters = mass[edges[rows, 1]]
         total = daughters.sum()
         balanced = daughters.min() >= 0.2 * total

@@ -237,3 +237,11 @@ def test_frames_without_cells_give_empty_or_short_tracks():
     labels[1:, 2:5, 2:5] = 3
     tracks = track_labels(labels)
     assert tracks.n_tracks == 1 and tracks.table["first_frame"].tolist() == [1]
+
+
+def test_a_division_at_the_field_edge_is_not_judged_by_its_cut_mass():
+    edges = np.array([[0, 1], [0, 2]])
+    mass = np.array([200.0, 100.0, 30.0])  # the second daughter is mostly out of view
+    np.testing.assert_array_equal(check_divisions(edges, mass), [[0, 1]])
+    edge = np.array([False, False, True])
+    np.testing.assert_array_equal(check_divisions(edges, mass, edge=edge), edges)
