@@ -52,6 +52,7 @@ T_MEASURE = f"{TESTS}/inference/test_inference_measure.py"
 T_CHECKPOINT = f"{TESTS}/model/test_model_checkpoint.py"
 T_SHIPPED = f"{TESTS}/model/test_shipped_weights.py"
 T_PREDICT = f"{TESTS}/inference/test_inference_predict.py"
+UNITS_ROUND_TRIP = f"{T_MEASURE}::test_dry_mass_of_a_pg_per_um2_map_is_its_sum_times_the_pixel_area"
 BLENDS = f"{T_TILING}::test_gaussian_blending_hides_tile_borders_that_flat_blending_shows"
 LEARNS = f"{T_LOOP}::test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps"
 
@@ -216,6 +217,41 @@ MUTATIONS: tuple[Mutation, ...] = (
         "labels = _remove_small(labels, int(round(config.min_cell_area_px / scale**2)))",
         "labels = _remove_small(labels, 0)",
         (T_POST,),
+    ),
+    Mutation(
+        "units: pg/µm² -> rad conversion not applied",
+        f"{PACKAGE}/io/arrays.py",
+        "phase = (phase * np.float32(radians)).astype(np.float32)",
+        "phase = phase.astype(np.float32)",
+        (UNITS_ROUND_TRIP,),
+    ),
+    Mutation(
+        "units: pg/µm² -> rad conversion applied twice",
+        f"{PACKAGE}/io/arrays.py",
+        "phase = (phase * np.float32(radians)).astype(np.float32)",
+        "phase = (phase * np.float32(radians) ** 2).astype(np.float32)",
+        (UNITS_ROUND_TRIP,),
+    ),
+    Mutation(
+        "units: alpha on the wrong side of radians_per_unit",
+        f"{PACKAGE}/io/units.py",
+        "    return per_um * alpha_um3_per_pg\n",
+        "    return per_um / alpha_um3_per_pg\n",
+        (UNITS_ROUND_TRIP,),
+    ),
+    Mutation(
+        "measure: dry mass off by the pixel size (area = pixel, not pixel²)",
+        f"{PACKAGE}/inference/measure.py",
+        "    integrated_um2 = integrated_px * pixel**2\n",
+        "    integrated_um2 = integrated_px * pixel\n",
+        (T_MEASURE,),
+    ),
+    Mutation(
+        "measure: dry mass integrated per pixel, not per µm²",
+        f"{PACKAGE}/inference/measure.py",
+        '"dry_mass_pg": wavelength / (2.0 * math.pi * alpha) * integrated_um2,',
+        '"dry_mass_pg": wavelength / (2.0 * math.pi * alpha) * integrated_px,',
+        (T_MEASURE,),
     ),
 )
 

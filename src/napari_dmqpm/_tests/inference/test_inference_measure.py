@@ -96,3 +96,39 @@ def test_csv_round_trip_and_no_overwrite(disk, tmp_path):
     write_table_csv(path, tables[0], overwrite=True)
     assert len(path.read_text().splitlines()) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["cells.csv"]
+
+
+@pytest.mark.parametrize("through", ["arrays", "file"])
+@pytest.mark.parametrize("pixel_size_um", [0.3, 0.9])
+def test_dry_mass_of_a_pg_per_um2_map_is_its_sum_times_the_pixel_area(
+    helpers, tmp_path, through, pixel_size_um
+):
+    """The unit round trip: pg/µm² -> rad on reading, rad -> pg in the table.
+
+    Converting once each way gives back sum(sigma) x pixel area whatever the wavelength and
+    alpha; converting twice or not at all is off by 2 pi alpha / lambda (1.74 here, 2.0 for
+    the second), a missing pixel area by the pixel size.
+    """
+    import tifffile
+
+    from napari_dmqpm.io import acquisition_from_arrays, read_acquisition
+
+    labels = np.zeros((40, 50), np.int32)
+    labels[helpers.disc(labels.shape, (20, 16), 9)] = 1
+    labels[helpers.disc(labels.shape, (20, 36), 8) & (labels == 0)] = 2
+    rows, cols = np.indices(labels.shape)
+    density = np.where(labels > 0, 0.4 + 0.01 * rows + 0.005 * cols, 0.0).astype(np.float32)
+    for wavelength, alpha in [(0.65, 0.18), (0.532, 0.2)]:
+        options = dict(phase_unit="pg_per_um2", wavelength_um=wavelength, alpha_um3_per_pg=alpha)
+        if through == "arrays":
+            acquisition = acquisition_from_arrays(phase=density, **options)
+        else:
+            path = tmp_path / f"density-{wavelength}.tif"
+            tifffile.imwrite(path, density)
+            acquisition = read_acquisition(path, kind="phase-map", **options)
+        table = measure_cells(
+            labels, acquisition.phase[0], pixel_size_um=pixel_size_um,
+            wavelength_um=wavelength, alpha_um3_per_pg=alpha,
+        )  # fmt: skip
+        expected = [density[labels == k].sum() * pixel_size_um**2 for k in (1, 2)]
+        np.testing.assert_allclose(table["dry_mass_pg"], expected, rtol=1e-5)
