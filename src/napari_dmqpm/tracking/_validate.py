@@ -25,7 +25,8 @@ def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndar
 
     Returns
     -------
-    ndarray of shape (T, M, N), int64
+    ndarray of shape (T, M, N), integer
+        ``labels_tyx`` itself when it is an integer array (not copied), else int64.
     """
     if isinstance(labels_tyx, np.ndarray):
         frames = list(labels_tyx) if labels_tyx.ndim == 3 else None
@@ -47,7 +48,10 @@ def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndar
                 f"all frames of labels_tyx must have the same shape; frame 0 has {shape}, "
                 f"frame {index} has {frame.shape}"
             )
-    return np.stack([_integer_frame(frame, index) for index, frame in enumerate(frames)])
+    checked = [_integer_frame(frame, index) for index, frame in enumerate(frames)]
+    if isinstance(labels_tyx, np.ndarray) and np.issubdtype(labels_tyx.dtype, np.integer):
+        return labels_tyx  # checked frame by frame; no copy of a long time-lapse
+    return np.stack(checked)
 
 
 def _ndim_message(shape: tuple[int, ...]) -> str:
@@ -78,7 +82,7 @@ def _integer_frame(frame: np.ndarray, index: int) -> np.ndarray:
             f"labels_tyx frame {index} holds negative labels (min {frame.min()}); labels must "
             "be >= 0 with 0 for background"
         )
-    return frame.astype(np.int64)
+    return frame if np.issubdtype(frame.dtype, np.integer) else frame.astype(np.int64)
 
 
 def check_phase_stack(phase_tyx: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
