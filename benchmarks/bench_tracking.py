@@ -205,6 +205,69 @@ def run_condition(density: str, interval: float, index: int, *, use_model: bool,
     return record
 
 
+def moving_disks(n_frames: int, shape: tuple[int, int], n_cells: int, *, seed: int = 0):
+    """A labels stack of ``n_cells`` disks (radius 12 px) on a grid, each moving 2 px a frame."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_cells)))
+    rows = (np.arange(n_cells) // side + 0.5) * shape[0] / side
+    cols = (np.arange(n_cells) % side + 0.5) * shape[1] / side
+    grid_r, grid_c = np.indices((25, 25)) - 12
+    disk = grid_r**2 + grid_c**2 <= 144
+    labels = np.zeros((n_frames, *shape), np.int32)
+    for t in range(n_frames):
+        rows = np.clip(rows + rng.normal(0, 2, n_cells), 12, shape[0] - 13)
+        cols = np.clip(cols + rng.normal(0, 2, n_cells), 12, shape[1] - 13)
+        for label, (r, c) in enumerate(zip(rows.astype(int), cols.astype(int), strict=True), 1):
+            window = labels[t, r - 12 : r + 13, c - 12 : c + 13]
+            window[disk & (window == 0)] = label
+    return labels
+
+
+def run_scale(n_frames: int = 200, shape=(1024, 1224), n_cells: int = 300) -> dict:
+    """Time and peak memory of track_labels on a long, full-size labels stack (no phase)."""
+    import resource
+
+    from napari_dmqpm.tracking import track_labels
+
+    labels = moving_disks(n_frames, shape, n_cells)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start, cpu = time.perf_counter(), time.process_time()
+    tracks = track_labels(labels)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "n_frames": n_frames,
+        "shape": list(shape),
+        "n_cells": n_cells,
+        "n_tracks": tracks.n_tracks,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "labels_mib": labels.nbytes / 2**20,
+        "peak_rss_mib": peak,
+        "rss_before_mib": before,
+    }
+
+
+def scale_lines() -> list[str]:
+    path = _cache_path("scale")
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    return [
+        "## Scale",
+        "",
+        f"`track_labels` on {r['n_frames']} frames of {r['shape'][0]}x{r['shape'][1]} px with "
+        f"{r['n_cells']} moving cells (synthetic disks, labels only, int32: "
+        f"{r['labels_mib']:.0f} MiB), run with `--scale`: {r['n_tracks']} tracks in "
+        f"{r['seconds']:.0f} s ({r['cpu_s']:.0f} s CPU); peak resident memory of the process "
+        f"{r['peak_rss_mib']:.0f} MiB, {r['rss_before_mib']:.0f} MiB of it before tracking "
+        "(the labels stack itself). Tracking reads the stack frame by frame and keeps one "
+        "relabelled copy (same size) and the tables; segmenting such a movie is measured in "
+        "docs/performance.md.",
+        "",
+    ]
+
+
 def _cache_path(key: str) -> Path:
     return CACHE_DIR / f"{key}.json"
 
@@ -395,6 +458,7 @@ def report(records: dict, *, seconds: float, command: str, quick: bool) -> str:
         )
     )
     lines += ["## Targets (issue #16), lap-mass", ""] + targets(summary) + [""]
+    lines += scale_lines()
     for source, title in (
         ("truth", "Ground-truth labels"),
         ("phase-only", "Labels of the phase-only model"),
@@ -410,7 +474,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small movies, two intervals")
     parser.add_argument("--no-model", action="store_true", help="ground-truth labels only")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results_tracking.md")
+    parser.add_argument(
+        "--scale", action="store_true", help="also time a 200-frame 1024x1224 stack"
+    )
     args = parser.parse_args(argv)
+    if args.scale and not _cache_path("scale").is_file():  # first, for a clean peak memory
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        _cache_path("scale").write_text(json.dumps(run_scale()))
     with contextlib.suppress(ImportError):
         import torch
 
