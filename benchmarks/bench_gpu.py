@@ -121,7 +121,7 @@ def network_rows(name: str, args: argparse.Namespace) -> list[str]:
                 classes = forward().float().argmax(1)
                 first_s = time.perf_counter() - compile_start
                 times = cuda_milliseconds(forward, args.iterations)
-            except torch.OutOfMemoryError:
+            except torch.cuda.OutOfMemoryError:  # (torch.OutOfMemoryError from torch 2.5)
                 rows.append(f"| `{name}` | {label} | {batch} | out of memory | | | | |")
                 torch.cuda.empty_cache()
                 continue
