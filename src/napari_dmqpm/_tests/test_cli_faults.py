@@ -411,3 +411,71 @@ def test_training_a_network_larger_than_the_memory_is_refused_before_any_work(tm
     err = _one_line(capsys)
     assert "model features=[2048, 4096, 8192, 16384, 32768] make a network of" in err
     assert "training it needs about" in err and not (tmp_path / "run").exists()
+
+
+# --- item 3: a --scheduler address that is not a dask scheduler ---
+
+
+@pytest.fixture
+def fake_server():
+    """A local TCP server that sends ``reply`` to each connection (None: never answers)."""
+    import socket
+    import threading
+
+    servers = []
+
+    def start(reply):
+        server = socket.create_server(("127.0.0.1", 0))
+        held = []
+
+        def serve():
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                held.append(connection)
+                if reply is not None:
+                    connection.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        servers.append((server, held))
+        return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+    yield start
+    for server, held in servers:
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [(b"SSH-2.0-OpenSSH_9.6\r\n", "is not a dask scheduler: it sent b'SSH-2.0-'"),
+     (None, "accepted the connection but sent no dask handshake within 1 s"),
+     (b"", "accepted the connection but sent no dask handshake within 1 s")],
+)  # fmt: skip
+def test_an_address_that_is_not_a_dask_scheduler_fails_within_the_timeout(
+    tmp_path, fake_server, capsys, reply, words
+):
+    import time
+
+    pytest.importorskip("distributed")
+    address = fake_server(reply)
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((32, 32), np.float32))
+    args = ["segment", str(phase), "--out", str(tmp_path / "out"), "--model", "phase-only",
+            "--scheduler", address, "--connect-timeout", "1"]  # fmt: skip
+    started = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - started < 5.0
+    err = _one_line(capsys)
+    assert f"dask scheduler at '{address}'" in err and words in err
+
+
+def test_a_real_scheduler_passes_the_probe():
+    distributed = pytest.importorskip("distributed")
+    from napari_dmqpm.inference.scheduler_probe import probe_scheduler
+
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        probe_scheduler(cluster.scheduler_address, 5.0)

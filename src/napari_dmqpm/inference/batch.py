@@ -34,6 +34,7 @@ from . import batch_worker
 from .batch_worker import _Job, _n_cores, _Part, _pin_threads, _segment_task, _Spec
 from .config import InferenceConfig, PostprocessConfig
 from .outputs import check_out_dir, output_paths, stream_outputs
+from .scheduler_probe import probe_scheduler
 from .segment import ModelLike, SegmentFileResult, segment_file
 from .tiling import ProgressCallback
 
@@ -333,6 +334,7 @@ def _connect(distributed, scheduler, scheduler_file, workers: int, timeout: floa
         scheduler = _address_in(os.fspath(scheduler_file), timeout)
         where = f"{scheduler} (from {os.fspath(scheduler_file)})"
     try:
+        probe_scheduler(scheduler, timeout)  # a banner or silence: one line, within the timeout
         return distributed.Client(scheduler, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as err:
         raise SchedulerConnectError(
