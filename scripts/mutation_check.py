@@ -253,6 +253,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         '"dry_mass_pg": wavelength / (2.0 * math.pi * alpha) * integrated_px,',
         (T_MEASURE,),
     ),
+    Mutation(
+        "fine-tuning: best/ never updated after the base model's epoch 0",
+        f"{PACKAGE}/training/loop.py",
+        "    trainer.save(best=report.is_best)\n",
+        "    trainer.save(best=False)\n",
+        (f"{T_LOOP}::test_a_finetuned_model_is_the_best_epoch_not_the_base_nor_the_last",),
+    ),
+    Mutation(
+        "fine-tuning: every epoch counted as the best",
+        f"{PACKAGE}/training/loop.py",
+        "    is_best = score is not None and score > state.best_score\n",
+        "    is_best = score is not None\n",
+        (f"{T_LOOP}::test_a_finetuned_model_is_the_best_epoch_not_the_base_nor_the_last",),
+    ),
 )
 
 

@@ -9,6 +9,7 @@ import torch
 
 from napari_dmqpm.model import DMQPMNet, ModelConfig, load_checkpoint, save_checkpoint
 from napari_dmqpm.training.config import SimulatorData, TrainConfig
+from napari_dmqpm.training.data import samples_from_arrays
 from napari_dmqpm.training.finetune import export_model, finetune
 from napari_dmqpm.training.loop import iter_training, poly_lr
 
@@ -281,7 +282,18 @@ def test_finetune_does_not_inherit_the_bases_tuning_scores(tmp_path):
     assert result.f1_after == result.reports[result.reports[-1].best_epoch].val_f1
 
 
-def test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps(tmp_path):
+@pytest.fixture
+def one_thread():
+    """Tiny networks: more torch threads only contend for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps(
+    tmp_path, one_thread
+):
     """Learning, not just running: guards the optimizer step and the learning rate.
 
     One seeded 64 x 64 simulated field, seen whole (patch = image, no augmentation), so
@@ -290,7 +302,6 @@ def test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps
     """
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
     from napari_dmqpm.training.augment import AugmentConfig
-    from napari_dmqpm.training.data import samples_from_arrays
 
     field = simulate_field(SimulationConfig(shape=(64, 64)), rng=0)
     samples = samples_from_arrays(field.phase, field.labels)
@@ -302,12 +313,51 @@ def test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps
         learning_rate=0.1, momentum=0.9, augment=AugmentConfig(enabled=False), amp=False,
         seed=0, validate_every=2,
     )  # fmt: skip
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny network: more threads only contend for the cores
-    try:
-        reports = list(iter_training(config, samples=samples, val_samples=samples))
-    finally:
-        torch.set_num_threads(threads)
+    reports = list(iter_training(config, samples=samples, val_samples=samples))
     first, second = (r.train_loss for r in reports)
     assert reports[-1].iteration == 16
     assert second < 0.8 * first, f"mean loss {first:.3f} -> {second:.3f}: not learning"
+
+
+def test_a_finetuned_model_is_the_best_epoch_not_the_base_nor_the_last(
+    tmp_path, monkeypatch, one_thread
+):
+    """``best/`` (and what export_model installs) holds the weights of the best epoch.
+
+    Validation is scripted (base 0.5, then 0.6, 0.9, 0.7), so the best epoch, 2, is neither
+    the base model's epoch 0 nor the last.
+    """
+    import napari_dmqpm.training.loop as loop_module
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+    from napari_dmqpm.training.validation import ValidationResult
+
+    scores = iter([0.5, 0.6, 0.9, 0.7])
+
+    def scripted(*args, **kwargs):
+        dice = next(scores)
+        return ValidationResult(loss=1.0 - dice, dice=dice, f1=dice, dices=(dice,))
+
+    monkeypatch.setattr(loop_module, "validate", scripted)
+    field = simulate_field(SimulationConfig(shape=(64, 64)), rng=0)
+    samples = samples_from_arrays(field.phase, field.labels)
+    torch.manual_seed(0)
+    base = DMQPMNet(
+        ModelConfig(inputs="phase", fusion="early", features=(4, 8, 16), strides=(1, 2, 2))
+    )
+    save_checkpoint(tmp_path / "base", base)
+    config = _config(
+        tmp_path / "run", model=None, base_checkpoint=str(tmp_path / "base"), simulator=None,
+        batch_size=1, epochs=3, iterations_per_epoch=2, amp=False, seed=0,
+    )  # fmt: skip
+    weights = {}  # epoch -> the weights it ended with
+    for report in iter_training(config, samples=samples, val_samples=samples):
+        weights[report.epoch] = _weights(tmp_path / "run")
+    assert report.best_epoch == 2 and report.epoch == 3
+    best, content = load_checkpoint(tmp_path / "run" / "best")
+    assert content["training"]["best_epoch"] == 2
+    expected = weights[2]
+    for other in (0, 3):  # the base's and the last epoch's weights differ from epoch 2's
+        assert not all(torch.equal(weights[other][k], expected[k]) for k in expected)
+    assert all(torch.equal(best.state_dict()[k], expected[k]) for k in expected)
+    exported, _ = load_checkpoint(export_model(tmp_path / "run", tmp_path / "installed"))
+    assert all(torch.equal(exported.state_dict()[k], expected[k]) for k in expected)
