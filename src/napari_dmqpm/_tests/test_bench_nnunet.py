@@ -69,8 +69,9 @@ def test_frame_work_pads_to_the_divisor_and_counts_tiles(bench):
     floor = bench.frame_floor(result(100.0, 700.0, gflop=26.2144, divisor=32))
     assert floor["padded"] == (1024, 1248)
     assert floor["gflop"]["whole"] == pytest.approx(100.0 * 1024 * 1248 / 1e6)
-    assert floor["n_tiles"] == 12  # 512² tiles at 50 % overlap: 3 rows x 4 columns
-    assert floor["gflop"]["tiled"] == pytest.approx(12 * 26.2144)
+    # 512² tiles at the default 25 % overlap (InferenceConfig's and the tiler's): 3 x 3
+    assert floor["n_tiles"] == 9
+    assert floor["gflop"]["tiled"] == pytest.approx(9 * 26.2144)
 
 
 def test_the_equal_budget_line_needs_both_runs_and_names_the_budget(bench):

@@ -19,6 +19,9 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 SEED_SOURCES = ("auto", "interior", "distance", "mean")
 #: ``InferenceConfig.diameter_px`` value that asks for the estimated cell diameter.
 AUTO_DIAMETER = "auto"
+#: The one default tile overlap, of ``InferenceConfig`` and of the tiler
+#: (:func:`~napari_dmqpm.inference.tiling.plan_tiles`, ``predict_tiled``).
+DEFAULT_OVERLAP = 0.25
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
@@ -126,7 +129,7 @@ class InferenceConfig:
     """
 
     tile_size: int = 512
-    overlap: float = 0.25
+    overlap: float = DEFAULT_OVERLAP
     whole_frame_px: int = 1_600_000
     batch_size: int | None = None
     tta: bool = False

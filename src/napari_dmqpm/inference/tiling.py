@@ -1,12 +1,13 @@
 """Sliding-window prediction with Gaussian importance blending (nnU-Net style).
 
-An image is covered by tiles of ``tile_size`` pixels that overlap by ``overlap`` (50 % by
-default). Each tile's output is weighted by a Gaussian centred on the tile (sigma = tile / 8),
-because a fully convolutional network is least reliable near a tile's border, and the weighted
-outputs are summed into preallocated float32 arrays and divided by the summed weights. Tiles are
-run in batches; only one batch is ever in memory. Optional test-time augmentation averages the
-outputs of the three mirror flips with the plain pass. An image smaller than a tile is padded
-by reflection (to a multiple of the network's divisor) and cropped back.
+An image is covered by tiles of ``tile_size`` pixels that overlap by ``overlap`` (by default
+``DEFAULT_OVERLAP``, 25 %, the default of ``InferenceConfig`` too). Each tile's output is
+weighted by a Gaussian centred on the tile (sigma = tile / 8), because a fully convolutional
+network is least reliable near a tile's border, and the weighted outputs are summed into
+preallocated float32 arrays and divided by the summed weights. Tiles are run in batches; only
+one batch is ever in memory. Optional test-time augmentation averages the outputs of the three
+mirror flips with the plain pass. An image smaller than a tile is padded by reflection (to a
+multiple of the network's divisor) and cropped back.
 
 References
 ----------
@@ -26,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from napari_dmqpm.inference.config import DEFAULT_OVERLAP
 from napari_dmqpm.model.device import is_out_of_memory
 
 #: ``progress(done, total)``: called with the number of tiles finished so far.
@@ -123,7 +125,7 @@ def tile_starts(length: int, tile: int, overlap: float) -> tuple[int, ...]:
 
 
 def plan_tiles(
-    shape: tuple[int, int], *, tile_size: int, overlap: float = 0.5, divisor: int = 1
+    shape: tuple[int, int], *, tile_size: int, overlap: float = DEFAULT_OVERLAP, divisor: int = 1
 ) -> TilePlan:
     """Tile layout of an image of ``shape`` (see :class:`TilePlan`).
 
@@ -134,7 +136,8 @@ def plan_tiles(
     tile_size : int
         Tile side; must be a multiple of ``divisor``.
     overlap : float
-        Fraction shared by neighbouring tiles, in [0, 1).
+        Fraction shared by neighbouring tiles, in [0, 1); default ``DEFAULT_OVERLAP`` (0.25),
+        the default of :class:`~napari_dmqpm.inference.InferenceConfig` too.
     divisor : int
         The network's ``required_divisor``: tile sides and padded lengths are multiples of it.
 
@@ -142,7 +145,7 @@ def plan_tiles(
     --------
     >>> plan = plan_tiles((100, 1000), tile_size=256, divisor=16)
     >>> plan.padded_shape, plan.tile, plan.n_tiles
-    ((112, 1000), (112, 256), 7)
+    ((112, 1000), (112, 256), 5)
     """
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"shape must be (rows, cols) >= 1; got shape={tuple(shape)}")
@@ -324,7 +327,7 @@ def predict_tiled(
     *,
     n_outputs: int,
     tile_size: int,
-    overlap: float = 0.5,
+    overlap: float = DEFAULT_OVERLAP,
     divisor: int = 1,
     batch_size: int = 1,
     tta: bool = False,

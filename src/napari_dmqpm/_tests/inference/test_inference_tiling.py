@@ -265,3 +265,14 @@ def test_tile_starts_follow_the_overlap_exactly():
     assert plan.n_tiles == 15 and plan.row_starts == (0, 48, 96)
     windows = list(plan.windows())
     assert windows[1] == (slice(0, 64), slice(40, 104)) and windows[-1][0] == slice(96, 160)
+
+
+def test_the_tiler_and_inference_config_share_one_default_overlap():
+    import inspect
+
+    from napari_dmqpm.inference import InferenceConfig
+    from napari_dmqpm.inference.config import DEFAULT_OVERLAP
+
+    for function in (plan_tiles, predict_tiled):
+        assert inspect.signature(function).parameters["overlap"].default == DEFAULT_OVERLAP
+    assert InferenceConfig().overlap == DEFAULT_OVERLAP == 0.25
