@@ -479,3 +479,40 @@ def test_a_real_scheduler_passes_the_probe():
 
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
         probe_scheduler(cluster.scheduler_address, 5.0)
+
+
+# --- item 11: featureless inputs give no cells ---
+
+
+def test_only_constant_inputs_are_featureless():
+    from napari_dmqpm.inference.segment import _featureless
+    from napari_dmqpm.io import acquisition_from_arrays
+
+    flat = np.full((4, 32, 32), 100.0, np.float32)
+    cells = flat.copy()
+    cells[:, 10:14, 10:14] += np.arange(4)[:, None, None] * 5.0  # one small object, in angles
+    for angles, expected in ((flat, True), (cells, False)):
+        acquisition = acquisition_from_arrays(angles=angles, phase=np.zeros((32, 32), np.float32))
+        assert _featureless(acquisition, 0, "both") is expected
+        assert _featureless(acquisition, 0, "phase") is True  # the phase alone is flat
+    phase = np.zeros((32, 32), np.float32)
+    phase[5, 5] = 0.01
+    assert not _featureless(acquisition_from_arrays(phase=phase), 0, "phase")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [(np.zeros((5, 64, 64), np.float32), "ssqpm-stack"),
+     (np.full((64, 64), 1000, np.uint16), "raw-mosaic"),
+     (np.zeros((64, 64), np.uint16), "raw-mosaic")],
+)  # fmt: skip
+def test_an_all_zero_stack_or_a_featureless_raw_frame_gives_no_cells(tmp_path, capsys, data, kind):
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    args = ["segment", str(path), "--out", str(tmp_path / "out"), "--kind", kind,
+            "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert f"{path}: 0 cells in 1 frame(s) with dmqpm-default" in capsys.readouterr().out
+    table = (tmp_path / "out" / "flat_cells.csv").read_text().splitlines()
+    assert len(table) == 1  # the header only

@@ -338,6 +338,16 @@ def _iter_frames(
     uses = network.config.inputs
     estimated = False
     for index, frame in enumerate(chosen):
+        if _featureless(acquisition, frame, uses):  # nothing to find: no cells, no prediction
+            labels = np.zeros(acquisition.frame_shape, np.int32)
+            phase = _repaired("phase", acquisition.phase[frame], frame)
+            table = measure_cells(labels, phase, pixel_size_um=acquisition.pixel_size_um,
+                                  wavelength_um=acquisition.wavelength_um,
+                                  alpha_um3_per_pg=options.alpha, frame=frame,
+                                  cell_diameter_px=diameter.diameter_px)  # fmt: skip
+            progress.frame_done()
+            yield FrameResult(frame, labels, None, table, diameter)
+            continue
         level = None  # the frame's background level, measured once for all its predictions
         if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
             level = _frame_phase_level(acquisition, frame)
@@ -417,6 +427,23 @@ def _inputs(
     if uses in ("both", "angles"):
         angles = _repaired("angles", acquisition.angles[frame, :, rows, cols], frame)
     return phase, angles
+
+
+def _featureless(acquisition: Acquisition, frame: int, uses: str) -> bool:
+    """True when the frame's inputs are constant (an all-zero stack, a flat camera frame).
+
+    Looked at on a regular subsample of at most ~1 MP, as the background level; such a frame
+    holds no cells, and a network given one can invent some (issue 18).
+    """
+    rows, cols = acquisition.frame_shape
+    step = max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
+    planes = [_repaired("phase", acquisition.phase[frame, ::step, ::step], frame)]
+    if uses in ("both", "angles") and acquisition.angles is not None:
+        angles = _repaired("angles", acquisition.angles[frame, :, ::step, ::step], frame)
+        planes.extend(angles)
+    return all(
+        float(np.ptp(plane)) <= 1e-6 * max(1.0, float(np.abs(plane).max())) for plane in planes
+    )
 
 
 def _frame_phase_level(acquisition: Acquisition, frame: int) -> float:
