@@ -1,4 +1,9 @@
-"""Property tests: whatever bytes a file holds, the reader raises FormatError or returns data."""
+"""Property tests: whatever bytes a file holds, the reader raises FormatError or returns data.
+
+Each mutated file is read three ways: eagerly, lazily (frame 0 computed) and through the napari
+reader (``get_reader`` never raises; its reader function raises FormatError or returns layers).
+Slow, and seeded: hypothesis runs the same examples every time (``derandomize``).
+"""
 
 import warnings
 from io import BytesIO
@@ -10,12 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from napari_dmqpm._napari._reader import get_reader
 from napari_dmqpm.io import Acquisition, DataWarning, FormatError, read_acquisition
 from napari_dmqpm.phase import synthesize_angles
 
 SETTINGS = settings(
     max_examples=60,
     deadline=None,
+    derandomize=True,  # a fixed seed: the same mutated files on every run
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 PREFIXES = [b"", b"II*\x00", b"MM\x00*", b"II+\x00", b"\x89PNG\r\n\x1a\n"]
@@ -45,18 +53,41 @@ def valid_files():
 VALID = valid_files()
 
 
+def _eager(path):
+    return read_acquisition(path, lazy=False)
+
+
+def _lazy(path):
+    acquisition = read_acquisition(path, lazy=True)
+    np.asarray(acquisition.phase[0])  # decoding happens here for lazy arrays
+    return acquisition
+
+
+def _napari(path):
+    reader = get_reader(str(path))  # never raises, whatever the bytes
+    return None if reader is None else reader(str(path))
+
+
 def read_quietly(path):
-    """Read, ignoring warnings about repaired data or arithmetic on garbage values."""
+    """Read eagerly, lazily and through the napari reader, each on its own, ignoring warnings
+    about repaired data or arithmetic on garbage values; the eager Acquisition or None."""
+    results = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            return read_acquisition(path)
-        except FormatError as error:
-            assert path.name in str(error)
-            return None
+        for read in (_eager, _lazy, _napari):
+            try:
+                results.append(read(path))
+            except FormatError as error:
+                assert path.name in str(error)
+                results.append(None)
+    eager, lazy, layers = results
+    assert layers is None or isinstance(layers, list)
+    assert lazy is None or isinstance(lazy, Acquisition)
+    return eager
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(prefix=st.sampled_from(PREFIXES), body=st.binary(min_size=0, max_size=600))
 def test_random_bytes_give_only_format_errors(tmp_path, prefix, body):
@@ -66,6 +97,7 @@ def test_random_bytes_give_only_format_errors(tmp_path, prefix, body):
     assert result is None or isinstance(result, Acquisition)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(name=st.sampled_from(sorted(VALID)), fraction=st.floats(0.0, 1.0))
 def test_truncated_files_give_only_format_errors(tmp_path, name, fraction):
@@ -76,6 +108,7 @@ def test_truncated_files_give_only_format_errors(tmp_path, name, fraction):
     assert result is None or isinstance(result, Acquisition)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(sorted(VALID)),
