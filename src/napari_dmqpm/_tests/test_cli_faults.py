@@ -516,3 +516,19 @@ def test_an_all_zero_stack_or_a_featureless_raw_frame_gives_no_cells(tmp_path, c
     assert f"{path}: 0 cells in 1 frame(s) with dmqpm-default" in capsys.readouterr().out
     table = (tmp_path / "out" / "flat_cells.csv").read_text().splitlines()
     assert len(table) == 1  # the header only
+
+
+def test_info_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "p.tif"
+    tifffile.imwrite(path, np.zeros((16, 16), np.float32))
+    command = [sys.executable, "-m", "napari_dmqpm.cli", "info", *[str(path)] * 400]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        first = process.stdout.readline()  # `| head -1`
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        status = process.wait(timeout=60)
+    assert first.decode().strip() == str(path)
+    assert status in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err, err
