@@ -35,7 +35,7 @@ from napari_dmqpm.io._series import first_series
 from napari_dmqpm.io.acquisition import FormatError
 from napari_dmqpm.io.arrays import assemble, clean_intensities
 from napari_dmqpm.io.detect import FileInfo, is_tiff, tifffile_errors
-from napari_dmqpm.io.limits import check_declared, memory_budget
+from napari_dmqpm.io.limits import WORK_BYTES_PER_VALUE, check_declared, memory_budget
 from napari_dmqpm.io.mosaic import demosaic
 
 __all__ = ["LAZY_THRESHOLD_BYTES", "STRIP_BYTES", "PlaneReader", "lazy_parts", "wants_lazy"]
@@ -44,6 +44,8 @@ __all__ = ["LAZY_THRESHOLD_BYTES", "STRIP_BYTES", "PlaneReader", "lazy_parts", "
 LAZY_THRESHOLD_BYTES = 256 * 2**20
 #: Target size of one row-strip chunk of one plane (float32), for row-readable files.
 STRIP_BYTES = 16 * 2**20
+#: Float32 planes of one frame of the kinds whose planes are stored (read in row strips).
+_STORED_PLANES = {"phase-map": 1, "ssqpm-stack": 5}
 # One phase retrieval at a time: it is multi-threaded itself (BLAS), and concurrent BLAS calls
 # from dask's threads can round differently from the eager reader's.
 _RETRIEVAL_LOCK = threading.Lock()
@@ -58,15 +60,21 @@ def wants_lazy(lazy: bool | None, info: FileInfo) -> bool:
     """Whether ``read_acquisition(lazy=lazy)`` reads ``info``'s file lazily.
 
     ``True`` and ``False`` are obeyed for TIFFs (other images are small and always eager);
-    ``None`` means lazy for a TIFF time-lapse of more than :data:`LAZY_THRESHOLD_BYTES`.
+    ``None`` means lazy for a TIFF time-lapse of more than :data:`LAZY_THRESHOLD_BYTES` (or a
+    quarter of the memory budget), and for a single stored frame (phase map, stack) whose eager
+    read would not fit in the memory budget: it is then read in row strips when used.
     """
     if lazy not in (None, True, False):
         raise ValueError(f"lazy must be None, True or False; got lazy={lazy!r}")
     if not is_tiff(info.path):
         return False
     if lazy is None:  # a time-lapse too large to read whole is read frame by frame
-        large = stored_bytes(info) > min(LAZY_THRESHOLD_BYTES, memory_budget()[0] // 4)
-        return info.n_frames > 1 and large
+        budget = memory_budget()[0]
+        large = stored_bytes(info) > min(LAZY_THRESHOLD_BYTES, budget // 4)
+        if info.n_frames > 1:
+            return large
+        eager = stored_bytes(info) + WORK_BYTES_PER_VALUE * math.prod(info.shape)
+        return eager > budget and info.kind in _STORED_PLANES
     return bool(lazy)
 
 
@@ -307,8 +315,9 @@ def lazy_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     shape = _frame_shape(info, frames.reader.plane_shape, options)
     # before decoding: what the file can hold, then one frame's float32 planes in memory
     check_declared(info.path, info.shape, info.dtype, compression=info.compression, memory=False)
+    planes = _STORED_PLANES.get(info.kind, 5)  # computed at once: a frame's float32 planes
     check_declared(
-        info.path, (5, *shape), np.float32, what="one frame takes", work_bytes_per_value=0
+        info.path, (planes, *shape), np.float32, what="one frame takes", work_bytes_per_value=0
     )
     stored = info.kind in ("ssqpm-stack", "phase-map", "angles-stack")
     strips = _row_chunks(shape[0], shape[1], frames.reader.row_readable and stored)

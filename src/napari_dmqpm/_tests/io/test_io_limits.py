@@ -62,7 +62,7 @@ def test_a_configurable_limit_lowers_the_budget(tmp_path, monkeypatch):
     monkeypatch.setenv(limits_module.LIMIT_ENV, "0.00002")
     with pytest.raises(FormatError, match=r"p\.tif: the header claims 16\.0 KiB.*"
                        r"more than the limit NAPARI_DMQPM_MAX_GIB=0\.00002 GiB"):  # fmt: skip
-        read_acquisition(path)
+        read_acquisition(path, lazy=False)
     monkeypatch.setenv(limits_module.LIMIT_ENV, "1")
     assert read_acquisition(path).phase.shape == (1, 64, 64)
     monkeypatch.setenv(limits_module.LIMIT_ENV, "lots")
@@ -73,6 +73,18 @@ def test_a_configurable_limit_lowers_the_budget(tmp_path, monkeypatch):
 def test_a_lazy_frame_too_large_for_the_memory_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "lapse.tif"
     tifffile.imwrite(path, np.zeros((3, 256, 256), np.float32), photometric="minisblack")
-    monkeypatch.setattr(limits_module, "available_memory", lambda: 2**20)
-    with pytest.raises(FormatError, match=r"lapse\.tif: one frame takes 1\.2 MiB of pixels"):
+    monkeypatch.setattr(limits_module, "available_memory", lambda: 200 * 2**10)
+    with pytest.raises(FormatError, match=r"lapse\.tif: one frame takes 256\.0 KiB of pixels"):
         read_acquisition(path, lazy=True)
+
+
+def test_a_single_frame_too_large_to_read_whole_is_read_in_strips(tmp_path, monkeypatch):
+    path = tmp_path / "big_phase.tif"
+    phase = np.random.default_rng(0).random((256, 256), dtype=np.float32)
+    tifffile.imwrite(path, phase)
+    monkeypatch.setattr(limits_module, "available_memory", lambda: 600 * 2**10)
+    with pytest.raises(FormatError, match=r"reading it needs about 1\.0 MiB"):
+        read_acquisition(path, lazy=False)
+    acquisition = read_acquisition(path)  # lazy=None: lazily, as the whole would not fit
+    assert acquisition.is_lazy
+    np.testing.assert_array_equal(np.asarray(acquisition.phase[0, 100:110]), phase[100:110])
