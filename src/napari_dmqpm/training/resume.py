@@ -86,21 +86,26 @@ def check_resume(config: TrainConfig, *, digest: str | None = None) -> bool:
     advice = "choose another folder, or start afresh with overwrite=True"
     try:
         stored = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
-        data = json.loads((folder / _DATA).read_text(encoding="utf-8"))
+        data = {"sha256": None}  # runs from before train_data.json: no images in memory
+        if (folder / _DATA).exists():
+            data = json.loads((folder / _DATA).read_text(encoding="utf-8"))
         if not isinstance(stored, dict) or not isinstance(data, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as error:
+        stored = TrainConfig.from_dict(stored).to_dict()  # fields added since: their defaults
+    except (OSError, ValueError, TypeError, AttributeError) as error:
         raise FileExistsError(
             f"{folder} holds an earlier run whose settings cannot be read ({error}); {advice}"
         ) from None
-    asked = json.loads(json.dumps(config.to_dict()))
+    stored, asked = (json.loads(json.dumps(c)) for c in (stored, config.to_dict()))
     differences = [
         f"{key}: stored {_short(stored.get(key))}, asked {_short(asked.get(key))}"
         for key in sorted(set(stored) | set(asked))
         if key not in RESUMABLE and stored.get(key) != asked.get(key)
     ]
     if data.get("sha256") != digest:
-        differences.append("the training images differ")
+        differences.append(
+            "the training images differ" if data.get("sha256") else "other training images"
+        )
     if differences:
         raise FileExistsError(
             f"{folder} holds an earlier run with other settings ({'; '.join(differences)}); "

@@ -65,6 +65,11 @@ def test_a_run_without_readable_settings_is_refused_and_clear_run_removes_only_i
     with pytest.raises(FileExistsError, match="settings cannot be read"):
         check_resume(config)
     _stored_run(tmp_path, config, None)
+    (tmp_path / "train_data.json").unlink()  # a run from before the digest: resumable
+    stored = json.loads((tmp_path / "train_config.json").read_text())
+    del stored["pixel_size_um"]  # a field added since: its default
+    (tmp_path / "train_config.json").write_text(json.dumps(stored))
+    assert check_resume(config)
     clear_run(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert not check_resume(config)
