@@ -5,11 +5,29 @@
 by track, napari's Tracks data and lineage graph, and a per-track table with the growth rate
 (pg/h) and doubling time (h) from robust fits. :func:`link_by_overlap` is the nearest-overlap
 baseline. Plain numpy/scipy (and laptrack): no torch, no Qt.
+
+Importing this package imports nothing heavy: each name is imported from its module on first
+use (PEP 562), so docking the growth widget does not wait for laptrack and scipy.stats.
 """
 
-from napari_dmqpm.tracking.growth import TRACK_COLUMNS, fit_growth
-from napari_dmqpm.tracking.link import track_labels
-from napari_dmqpm.tracking.overlap import link_by_overlap
-from napari_dmqpm.tracking.tracks import Tracks
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from napari_dmqpm._lazy import attach
+
+if TYPE_CHECKING:
+    from .growth import TRACK_COLUMNS, fit_growth
+    from .link import track_labels
+    from .overlap import link_by_overlap
+    from .tracks import Tracks
+
+_WHERE = {
+    "TRACK_COLUMNS": ".growth",
+    "fit_growth": ".growth",
+    "track_labels": ".link",
+    "link_by_overlap": ".overlap",
+    "Tracks": ".tracks",
+}
 __all__ = ["TRACK_COLUMNS", "Tracks", "fit_growth", "link_by_overlap", "track_labels"]
+__getattr__, __dir__, _ = attach(__name__, _WHERE)

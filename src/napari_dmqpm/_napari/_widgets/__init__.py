@@ -1,4 +1,4 @@
-"""The dock widgets of napari-dmqpm: segment cells, and fine-tune a model on corrected labels.
+"""The dock widgets of napari-dmqpm: segment cells, fine-tune a model, follow cell growth.
 
 Each widget only translates: it reads its fields, builds a request (an ``InferenceConfig`` or
 fine-tuning options), runs one core function in a napari thread worker (``_work``, ``_jobs``)
@@ -7,6 +7,7 @@ and turns the results into layers on the GUI thread (``_outputs``). Set
 """
 
 from ._finetune import FinetuneWidget
+from ._growth import GrowthWidget
 from ._segment import SegmentWidget
 
-__all__ = ["FinetuneWidget", "SegmentWidget"]
+__all__ = ["FinetuneWidget", "GrowthWidget", "SegmentWidget"]

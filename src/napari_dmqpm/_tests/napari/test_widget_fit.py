@@ -15,7 +15,7 @@ from napari_dmqpm._napari._demo_gui import PLUGIN_NAME, dock_plugin_widgets  # n
 
 pytestmark = pytest.mark.gui
 SCREEN = QRect(0, 0, 1280, 800)
-WIDGETS = ("Segment cells", "Fine-tune model")
+WIDGETS = ("Segment cells", "Fine-tune model", "Cell growth")
 
 
 def _settle(qtbot, ms: int = 150) -> None:

@@ -16,13 +16,13 @@ import pytest
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
-# Docks both widgets through the manifest, adds a layer and picks every listed model (field
+# Docks every widget through the manifest, adds a layer and picks every listed model (field
 # changes), then prints which heavy modules got imported and which of our frames did it.
 _DOCK = textwrap.dedent(
     """
     import json, sys, traceback
 
-    HEAVY = ("torch", "safetensors")
+    HEAVY = ("torch", "safetensors", "laptrack", "scipy.stats")
     culprits = {}
 
     class Probe:
@@ -41,7 +41,7 @@ _DOCK = textwrap.dedent(
 
     viewer = napari.Viewer(show=False)
     picked = []
-    for name in ("Segment cells", "Fine-tune model"):
+    for name in ("Segment cells", "Fine-tune model", "Cell growth"):
         _, widget = viewer.window.add_plugin_dock_widget("napari-dmqpm", name)
         viewer.add_image(np.zeros((32, 32), np.float32), name=f"{name} phase")
         for box in widget.findChildren(ModelBox):

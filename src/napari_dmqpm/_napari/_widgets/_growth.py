@@ -1,0 +1,170 @@
+"""The "Cell growth" dock: click a cell, see its dry mass over time, its mother and daughters.
+
+It reads a Tracks layer made by the segment widget ("track cells over the frames") or by
+:func:`napari_dmqpm._napari._tracks.add_tracks`: the lineage graph, per point the frame, the
+input label and the dry mass, and in its metadata the per-track table (growth rates) and the
+frame interval. A click on the tracked Labels layer (``"<labels>"`` beside
+``"<labels> tracks"``) picks the track of the cell under the cursor in the frame shown. The
+curves come from :func:`napari_dmqpm.tracking.curves.lineage_curves`; nothing is computed
+here but the lookup.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import QLabel
+
+from napari_dmqpm.tracking.curves import lineage_curves, track_at
+
+from ._form import LayerBox, int_spin
+from ._growth_plot import MassPlot, RateHistogram
+from ._panel import Panel
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["GrowthWidget", "tracks_layers"]
+
+_SUFFIX = " tracks"
+
+
+def tracks_layers(layers: Any) -> list[Any]:
+    """The Tracks layers that carry dry mass per point (made by this plugin)."""
+    return [
+        layer for layer in layers
+        if type(layer).__name__ == "Tracks" and "dry_mass_pg" in getattr(layer, "features", {})
+    ]  # fmt: skip
+
+
+def _cells(layer: Any) -> dict[str, np.ndarray]:
+    features = layer.features
+    return {
+        "track_id": np.asarray(layer.data)[:, 0].astype(np.int64),
+        "frame": features["frame"].to_numpy(),
+        "label": features["label"].to_numpy(),
+        "dry_mass_pg": features["dry_mass_pg"].to_numpy(dtype=np.float64),
+    }
+
+
+def _interval(layer: Any) -> float | None:
+    return (layer.metadata.get("tracking") or {}).get("frame_interval_min")
+
+
+def _describe(track: int, table: dict, interval: float | None) -> str:
+    row = np.flatnonzero(np.asarray(table["track_id"]) == track)
+    if row.size == 0:
+        return f"track {track}"
+    i = int(row[0])
+    unit = "pg/h" if interval else "pg/frame"
+    rate = table["growth_rate_pg_per_h" if interval else "growth_rate_pg_per_frame"][i]
+    doubling = table["doubling_time_h" if interval else "doubling_time_frames"][i]
+    words = [
+        f"track {track}: frames {table['first_frame'][i]}-{table['last_frame'][i]}",
+        f"growth {rate:.3g} {unit}" if math.isfinite(rate) else "growth not fitted",
+    ]
+    if math.isfinite(doubling):
+        words.append(f"doubling time {doubling:.3g} {'h' if interval else 'frames'}")
+    if table["parent"][i]:
+        words.append(f"mother {table['parent'][i]}")
+    daughters = np.asarray(table["track_id"])[np.asarray(table["parent"]) == track]
+    if daughters.size:
+        words.append("daughters " + ", ".join(str(d) for d in daughters))
+    return "; ".join(words)
+
+
+class GrowthWidget(Panel):
+    """Dry mass against time of the track of a clicked cell, and the field's growth rates.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(viewer)
+        self.tracks = LayerBox(viewer, tracks_layers)
+        self.track = int_spin(0, 0, 2**31 - 1, special="none", tooltip="Track id to show")
+        self.plot, self.histogram = MassPlot(), RateHistogram()
+        self.section("Cells over time")
+        self.row("Tracks layer", self.tracks)
+        self.row("Track", self.track)
+        hint = self.note(
+            "Click a cell in the tracked Labels layer to show its track. Tracks come from "
+            "Segment cells ('track cells over the frames') or dmqpm track."
+        )
+        hint.setWordWrap(True)
+        self.add(hint)
+        self.add(self.plot)
+        self.add(QLabel("<b>Growth rates of the field</b>"))
+        self.add(self.histogram)
+        self.add_progress()
+        self.finish()
+        self.tracks.currentIndexChanged.connect(lambda *_: self.show_layer())
+        self.track.valueChanged.connect(lambda *_: self.show_track())
+        callbacks = viewer.mouse_drag_callbacks
+        click = self._on_click
+        callbacks.append(click)
+        # the viewer outlives the dock: drop the callback with the widget (no Qt call there)
+        self.destroyed.connect(lambda *_: click in callbacks and callbacks.remove(click))
+        self.show_layer()
+
+    def reset_choices(self, event: Any = None) -> None:
+        """Re-list the Tracks layers (napari calls this when layers change)."""
+        before = self.tracks.currentText()
+        self.tracks.refresh()
+        if self.tracks.currentText() != before:
+            self.show_layer()
+
+    def show_layer(self) -> None:
+        """Show the chosen Tracks layer: the field's growth rates and its first track."""
+        layer = self.tracks.layer()
+        if layer is None:
+            self.plot.set_curves([])
+            self.histogram.set_rates(np.zeros(0), "pg/h")
+            self.status.setText("No tracks yet: segment all frames with tracking on.")
+            return
+        tracks = np.unique(np.asarray(layer.data)[:, 0].astype(np.int64))
+        self.track.setRange(int(tracks.min()), int(tracks.max()))
+        self.show_track()
+
+    def show_track(self) -> None:
+        """Draw the chosen track with its mother and daughters, mark its rate."""
+        layer = self.tracks.layer()
+        if layer is None:
+            return
+        track, interval = self.track.value(), _interval(layer)
+        table = layer.metadata.get("track_table") or {}
+        try:
+            curves = lineage_curves(
+                _cells(layer), layer.graph, track, frame_interval_min=interval
+            )  # fmt: skip
+        except ValueError:
+            self.plot.set_curves([])
+            self.status.setText(f"Track {track} is not in {layer.name!r}.")
+            return
+        self.plot.set_curves(curves)
+        key = "growth_rate_pg_per_h" if interval else "growth_rate_pg_per_frame"
+        rates = np.asarray(table.get(key, []), dtype=np.float64)
+        ids = np.asarray(table.get("track_id", []))
+        marked = rates[ids == track][0] if np.any(ids == track) else float("nan")
+        self.histogram.set_rates(rates, "pg/h" if interval else "pg/frame", marked)
+        self.status.setText(_describe(track, table, interval) if len(ids) else f"track {track}")
+
+    def _on_click(self, viewer: Any, event: Any) -> None:
+        """A click on the tracked Labels layer picks the track of the cell under the cursor."""
+        layer = self.tracks.layer()
+        if event.type != "mouse_press" or layer is None:
+            return
+        name = layer.name[: -len(_SUFFIX)] if layer.name.endswith(_SUFFIX) else None
+        if name is None or name not in viewer.layers:
+            return
+        labels = viewer.layers[name]
+        point = np.round(labels.world_to_data(event.position)).astype(int)
+        if point.size < 3 or np.any(point < 0) or np.any(point >= labels.data.shape):
+            return
+        track = track_at(_cells(layer), int(point[0]), int(labels.data[tuple(point)]))
+        if track is not None:
+            self.track.setValue(track)
