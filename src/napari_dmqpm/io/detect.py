@@ -35,7 +35,7 @@ from napari_dmqpm.io._layout import Layout, plan_layout
 from napari_dmqpm.io._series import first_series
 from napari_dmqpm.io.acquisition import FILE_KINDS, FormatError
 from napari_dmqpm.io.labels import LABELS_KIND, TAGGED_REASON, label_structure, labels_layout
-from napari_dmqpm.io.limits import MAX_EXPANSION, memory_budget
+from napari_dmqpm.io.limits import MAX_EXPANSION, format_bytes, memory_budget
 
 __all__ = ["FileInfo", "inspect_file"]
 
@@ -189,6 +189,12 @@ def _check_extent(series, size: int, path: Path) -> None:
             if p is not None
         ]
         end = max(ends, default=0)
+    if end > MAX_EXPANSION["deflate"] * size:  # far beyond any truncation: the header lies
+        declared = f"{format_bytes(series.nbytes)} of pixels (shape {tuple(series.shape)})"
+        raise FormatError(
+            f"{path}: the header claims {declared} in a file of {format_bytes(size)}: a corrupt "
+            "header or a decompression bomb, not a truncated file; not decoded"
+        )
     if end > size:
         raise FormatError(
             f"{path}: truncated TIFF: the image data run to byte {end}, the file has {size}"

@@ -42,6 +42,15 @@ def test_a_few_bytes_claiming_13_gib_are_a_bomb_not_a_truncated_file(tmp_path, l
     assert "truncated" not in message
 
 
+def test_an_uncompressed_header_claiming_13_gib_in_a_small_file_is_not_called_truncated(tmp_path):
+    path = _claiming(tmp_path / "liar.tif", (120_000, 120_000), compression=None)
+    with pytest.raises(FormatError) as caught:
+        read_acquisition(path, kind="raw-mosaic")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the header claims 13.4 GiB of pixels (shape (120000,")
+    assert "a corrupt header or a decompression bomb, not a truncated file" in message
+
+
 def test_the_declared_size_is_compared_with_the_memory_available(tmp_path, monkeypatch):
     path = tmp_path / "mosaic.tif"
     tifffile.imwrite(path, np.zeros((1000, 1000), np.uint16), compression="zlib")
