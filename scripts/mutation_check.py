@@ -114,6 +114,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (T_TILING,),
     ),
     Mutation(
+        "tiling: the tiler's default overlap differs from InferenceConfig's",
+        f"{PACKAGE}/inference/tiling.py",
+        "    overlap: float = DEFAULT_OVERLAP,\n    divisor: int = 1,\n    batch_size: int = 1,\n",
+        "    overlap: float = 0.5,\n    divisor: int = 1,\n    batch_size: int = 1,\n",
+        (f"{T_TILING}::test_the_tiler_and_inference_config_share_one_default_overlap",),
+    ),
+    Mutation(
         "checkpoint: sha256 mismatch not checked",
         f"{PACKAGE}/model/checkpoint.py",
         "        if value != digest:\n",
