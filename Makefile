@@ -11,7 +11,7 @@ XVFB_PACKAGES := xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libx
 	libxcb-shape0 libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libdbus-1-3 \
 	libgl1 libegl1 libfontconfig1 libglib2.0-0
 
-.PHONY: demo test venv xvfb lint bench results docs clean
+.PHONY: demo test venv xvfb lint bench results docs clean mutation
 
 venv: $(STAMP)
 
@@ -54,6 +54,10 @@ lint: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+# Break the science on purpose and check the tests notice (docs/testing.md; about 10 min).
+mutation: venv
+	$(PY) scripts/mutation_check.py --baseline
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
