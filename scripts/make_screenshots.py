@@ -181,6 +181,26 @@ def _finetune_widget(viewer) -> None:
     viewer.layers.selection.active = cells
 
 
+def _growth_widget(viewer) -> None:
+    model = _model_for_widgets()
+    viewer.open_sample(PLUGIN, "timelapse")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
+    segment.model.refresh(select=model)
+    segment.device.setCurrentText("cpu")
+    segment.scope.setCurrentText("all frames")
+    segment.track.setChecked(True)
+    segment.contours.setChecked(True)
+    _run_widget(segment)
+    viewer.window.remove_dock_widget(segment)
+    _, growth = viewer.window.add_plugin_dock_widget(PLUGIN, "Cell growth")
+    tracks = viewer.layers["time-lapse cells tracks"]
+    mothers = sorted({parents[0] for parents in tracks.graph.values()})
+    if mothers:  # show a division: the mother, with its daughters
+        growth.track.setValue(int(mothers[0]))
+    viewer.layers.selection.active = viewer.layers["time-lapse cells"]
+    viewer.dims.set_current_step(viewer.dims.axis_labels.index("t"), 7)
+
+
 # file name -> (scene, needs the real data)
 SCENES: dict[str, tuple[Callable, bool]] = {
     "napari_sample_confluent.png": (_sample_confluent, False),
@@ -192,6 +212,7 @@ SCENES: dict[str, tuple[Callable, bool]] = {
     "napari_widget_segment.png": (_segment_widget, False),
     "napari_widget_finetune.png": (_finetune_widget, False),
     "napari_widget_table.png": (_table_widget, False),
+    "napari_widget_growth.png": (_growth_widget, False),
     "napari_widget_real_qphase.png": (_real_qphase_segment, True),
 }
 

@@ -78,6 +78,8 @@ def add_tracks(
         name=name,
         scale=labels_layer.scale,
         translate=labels_layer.translate,
+        units=labels_layer.units,  # µm like the labels: napari warns about mixed units
+        axis_labels=labels_layer.axis_labels,
         tail_length=10,
         **kwargs,
     )

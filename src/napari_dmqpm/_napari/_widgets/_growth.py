@@ -86,7 +86,7 @@ class GrowthWidget(Panel):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(viewer)
         self.tracks = LayerBox(viewer, tracks_layers)
-        self.track = int_spin(0, 0, 2**31 - 1, special="none", tooltip="Track id to show")
+        self.track = int_spin(0, 0, 0, tooltip="Track id to show (a click on a cell sets it)")
         self.plot, self.histogram = MassPlot(), RateHistogram()
         self.section("Cells over time")
         self.row("Tracks layer", self.tracks)
