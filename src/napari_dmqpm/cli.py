@@ -173,15 +173,35 @@ def _cmd_track(args: argparse.Namespace) -> int:
             wavelength_um=args.wavelength_um,
             overwrite=args.overwrite,
         )
-        tracks = result.tracks
-        if result.frame_interval_min is None:
-            timing = "frame interval unknown: growth rates are per frame (pg/frame), not per hour"
-        else:
-            timing = f"frame interval {result.frame_interval_min:g} min ({result.interval_source})"
-        print(f"{path}: {tracks.n_tracks} tracks, {tracks.n_divisions} divisions; {timing}")
-        for written in result.paths:
-            print(f"  {written}")
+        _say_tracked(str(path), result)
     return 0
+
+
+def _say_tracked(what: str, result) -> None:
+    """One line on what tracking found and the frame interval, then the files written."""
+    tracks = result.tracks
+    if result.frame_interval_min is None:
+        timing = "frame interval unknown: growth rates are per frame (pg/frame), not per hour"
+    else:
+        timing = f"frame interval {result.frame_interval_min:g} min ({result.interval_source})"
+    print(f"{what}: {tracks.n_tracks} tracks, {tracks.n_divisions} divisions; {timing}")
+    for written in result.paths:
+        print(f"  {written}", flush=True)
+
+
+def _track_segmented(source: Path, result, args: argparse.Namespace) -> None:
+    """``segment --track``: link the cells of a segmented time-lapse (one frame: said)."""
+    if result.n_frames < 2:
+        print(f"  {source}: one frame, nothing to track", flush=True)
+        return
+    from napari_dmqpm.tracking.files import track_file
+
+    tracked = track_file(
+        result.labels_path, args.out, phase_path=source,
+        frame_interval_min=args.frame_interval, pixel_size_um=args.pixel_size_um,
+        wavelength_um=args.wavelength_um, overwrite=args.overwrite,
+    )  # fmt: skip
+    _say_tracked(f"  tracked {source}", tracked)
 
 
 def _postprocess(args: argparse.Namespace):
@@ -255,6 +275,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         if note is not None:
             print(f"dmqpm segment: {cli_words(note, 'segment')}", file=sys.stderr, flush=True)
     in_process = args.scheduler is None and args.scheduler_file is None and args.workers == 1
+    if args.track and args.frames is not None:
+        raise ValueError("--track links consecutive frames: leave out --frames")
     if args.frames is not None and not in_process:
         raise ValueError(
             "--frames segments in this process only: leave out --workers, --scheduler and "
@@ -289,6 +311,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                 f"-> {result.labels_path}, {result.table_path}",
                 flush=True,
             )
+            if args.track:
+                _track_segmented(inputs[result.labels_path], result, args)
     progress.close()
     if failures:  # the others were segmented; the exit status says not all were
         names = ", ".join(str(failure.path) for failure in failures)
@@ -551,6 +575,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "'frame' column the input's indices",
     )
     segment.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    segment.add_argument(
+        "--track",
+        action="store_true",
+        help="link the cells of each time-lapse over its frames, as dmqpm track does: "
+        "<stem>_tracks.csv, <stem>_lineage.csv and <stem>_ctc/ in --out",
+    )
+    segment.add_argument(
+        "--frame-interval",
+        type=positive_number,
+        metavar="MIN",
+        help="with --track: minutes between frames (default: the file's metadata, else "
+        "growth rates per frame)",
+    )
     thresholds = segment.add_argument_group(
         "post-processing (default: the model's own, from its config.json; docs/inference.md)"
     )

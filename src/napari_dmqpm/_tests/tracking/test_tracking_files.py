@@ -114,3 +114,20 @@ def test_frame_interval_from_imagej_and_ome_metadata(tmp_path):
     assert read_frame_interval(tmp_path / "ij.tif") == pytest.approx(1.5)
     assert read_frame_interval(tmp_path / "ome.ome.tif") == pytest.approx(15.0)
     assert read_frame_interval(tmp_path / "none.tif") is None
+
+
+def test_segment_track_segments_then_links_each_time_lapse(simulated, tmp_path, capsys):
+    stack = simulated / "sim_0000.tif"
+    args = ["segment", str(stack), "--out", str(tmp_path), "--model", "dmqpm-fast", "--track"]
+    assert main([*args, "--diameter", "28", "--device", "cpu"]) == 0
+    said = capsys.readouterr().out
+    assert "tracked" in said and "frame interval 20 min" in said
+    for name in ("sim_0000_labels.tif", "sim_0000_tracks.csv", "sim_0000_lineage.csv"):
+        assert (tmp_path / name).is_file(), name
+    tracks = _rows(tmp_path / "sim_0000_tracks.csv")
+    assert {int(row["frame"]) for row in tracks} == set(range(5))
+    assert float(tracks[0]["dry_mass_pg"]) > 0  # from the stack's phase
+    # --frames would leave gaps the linker cannot see: refused before any work
+    assert main([*args, "--frames", "0,2", "--out", str(tmp_path / "x")]) == 2
+    assert "--track links consecutive frames" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
