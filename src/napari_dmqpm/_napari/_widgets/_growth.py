@@ -19,14 +19,14 @@ from qtpy.QtWidgets import QLabel
 
 from napari_dmqpm.tracking.curves import lineage_curves, track_at
 
-from ._form import LayerBox, int_spin
+from ._form import LayerBox, double_spin, int_spin
 from ._growth_plot import MassPlot, RateHistogram
 from ._panel import Panel
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["GrowthWidget", "tracks_layers"]
+__all__ = ["GrowthWidget", "rates", "tracks_layers"]
 
 _SUFFIX = " tracks"
 
@@ -49,8 +49,21 @@ def _cells(layer: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _interval(layer: Any) -> float | None:
+def _stated_interval(layer: Any) -> float | None:
     return (layer.metadata.get("tracking") or {}).get("frame_interval_min")
+
+
+def rates(table: dict, interval: float | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Growth rates and doubling times of every track, in hours when ``interval`` is known.
+
+    The per-frame columns of the track table are scaled by the interval (minutes), so an
+    interval typed in the dock gives the same numbers as tracking with it would.
+    """
+    per_frame = np.asarray(table.get("growth_rate_pg_per_frame", []), dtype=np.float64)
+    doubling = np.asarray(table.get("doubling_time_frames", []), dtype=np.float64)
+    if not interval:
+        return per_frame, doubling, "frame"
+    return per_frame * 60.0 / interval, doubling * interval / 60.0, "h"
 
 
 def _describe(track: int, table: dict, interval: float | None) -> str:
@@ -58,15 +71,17 @@ def _describe(track: int, table: dict, interval: float | None) -> str:
     if row.size == 0:
         return f"track {track}"
     i = int(row[0])
-    unit = "pg/h" if interval else "pg/frame"
-    rate = table["growth_rate_pg_per_h" if interval else "growth_rate_pg_per_frame"][i]
-    doubling = table["doubling_time_h" if interval else "doubling_time_frames"][i]
+    growth, doublings, per = rates(table, interval)
+    unit = f"pg/{per}"
+    rate, doubling = growth[i], doublings[i]
     words = [
         f"track {track}: frames {table['first_frame'][i]}-{table['last_frame'][i]}",
         f"growth {rate:.3g} {unit}" if math.isfinite(rate) else "growth not fitted",
     ]
     if math.isfinite(doubling):
         words.append(f"doubling time {doubling:.3g} {'h' if interval else 'frames'}")
+    if not interval:
+        words.append("set the frame interval for rates per hour")
     if table["parent"][i]:
         words.append(f"mother {table['parent'][i]}")
     daughters = np.asarray(table["track_id"])[np.asarray(table["parent"]) == track]
@@ -87,10 +102,16 @@ class GrowthWidget(Panel):
         super().__init__(viewer)
         self.tracks = LayerBox(viewer, tracks_layers)
         self.track = int_spin(0, 0, 0, tooltip="Track id to show (a click on a cell sets it)")
+        self.interval = double_spin(
+            0.0, 0.0, 10_000.0, step=1.0, decimals=2, suffix=" min", special="unknown",
+            tooltip="Minutes between frames: from the file when it states it, else yours "
+            "(rates and times are per frame until it is set)",
+        )  # fmt: skip
         self.plot, self.histogram = MassPlot(), RateHistogram()
         self.section("Cells over time")
         self.row("Tracks layer", self.tracks)
         self.row("Track", self.track)
+        self.row("Frame interval", self.interval)
         hint = self.note(
             "Click a cell in the tracked Labels layer to show its track. Tracks come from "
             "Segment cells ('track cells over the frames') or dmqpm track."
@@ -104,6 +125,7 @@ class GrowthWidget(Panel):
         self.finish()
         self.tracks.currentIndexChanged.connect(lambda *_: self.show_layer())
         self.track.valueChanged.connect(lambda *_: self.show_track())
+        self.interval.valueChanged.connect(lambda *_: self.show_track())
         callbacks = viewer.mouse_drag_callbacks
         click = self._on_click
         callbacks.append(click)
@@ -128,6 +150,9 @@ class GrowthWidget(Panel):
             return
         tracks = np.unique(np.asarray(layer.data)[:, 0].astype(np.int64))
         self.track.setRange(int(tracks.min()), int(tracks.max()))
+        self.interval.blockSignals(True)
+        self.interval.setValue(_stated_interval(layer) or 0.0)
+        self.interval.blockSignals(False)
         self.show_track()
 
     def show_track(self) -> None:
@@ -135,7 +160,7 @@ class GrowthWidget(Panel):
         layer = self.tracks.layer()
         if layer is None:
             return
-        track, interval = self.track.value(), _interval(layer)
+        track, interval = self.track.value(), self.interval.value() or None
         table = layer.metadata.get("track_table") or {}
         try:
             curves = lineage_curves(
@@ -146,11 +171,10 @@ class GrowthWidget(Panel):
             self.status.setText(f"Track {track} is not in {layer.name!r}.")
             return
         self.plot.set_curves(curves)
-        key = "growth_rate_pg_per_h" if interval else "growth_rate_pg_per_frame"
-        rates = np.asarray(table.get(key, []), dtype=np.float64)
+        growth, _, per = rates(table, interval)
         ids = np.asarray(table.get("track_id", []))
-        marked = rates[ids == track][0] if np.any(ids == track) else float("nan")
-        self.histogram.set_rates(rates, "pg/h" if interval else "pg/frame", marked)
+        marked = growth[ids == track][0] if np.any(ids == track) else float("nan")
+        self.histogram.set_rates(growth, f"pg/{per}", marked)
         self.status.setText(_describe(track, table, interval) if len(ids) else f"track {track}")
 
     def _on_click(self, viewer: Any, event: Any) -> None:

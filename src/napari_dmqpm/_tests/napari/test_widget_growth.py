@@ -19,8 +19,8 @@ def disc(shape, centre, radius):
     return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
 
 
-@pytest.fixture
-def dividing(make_napari_viewer):
+@pytest.fixture(params=[30])
+def dividing(make_napari_viewer, request):
     """A cell that grows for 4 frames, then divides into two of about half its mass."""
     shape, labels, rows = (48, 64), np.zeros((7, 48, 64), np.int32), []
     for frame in range(7):
@@ -36,7 +36,7 @@ def dividing(make_napari_viewer):
     layer.features = pd.DataFrame(rows, columns=["frame", "label", "dry_mass_pg"])
     from napari_dmqpm._napari._tracks import add_tracks
 
-    tracks_layer, tracks = add_tracks(viewer, layer, frame_interval_min=30)
+    tracks_layer, tracks = add_tracks(viewer, layer, frame_interval_min=request.param)
     assert tracks.n_divisions == 1, tracks.table
     return viewer, tracks
 
@@ -78,3 +78,17 @@ def test_without_tracks_it_says_what_to_do(make_napari_viewer):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cell growth")
     assert "No tracks yet" in widget.status.text()
     widget.grab()
+
+
+@pytest.mark.parametrize("dividing", [None], indirect=True)
+def test_without_a_frame_interval_it_is_asked_and_then_used(dividing):
+    viewer, tracks = dividing
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cell growth")
+    assert widget.interval.value() == 0.0 and widget.interval.text() == "unknown"
+    click(widget, viewer, (5.0, 24.0, 39.0))
+    assert widget.plot.x_title == "time (frame)" and "pg/frame" in widget.status.text()
+    assert "set the frame interval" in widget.status.text()
+    assert widget.histogram.marked == pytest.approx(1.0)  # 1 pg per frame
+    widget.interval.setValue(30.0)  # the user says: 30 min between frames
+    np.testing.assert_allclose(widget.plot.curves[1].time, [2.0, 2.5, 3.0])
+    assert widget.histogram.marked == pytest.approx(2.0) and "pg/h" in widget.status.text()
