@@ -338,7 +338,8 @@ def _iter_frames(
     uses = network.config.inputs
     estimated = False
     for index, frame in enumerate(chosen):
-        if _featureless(acquisition, frame, uses):  # nothing to find: no cells, no prediction
+        sample = _phase_sample(acquisition, frame)  # read once: the two tests below share it
+        if _featureless(acquisition, frame, uses, sample):  # no cells to find: no prediction
             labels = np.zeros(acquisition.frame_shape, np.int32)
             phase = _repaired("phase", acquisition.phase[frame], frame)
             table = measure_cells(labels, phase, pixel_size_um=acquisition.pixel_size_um,
@@ -350,7 +351,7 @@ def _iter_frames(
             continue
         level = None  # the frame's background level, measured once for all its predictions
         if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
-            level = _frame_phase_level(acquisition, frame)
+            level = background_level(sample)
         if options.rechecks(index):
             start = RECHECK_START * diameter.diameter_px if estimated else None
             new = _estimate(acquisition, frame, model, uses, options, start, level)
@@ -429,32 +430,45 @@ def _inputs(
     return phase, angles
 
 
-def _featureless(acquisition: Acquisition, frame: int, uses: str) -> bool:
+def _sample_step(acquisition: Acquisition) -> int:
+    """The stride of a regular subsample of a frame of at most ~1 MP."""
+    rows, cols = acquisition.frame_shape
+    return max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
+
+
+def _phase_sample(acquisition: Acquisition, frame: int) -> np.ndarray:
+    """A frame's phase on a regular subsample of at most ~1 MP, read once per frame.
+
+    It decides whether the frame is featureless, and gives the frame's background level,
+    subtracted from the phase of every prediction of that frame: the whole frame, each strip,
+    each window of the diameter estimate.
+    """
+    step = _sample_step(acquisition)
+    return _repaired("phase", acquisition.phase[frame, ::step, ::step], frame)
+
+
+def _is_constant(plane: np.ndarray) -> bool:
+    return float(np.ptp(plane)) <= 1e-6 * max(1.0, float(np.abs(plane).max()))
+
+
+def _featureless(
+    acquisition: Acquisition, frame: int, uses: str, phase_sample: np.ndarray | None = None
+) -> bool:
     """True when the frame's inputs are constant (an all-zero stack, a flat camera frame).
 
-    Looked at on a regular subsample of at most ~1 MP, as the background level; such a frame
-    holds no cells, and a network given one can invent some (issue 18).
+    Looked at on the subsample of :func:`_phase_sample` (the angles only when the phase is
+    constant and the model takes them); such a frame holds no cells, and a network given one
+    can invent some (issue 18).
     """
-    rows, cols = acquisition.frame_shape
-    step = max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
-    planes = [_repaired("phase", acquisition.phase[frame, ::step, ::step], frame)]
+    if phase_sample is None:
+        phase_sample = _phase_sample(acquisition, frame)
+    if not _is_constant(phase_sample):
+        return False
     if uses in ("both", "angles") and acquisition.angles is not None:
+        step = _sample_step(acquisition)
         angles = _repaired("angles", acquisition.angles[frame, :, ::step, ::step], frame)
-        planes.extend(angles)
-    return all(
-        float(np.ptp(plane)) <= 1e-6 * max(1.0, float(np.abs(plane).max())) for plane in planes
-    )
-
-
-def _frame_phase_level(acquisition: Acquisition, frame: int) -> float:
-    """The background level of a whole frame, from a regular subsample of at most ~1 MP.
-
-    Measured once per frame and subtracted from the phase of every prediction of that frame:
-    the whole frame, each strip, each window of the diameter estimate.
-    """
-    rows, cols = acquisition.frame_shape
-    step = max(1, int(np.ceil(np.sqrt(rows * cols / (1 << 20)))))
-    return background_level(_repaired("phase", acquisition.phase[frame, ::step, ::step], frame))
+        return all(_is_constant(plane) for plane in angles)
+    return True
 
 
 def _predict(
