@@ -129,6 +129,16 @@ def real_cases(folder: Path, zooms=REAL_ZOOMS, *, limit: int | None = None) -> l
     return [resample_case(c, z, i) for z in zooms for i, c in enumerate(base)]
 
 
+def sweep_cases(real_dir: Path, *, quick: bool = False) -> list[Case]:
+    """The images of the sweep: every simulated diameter and real resampling, or (``quick``)
+    two diameters and two real maps at x0.5 and x2."""
+    if quick:
+        return simulated_cases((20, 50), 1, max_side=512) + real_cases(
+            real_dir, (0.5, 2.0), limit=2
+        )
+    return simulated_cases() + real_cases(real_dir)
+
+
 def model_runner(name: str) -> Callable[[Case, str], tuple[np.ndarray, dict]]:
     """``run(case, mode) -> (labels, extra)`` for a shipped model."""
     from napari_dmqpm.inference import InferenceConfig
@@ -471,11 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--methods: unknown {sorted(unknown)}; choose from {SHIPPED + BASELINES}")
     if not args.report_only:
-        if args.quick:
-            cases = simulated_cases((20, 50), 1, max_side=512)
-            cases += real_cases(args.real_dir, (0.5, 2.0), limit=2)
-        else:
-            cases = simulated_cases() + real_cases(args.real_dir)
+        cases = sweep_cases(args.real_dir, quick=args.quick)
         for method in args.methods:
             run_method(method, cases, cache=args.cache_dir / f"{method}.json")
     all_records = {path.stem: _load_cache(path) for path in sorted(args.cache_dir.glob("*.json"))}

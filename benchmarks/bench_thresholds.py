@@ -135,26 +135,20 @@ def _group_means(records: Mapping[str, dict], prefix: str, preset: str) -> list[
     return [_mean(rows, preset, "f1") for rows in by_group.values()]
 
 
+def _changes(records: Mapping[str, dict], prefix: str) -> list[float]:
+    """Per scale of ``prefix`` ("x" real, "D" simulated): F1 of real-loo minus stored."""
+    stored, chosen = (
+        _group_means(records, prefix, "stored"),
+        _group_means(records, prefix, "real-loo"),
+    )
+    return [b - a for a, b in zip(stored, chosen, strict=True)]
+
+
 def decision(all_records: Mapping[str, Mapping[str, dict]]) -> list[str]:
     """What the numbers say, and why the shipped thresholds stay as they are."""
     lines = ["## Reading", ""]
     for name, records in all_records.items():
-        real = [
-            b - a
-            for a, b in zip(
-                _group_means(records, "x", "stored"),
-                _group_means(records, "x", "real-loo"),
-                strict=True,
-            )
-        ]
-        sim = [
-            b - a
-            for a, b in zip(
-                _group_means(records, "D", "stored"),
-                _group_means(records, "D", "real-loo"),
-                strict=True,
-            )
-        ]
+        real, sim = _changes(records, "x"), _changes(records, "D")
         worst = min(_group_means(records, "D", "real-loo"), default=float("nan"))
         if real and sim:
             lines.append(
@@ -191,11 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)}; choose from {sorted(REAL_LOO)}")
     if not args.report_only:
-        if args.quick:
-            cases = bench_scale.simulated_cases((20, 50), 1, max_side=512)
-            cases += bench_scale.real_cases(args.real_dir, (0.5, 2.0), limit=2)
-        else:
-            cases = bench_scale.simulated_cases() + bench_scale.real_cases(args.real_dir)
+        cases = bench_scale.sweep_cases(args.real_dir, quick=args.quick)
         for name in args.models:
             run_model(name, cases, cache=args.cache_dir / f"{name}.json")
     all_records = {
