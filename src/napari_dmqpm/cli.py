@@ -117,38 +117,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from napari_dmqpm.simulation import write_dataset
-
-    if args.timelapse:
-        return _simulate_growth(args)
-    written = write_dataset(
-        args.out,
-        n=args.n,
-        seed=args.seed,
-        density=args.density,
-        shape=tuple(args.size) if args.size else None,
-        n_frames=args.frames,
-        overwrite=args.overwrite,
-    )
-    print(f"wrote {len(written)} files to {args.out}")
-    for path in written:
-        print(f"  {path}")
-    return 0
-
-
-def _simulate_growth(args: argparse.Namespace) -> int:
     from napari_dmqpm.simulation.dataset import write_growth_dataset
 
-    written = write_growth_dataset(
-        args.out,
-        n=args.n,
-        seed=args.seed,
-        n_frames=args.frames if args.frames > 1 else 10,
-        frame_interval_min=args.frame_interval or 10.0,
-        density=args.density,
-        shape=tuple(args.size) if args.size else None,
-        overwrite=args.overwrite,
-    )
-    print(f"wrote {len(written)} files and folders to {args.out} (time-lapses with true lineage)")
+    common = {
+        "n": args.n,
+        "seed": args.seed,
+        "density": args.density,
+        "shape": tuple(args.size) if args.size else None,
+        "overwrite": args.overwrite,
+    }
+    if args.timelapse:
+        written = write_growth_dataset(
+            args.out,
+            n_frames=args.frames if args.frames > 1 else 10,
+            frame_interval_min=args.frame_interval or 10.0,
+            **common,
+        )
+        what, note = "files and folders", " (time-lapses with true lineage)"
+    else:
+        written = write_dataset(args.out, n_frames=args.frames, **common)
+        what, note = "files", ""
+    print(f"wrote {len(written)} {what} to {args.out}{note}")
     for path in written:
         print(f"  {path}")
     return 0
