@@ -179,14 +179,18 @@ def _say_tracked(what: str, result) -> None:
 
 
 def _track_segmented(source: Path, result, args: argparse.Namespace) -> None:
-    """``segment --track``: link the cells of a segmented time-lapse (one frame: said)."""
+    """``segment --track``: link the cells of a segmented time-lapse (one frame: said).
+
+    The dry mass comes from the table the segmentation just wrote, so the input's phase is
+    not retrieved a second time (nor held in memory for all frames).
+    """
     if result.n_frames < 2:
         print(f"  {source}: one frame, nothing to track", flush=True)
         return
     from napari_dmqpm.tracking.files import track_file
 
     tracked = track_file(
-        result.labels_path, args.out, phase_path=source,
+        result.labels_path, args.out, phase_path=source, table_path=result.table_path,
         frame_interval_min=args.frame_interval, pixel_size_um=args.pixel_size_um,
         wavelength_um=args.wavelength_um, overwrite=args.overwrite,
     )  # fmt: skip

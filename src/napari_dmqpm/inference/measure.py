@@ -214,6 +214,40 @@ def table_to_csv(table: dict[str, np.ndarray], *, header: bool = True) -> str:
     return buffer.getvalue()
 
 
+def read_table_csv(path: str | os.PathLike, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of a CSV written by :func:`write_table_csv`, as float64 arrays (empty: NaN).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A table CSV, e.g. ``dmqpm segment``'s ``<stem>_cells.csv``.
+    columns : sequence of str
+        The columns to read.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_rows,)
+
+    Raises
+    ------
+    ValueError
+        When a column is missing, or a field is not a number (naming the file).
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in columns if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path} has no column {missing[0]!r}; it has {reader.fieldnames}")
+        rows = list(reader)
+    try:
+        return {
+            name: np.array([float(row[name]) if row[name] else np.nan for row in rows])
+            for name in columns
+        }
+    except ValueError as error:
+        raise ValueError(f"{path}: a field is not a number ({error})") from error
+
+
 def write_table_csv(
     path: str | os.PathLike, table: dict[str, np.ndarray], *, overwrite: bool = False
 ) -> Path:

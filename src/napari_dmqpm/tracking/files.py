@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_dmqpm.inference.measure import write_table_csv
+from napari_dmqpm.inference.measure import read_table_csv, write_table_csv
 from napari_dmqpm.io.ctc import write_ctc
 from napari_dmqpm.io.timing import read_frame_interval
 from napari_dmqpm.tracking.link import track_labels
@@ -69,6 +69,7 @@ def track_file(
     out_dir: str | os.PathLike,
     *,
     phase_path: str | os.PathLike | None = None,
+    table_path: str | os.PathLike | None = None,
     frame_interval_min: float | None = None,
     pixel_size_um: float | None = None,
     wavelength_um: float | None = None,
@@ -85,6 +86,10 @@ def track_file(
     phase_path : str or path-like, optional
         The time-lapse the labels were segmented from (any file ``dmqpm segment`` reads);
         its phase gives the dry mass, its pixel size and wavelength are used unless given.
+    table_path : str or path-like, optional
+        The per-cell table of the same segmentation (``dmqpm segment``'s ``<stem>_cells.csv``:
+        ``frame``, ``label``, ``dry_mass_pg``): the dry mass is taken from it and the phase of
+        ``phase_path`` is not read (its file still gives the frame interval).
     frame_interval_min : float, optional
         Minutes between frames; overrides the files' metadata.
     pixel_size_um, wavelength_um : float, optional
@@ -99,8 +104,12 @@ def track_file(
     from napari_dmqpm.io import read_acquisition, read_labels
 
     labels = read_labels(labels_path, pixel_size_um=pixel_size_um)
-    phase = None
-    if phase_path is not None:
+    phase, table = None, None
+    if table_path is not None:
+        columns = read_table_csv(table_path, ("frame", "label", "dry_mass_pg"))
+        table = {**columns, "frame": columns["frame"].astype(np.int64),
+                 "label": columns["label"].astype(np.int64)}  # fmt: skip
+    elif phase_path is not None:
         acquisition = read_acquisition(phase_path, pixel_size_um=pixel_size_um)
         phase = acquisition.phase
         pixel_size_um = pixel_size_um or acquisition.pixel_size_um
@@ -116,6 +125,7 @@ def track_file(
     tracks = track_labels(
         labels.labels,
         phase_tyx=None if phase is None else _as_array(phase),
+        table=table,
         frame_interval_min=interval,
         pixel_size_um=pixel_size_um,
         wavelength_um=wavelength_um,

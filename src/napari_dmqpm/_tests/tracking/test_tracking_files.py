@@ -131,3 +131,32 @@ def test_segment_track_segments_then_links_each_time_lapse(simulated, tmp_path, 
     assert main([*args, "--frames", "0,2", "--out", str(tmp_path / "x")]) == 2
     assert "--track links consecutive frames" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_track_file_takes_the_dry_mass_from_the_segmentation_table(
+    simulated, tmp_path, monkeypatch
+):
+    # segment --track hands track_file its own <stem>_cells.csv: the input's phase is not
+    # retrieved a second time, and the masses are the table's
+    import napari_dmqpm.io as io_module
+    from napari_dmqpm.inference import write_table_csv
+    from napari_dmqpm.io import read_labels
+    from napari_dmqpm.tracking.files import track_file
+
+    labels = read_labels(simulated / "sim_0000_labels.tif").labels
+    rows = [{"frame": t, "label": label, "dry_mass_pg": 10.0 * label + t}
+            for t in range(labels.shape[0]) for label in np.unique(labels[t]) if label]  # fmt: skip
+    table = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+    write_table_csv(tmp_path / "cells.csv", table)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the phase was read again")
+
+    monkeypatch.setattr(io_module, "read_acquisition", refuse)
+    result = track_file(
+        simulated / "sim_0000_labels.tif", tmp_path / "out",
+        phase_path=simulated / "sim_0000.tif", table_path=tmp_path / "cells.csv",
+    )  # fmt: skip
+    assert result.frame_interval_min == pytest.approx(20.0)  # from the input's metadata
+    cells = result.tracks.cells
+    np.testing.assert_allclose(cells["dry_mass_pg"], 10.0 * cells["label"] + cells["frame"])
