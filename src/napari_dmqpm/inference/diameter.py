@@ -387,8 +387,6 @@ def estimate_from_reader(
     if start_diameter_px is None:
         start_diameter_px = max(trained, min(START_FACTOR * trained, min(shape) / 8.0))
     assumed = _clamp(float(start_diameter_px), trained)
-    measured: list[float] = []
-    diameters, last = np.zeros(0), np.zeros(0)
     few: tuple[float, np.ndarray] | None = None  # a fixed point with too few cells
     history: list[tuple[float, float, np.ndarray]] = []  # (assumed, found, diameters) per pass
     for passes in range(1, MAX_PASSES + 1):
@@ -401,8 +399,6 @@ def estimate_from_reader(
             assumed = _clamp(assumed / 2.0, trained)
             continue
         found = _clamp(float(np.median(diameters)), trained)
-        measured.append(found)
-        last = diameters
         same = _seen_before(history, assumed, found, diameters)
         history.append((assumed, found, diameters))
         agrees = abs(found / assumed - 1.0) <= DIAMETER_TOLERANCE
@@ -419,11 +415,12 @@ def estimate_from_reader(
         if agrees:
             return _estimate(found, target, diameters, passes, converged=True)
         assumed = _clamp(max(found, assumed / 2.0), trained)
-    if not measured:
+    if not history:
         start = _clamp(float(start_diameter_px), trained)
         return DiameterEstimate(start, "estimated", target / start, 0, MAX_PASSES, False)
-    final = math.sqrt(measured[-1] * measured[-2]) if len(measured) > 1 else measured[-1]
-    return _estimate(final, target, last, MAX_PASSES, converged=False)
+    found = [entry[1] for entry in history[-2:]]  # the last two passes' diameters
+    final = math.sqrt(found[0] * found[-1])
+    return _estimate(final, target, history[-1][2], MAX_PASSES, converged=False)
 
 
 def _seen_before(
