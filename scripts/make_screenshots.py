@@ -123,12 +123,18 @@ def _run_widget(widget) -> None:
         QApplication.processEvents()
 
 
-def _segment_widget(viewer) -> None:
-    model = _model_for_widgets()
-    *_, truth = viewer.open_sample(PLUGIN, "sparse")
+def _segment_dock(viewer, model: str):
+    """The Segment cells widget, docked, with ``model`` on the CPU."""
     _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
     segment.model.refresh(select=model)
     segment.device.setCurrentText("cpu")
+    return segment
+
+
+def _segment_widget(viewer) -> None:
+    model = _model_for_widgets()
+    *_, truth = viewer.open_sample(PLUGIN, "sparse")
+    segment = _segment_dock(viewer, model)
     segment.contours.setChecked(True)
     _run_widget(segment)
     segment.folds["Thresholds"].expand(animate=False)
@@ -148,9 +154,7 @@ def _real_qphase_segment(viewer) -> None:
     shipped = [info.name for info in list_models() if info.inputs == "phase"]
     model = shipped[0] if shipped else _model_for_widgets()  # a phase map needs a phase model
     viewer.open(str(REAL_DATA / "vicar_qphase_iit/raw/data_dense/img_003.tif"), plugin=PLUGIN)
-    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
-    segment.model.refresh(select=model)
-    segment.device.setCurrentText("cpu")
+    segment = _segment_dock(viewer, model)
     segment.units.unit.setCurrentIndex(segment.units.unit.findData("pg_per_um2"))
     segment.units.wavelength.setValue(0.65)  # Q-PHASE maps hold pg/µm² (data README)
     segment.contours.setChecked(True)
@@ -161,9 +165,7 @@ def _real_qphase_segment(viewer) -> None:
 def _finetune_widget(viewer) -> None:
     model = _model_for_widgets()
     viewer.open_sample(PLUGIN, "sparse")
-    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
-    segment.model.refresh(select=model)
-    segment.device.setCurrentText("cpu")
+    segment = _segment_dock(viewer, model)
     _run_widget(segment)
     cells = viewer.layers["sparse field cells"]
     truth = viewer.layers["sparse field ground truth"].data
@@ -184,9 +186,7 @@ def _finetune_widget(viewer) -> None:
 def _growth_widget(viewer) -> None:
     model = _model_for_widgets()
     viewer.open_sample(PLUGIN, "timelapse")
-    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment cells")
-    segment.model.refresh(select=model)
-    segment.device.setCurrentText("cpu")
+    segment = _segment_dock(viewer, model)
     segment.scope.setCurrentText("all frames")
     segment.track.setChecked(True)
     segment.contours.setChecked(True)
