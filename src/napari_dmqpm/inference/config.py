@@ -16,6 +16,8 @@ from typing import Any
 
 AMP_CHOICES = ("auto", "off", "bfloat16", "float16")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: Engines that can run the network (``InferenceConfig.backend``).
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
 SEED_SOURCES = ("auto", "interior", "distance", "mean")
 #: ``InferenceConfig.diameter_px`` value that asks for the estimated cell diameter.
 AUTO_DIAMETER = "auto"
@@ -120,6 +122,8 @@ class InferenceConfig:
         sees, so a map whose background another instrument left a few tenths of a radian off
         zero, or a featureless frame at any constant phase, is segmented as if it sat at 0.
         The measurements use the phase as given.
+    backend : {"auto", "torch", "onnxruntime", "openvino"}
+        The engine that runs the network. ``auto`` (default) runs torch.
 
     Examples
     --------
@@ -142,6 +146,7 @@ class InferenceConfig:
     torch_compile: bool = False
     cpu_fallback: bool = True
     phase_offset: bool = True
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         _check_int("tile_size", self.tile_size, 16)
@@ -168,6 +173,10 @@ class InferenceConfig:
             _check_number("diameter_px", self.diameter_px, 1.0, 10_000.0)
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be one of {AMP_CHOICES}; got amp={self.amp!r}")
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(
+                f"backend must be one of {BACKEND_CHOICES}; got backend={self.backend!r}"
+            )
 
     def frame_tile_size(self, shape: tuple[int, int], divisor: int = 1) -> int:
         """The tile side used for a frame of ``shape`` (rows, cols) at the model's scale.
