@@ -524,7 +524,7 @@ def test_a_failed_command_removes_the_empty_out_folders_it_made(tmp_path, capsys
     assert "--density" in capsys.readouterr().err
     assert not (tmp_path / "sim").exists()
     # a folder the user put a file into meanwhile is never removed
-    from napari_dmqpm._cli_args import new_folders, remove_if_empty
+    from napari_dmqpm.cli._folders import new_folders, remove_if_empty
 
     made = tmp_path / "made" / "out"
     folders = new_folders(made)

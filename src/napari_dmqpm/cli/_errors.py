@@ -1,0 +1,166 @@
+"""The words of ``dmqpm`` errors: which errors are one line, and core names turned into options.
+
+A core function names its keyword arguments (``overwrite=True``, ``diameter_px``); the
+command line says the option instead (``--overwrite``, ``--diameter``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+__all__ = [
+    "FLAGS",
+    "READER_FLAGS",
+    "THRESHOLD_FLAGS",
+    "cli_words",
+    "error_types",
+    "error_words",
+    "quiet_stdout",
+]
+
+#: The post-processing thresholds of ``segment``: keyword of PostprocessConfig -> option.
+THRESHOLD_FLAGS = {
+    "foreground_threshold": "--foreground-threshold",
+    "seed_threshold": "--seed-threshold",
+    "min_cell_area_px": "--min-cell-area",
+}
+
+
+#: Keyword arguments of the core that are options of a command: errors name the option.
+READER_FLAGS = {
+    "kind": "--kind",
+    "phase_unit": "--phase-unit",
+    "wavelength_um": "--wavelength-um",
+    "pixel_size_um": "--pixel-size-um",
+    "alpha_um3_per_pg": "--alpha",
+    "demosaic_method": "--demosaic-method",
+    "mosaic_origin": "--mosaic-origin",
+}
+FLAGS: dict[str, dict[str, str]] = {
+    "info": READER_FLAGS,
+    "simulate": {
+        "overwrite": "--overwrite",
+        "n": "--n",
+        "seed": "--seed",
+        "density": "--density",
+        "shape": "--size",
+        "n_frames": "--frames",
+        "frame_interval_min": "--frame-interval",
+    },
+    "track": {
+        "overwrite": "--overwrite",
+        "frame_interval_min": "--frame-interval",
+        "pixel_size_um": "--pixel-size-um",
+        "wavelength_um": "--wavelength-um",
+    },
+    "segment": {
+        **READER_FLAGS,
+        **THRESHOLD_FLAGS,
+        "overwrite": "--overwrite",
+        "diameter_px": "--diameter",
+        "frames": "--frames",
+        "device": "--device",
+        "tta": "--tta",
+        "batch_size": "--batch-size",
+        "workers": "--workers",
+        "torch_threads": "--torch-threads",
+        "retries": "--retries",
+        "connect_timeout": "--connect-timeout",
+        "scheduler_file": "--scheduler-file",
+        "scheduler": "--scheduler",
+    },
+    "evaluate": {"iou_threshold": "--iou"},
+    "train": {
+        "minutes": "--minutes",
+        "epochs": "--epochs",
+        "device": "--device",
+        "overwrite": "--overwrite",
+    },
+    "finetune": {
+        **READER_FLAGS,
+        "minutes": "--minutes",
+        "epochs": "--epochs",
+        "learning_rate": "--lr",
+        "device": "--device",
+        "overwrite": "--overwrite",
+        "base_checkpoint": "--model",
+        "name": "--name",
+    },
+}
+
+
+#: Whole phrases first: a command without --overwrite says what to do instead.
+PHRASES = {
+    "finetune": {
+        "pass overwrite=True": "choose another --name",
+        "choose another name": "choose another --name",
+    }
+}
+
+
+def cli_words(message: str, command: str) -> str:
+    """A core error message with the keyword arguments it names turned into the options.
+
+    Parameters
+    ----------
+    message : str
+        The error's text, e.g. ``"... exists; pass overwrite=True to replace it"``.
+    command : str
+        The sub-command, which decides the options (``"segment"``, ...).
+
+    Returns
+    -------
+    str
+        E.g. ``"... exists; pass --overwrite to replace it"``.
+
+    Examples
+    --------
+    >>> cli_words("frames must be indices in [0, 3); got frames=[5]", "segment")
+    '--frames must be indices in [0, 3); got --frames [5]'
+    >>> cli_words("pass wavelength_um=... (e.g. 0.65)", "info")
+    'pass --wavelength-um (e.g. 0.65)'
+    """
+    for phrase, words in PHRASES.get(command, {}).items():
+        message = message.replace(phrase, words)
+    flags = FLAGS.get(command, {})
+    for name in sorted(flags, key=len, reverse=True):  # scheduler_file before scheduler
+        flag, start = flags[name], rf"(?<![\w.-]){name}"
+        message = re.sub(rf"{start}=(True\b|\.\.\.)", flag, message)
+        message = re.sub(rf"{start}=", f"{flag} ", message)
+        message = re.sub(rf"{start}(?= (must|needs)\b)", flag, message)
+        if "_" in name:  # an identifier wherever it stands ("leave diameter_px unset")
+            message = re.sub(rf"{start}(?![\w'])", flag, message)
+    return message
+
+
+def error_types() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's input or machine, reported as one line instead of a traceback.
+
+    ``--debug`` shows the traceback instead. Other exceptions are bugs: they show theirs.
+    """
+    return (
+        ValueError,
+        RuntimeError,  # an unavailable device, out of device memory
+        OSError,  # missing, existing, unreadable files; a full disk, a read-only folder
+        MemoryError,
+    )
+
+
+def error_words(error: BaseException) -> str:
+    """The one line for an error: an OSError names its file and the system's reason."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error or 'an allocation failed'})"
+    return str(error) or type(error).__name__
+
+
+def quiet_stdout() -> None:
+    """After a broken pipe (``dmqpm info ... | head -1``): drop what is left to print."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real stdout (tests): nothing to drop
+        pass

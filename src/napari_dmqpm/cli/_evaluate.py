@@ -1,0 +1,29 @@
+"""``dmqpm evaluate``: score predicted label TIFFs against ground truth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` to the sub-commands."""
+    evaluate = commands.add_parser(
+        "evaluate", help="score predicted label TIFFs against ground truth (Dice, IoU, F1)"
+    )
+    evaluate.add_argument("--pred", type=Path, required=True, help="folder of *_labels.tif")
+    evaluate.add_argument("--truth", type=Path, required=True, help="folder of *_labels.tif")
+    evaluate.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
+    evaluate.add_argument("--summary", action="store_true", help="only the mean ± sd rows")
+    evaluate.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report of :func:`napari_dmqpm.training.metrics.evaluate_folders`."""
+    from napari_dmqpm.training.metrics import evaluate_folders, format_report
+
+    report = evaluate_folders(args.pred, args.truth, iou_threshold=args.iou)
+    print(format_report(report, per_image=not args.summary))
+    return 0

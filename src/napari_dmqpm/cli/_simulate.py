@@ -1,0 +1,69 @@
+"""``dmqpm simulate``: simulated ssQPM stacks with instance labels, or growing time-lapses."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from napari_dmqpm.cli._args import positive_number
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``simulate`` to the sub-commands."""
+    simulate = commands.add_parser(
+        "simulate", help="write simulated ssQPM stacks with instance labels"
+    )
+    simulate.add_argument("--out", type=Path, required=True, help="output folder")
+    simulate.add_argument("--n", type=int, default=4, help="number of fields (default 4)")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    simulate.add_argument(
+        "--density",
+        default=None,
+        help="sparse, medium, dense, confluent, or a cover fraction in (0, 1)",
+    )
+    simulate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="field size")
+    simulate.add_argument("--frames", type=int, default=1, help="time points per field")
+    simulate.add_argument(
+        "--timelapse",
+        action="store_true",
+        help="time-lapses of growing, dividing cells with the true lineage (--frames, default "
+        "10; --frame-interval, default 10 min)",
+    )
+    simulate.add_argument(
+        "--frame-interval", type=positive_number, metavar="MIN", help="minutes between frames"
+    )
+    simulate.add_argument(
+        "--overwrite", action="store_true", help="replace files of an earlier run in --out"
+    )
+    simulate.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the fields (:func:`napari_dmqpm.simulation.write_dataset`) or time-lapses."""
+    from napari_dmqpm.simulation import write_dataset
+    from napari_dmqpm.simulation.dataset import write_growth_dataset
+
+    common = {
+        "n": args.n,
+        "seed": args.seed,
+        "density": args.density,
+        "shape": tuple(args.size) if args.size else None,
+        "overwrite": args.overwrite,
+    }
+    if args.timelapse:
+        written = write_growth_dataset(
+            args.out,
+            n_frames=args.frames if args.frames > 1 else 10,
+            frame_interval_min=args.frame_interval or 10.0,
+            **common,
+        )
+        what, note = "files and folders", " (time-lapses with true lineage)"
+    else:
+        written = write_dataset(args.out, n_frames=args.frames, **common)
+        what, note = "files", ""
+    print(f"wrote {len(written)} {what} to {args.out}{note}")
+    for path in written:
+        print(f"  {path}")
+    return 0
