@@ -63,6 +63,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "frames": "--frames",
         "device": "--device",
         "tta": "--tta",
+        "backend": "--backend",
         "batch_size": "--batch-size",
         "workers": "--workers",
         "torch_threads": "--torch-threads",

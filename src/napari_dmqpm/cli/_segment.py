@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from napari_dmqpm.cli._args import (
 from napari_dmqpm.cli._errors import THRESHOLD_FLAGS, cli_words
 from napari_dmqpm.cli._reader import add_reader_options, reader_kwargs, unit_warning
 from napari_dmqpm.cli._track import track_segmented
+from napari_dmqpm.inference.config import BACKEND_CHOICES, InferenceConfig
+
+#: InferenceConfig's defaults, which the options of ``segment`` default to.
+_INFERENCE_DEFAULTS = {field.name: field.default for field in dataclasses.fields(InferenceConfig)}
 
 __all__ = ["add_parser", "add_pool_options", "postprocess_options", "run", "segment_options"]
 
@@ -47,6 +52,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "first frame of a time-lapse, re-checked every 10 frames) and printed",
     )
     segment.add_argument("--tta", action="store_true", help="mirror test-time augmentation")
+    segment.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=_INFERENCE_DEFAULTS["backend"],
+        help=f"the engine that runs the network (default {_INFERENCE_DEFAULTS['backend']})",
+    )
     segment.add_argument(
         "--batch-size",
         type=int,
@@ -177,10 +188,12 @@ def postprocess_options(args: argparse.Namespace):
 
 def segment_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of inference.batch.iter_segment_files from the options."""
-    from napari_dmqpm.inference import InferenceConfig
-
     config = InferenceConfig(
-        device=args.device, diameter_px=args.diameter, tta=args.tta, batch_size=args.batch_size
+        device=args.device,
+        diameter_px=args.diameter,
+        tta=args.tta,
+        batch_size=args.batch_size,
+        backend=args.backend,
     )
     return {
         "out_dir": args.out,
