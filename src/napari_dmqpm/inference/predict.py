@@ -34,6 +34,7 @@ from napari_dmqpm.model.device import (
 from napari_dmqpm.model.registry import LoadedModel
 from napari_dmqpm.phase import background_level
 
+from .backends import Engine, engine_for
 from .config import AUTO_DIAMETER, InferenceConfig
 from .tiling import (
     OutOfDeviceMemory,
@@ -68,6 +69,10 @@ class Probabilities:
     diameter_px : float or None
         The cell diameter, in input pixels, that was resampled to the model's trained one
         (estimated or given); None when not resampled by size.
+    backend : {"torch", "onnxruntime", "openvino"}
+        What ran the network (see :mod:`napari_dmqpm.inference.backends`).
+    precision : {"float32", "bfloat16"}
+        The arithmetic it ran at (CUDA autocast aside: ``InferenceConfig.amp``).
     """
 
     classes: np.ndarray
@@ -75,6 +80,8 @@ class Probabilities:
     distance: np.ndarray | None = None
     scale: float = 1.0
     diameter_px: float | None = None
+    backend: str = "torch"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.classes.ndim != 3 or self.classes.shape[0] != len(self.class_names):
@@ -136,14 +143,23 @@ def _predict_on(
     config: InferenceConfig,
     progress: ProgressCallback | None,
     should_stop: StopCallback | None,
+    engine: Engine | None = None,
 ) -> np.ndarray:
-    """Blended (n_outputs, M, N) activated outputs of ``network`` (on ``device``)."""
+    """Blended (n_outputs, M, N) activated outputs of ``network`` (on ``device``).
+
+    On the CPU, ``engine`` (from :func:`~napari_dmqpm.inference.backends.engine_for`) runs the
+    tiles in place of ``network`` when it is not torch.
+    """
     shape = next(a for a in inputs if a is not None).shape[1:]
     divisor = network.required_divisor
     plan = _plan(shape, divisor, config)
     tile_size = config.frame_tile_size(shape, divisor)
     size = choose_batch_size(network.config, plan.tile, device=device, requested=config.batch_size)
-    forward = _make_forward(compiled_or_eager(network) if config.torch_compile else network, layout)
+    if engine is not None and engine.backend != "torch" and device.type == "cpu":
+        runner = engine.network
+    else:
+        runner = compiled_or_eager(network) if config.torch_compile else network
+    forward = _make_forward(runner, layout)
     return predict_tiled(
         ShrinkingBatch(forward, device, size),
         inputs,
@@ -447,6 +463,8 @@ def predict_probabilities(
     diameter = config.diameter_px if isinstance(config.diameter_px, (int, float)) else None
     target = _model_shape(shape, scale)
     layout = _layout(network)
+    device = next(network.parameters()).device
+    engine = engine_for(model, network, device, config.backend)
     run = functools.partial(
         _predict_on,
         layout=layout,
@@ -455,9 +473,8 @@ def predict_probabilities(
         progress=progress,
         should_stop=should_stop,
     )
-    device = next(network.parameters()).device
     try:
-        blended, failure = run(network, device), None
+        blended, failure = run(network, device, engine=engine), None
     except DeviceMemoryError as error:
         if not (config.cpu_fallback and _is_accelerator(device)):
             advice = f"; lower tile_size (now {config.tile_size}) or whole_frame_px"
@@ -477,7 +494,13 @@ def predict_probabilities(
     blended = resize(blended, tuple(shape))
     n_classes = len(layout.class_names)
     distance = None if layout.distance is None else np.clip(blended[n_classes], 0.0, 1.0)
-    return Probabilities(blended[:n_classes], layout.class_names, distance, scale, diameter)
+    if failure is None:
+        backend, precision = engine.backend, engine.precision
+    else:
+        backend, precision = "torch", "float32"
+    return Probabilities(
+        blended[:n_classes], layout.class_names, distance, scale, diameter, backend, precision
+    )
 
 
 def trained_diameter(model: DMQPMNet | LoadedModel) -> float | None:

@@ -1,0 +1,119 @@
+"""The runtimes that run an ONNX export on the CPU: ONNX Runtime and OpenVINO.
+
+Each is imported only when asked for. A session uses as many threads as torch does
+(``torch.get_num_threads()``, which follows ``OMP_NUM_THREADS``), so ``--threads``-style
+settings and benchmarks hold for every backend alike.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: The package each runtime backend needs (its pip name).
+RUNTIME_PACKAGES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+#: Precisions a backend may run at, preferred first where the CPU has them.
+PRECISIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("float32",),
+    "onnxruntime": ("float32",),
+    "openvino": ("bfloat16", "float32"),
+}
+
+
+class BackendNotInstalledError(ImportError):
+    """A backend was asked for whose runtime package is not installed (the message says how)."""
+
+
+def is_installed(backend: str) -> bool:
+    """True when ``backend`` can run here (torch always can)."""
+    package = RUNTIME_PACKAGES.get(backend)
+    return package is None or importlib.util.find_spec(package) is not None
+
+
+def require(backend: str) -> None:
+    """Raise :class:`BackendNotInstalledError` when ``backend``'s runtime is missing."""
+    if not is_installed(backend):
+        package = RUNTIME_PACKAGES[backend]
+        raise BackendNotInstalledError(
+            f"backend={backend!r} needs the {package} package, which is not installed: "
+            f"pip install {package} (or pip install 'napari-dmqpm[fast]' for both runtimes), "
+            "or choose backend='auto' or 'torch'"
+        )
+
+
+def cpu_supports(precision: str) -> bool:
+    """Whether this CPU runs ``precision`` natively in OpenVINO (float32 always)."""
+    if precision == "float32":
+        return True
+    import openvino
+
+    capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return {"bfloat16": "BF16", "float16": "FP16"}[precision] in capabilities
+
+
+def precisions(backend: str) -> tuple[str, ...]:
+    """The precisions to try for ``backend`` on this CPU, preferred first."""
+    return tuple(p for p in PRECISIONS[backend] if backend != "openvino" or cpu_supports(p))
+
+
+Session = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def _onnxruntime_session(path: Path, threads: int) -> Session:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: no notes about unused initializers
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(None, feeds)[0]
+
+
+def _openvino_session(path: Path, threads: int, precision: str) -> Session:
+    import openvino
+
+    hint = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[precision]
+    compiled = openvino.Core().compile_model(
+        str(path),
+        "CPU",
+        {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": hint,  # explicit: OpenVINO picks bf16 where it can
+            "PERFORMANCE_HINT": "LATENCY",
+        },
+    )
+    request = compiled.create_infer_request()
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return np.array(request.infer(feeds)[0], copy=True)  # the request reuses its buffer
+
+    return run
+
+
+def open_session(backend: str, path: Path, *, precision: str = "float32") -> Session:
+    """A function ``feeds -> logits`` running the export at ``path`` on the CPU.
+
+    ``feeds`` maps the graph's input names (``angles``, ``phase``) to float32 arrays of
+    shape (B, C, M, N); the logits are (B, n_outputs, M, N) float32.
+    """
+    require(backend)
+    threads = max(1, torch.get_num_threads())
+    if backend == "onnxruntime":
+        return _onnxruntime_session(path, threads)
+    if backend == "openvino":
+        return _openvino_session(path, threads, precision)
+    raise ValueError(f"backend must be 'onnxruntime' or 'openvino'; got backend={backend!r}")
+
+
+def runtime_version(backend: str) -> str:
+    """The installed version of ``backend``'s runtime (torch's for torch)."""
+    if backend == "torch":
+        return torch.__version__
+    from importlib.metadata import version
+
+    return version(RUNTIME_PACKAGES[backend])
