@@ -259,12 +259,14 @@ def summarize(all_records: Mapping[str, Mapping[str, dict]]) -> dict:
     return summary
 
 
-def _cell(summary: dict, method: str, mode: str, group: str, key: str = "f1") -> str:
+def cell(summary: dict, method: str, mode: str, group: str, key: str = "f1") -> str:
+    """One table cell: the mean ``key`` of a method, mode and group, or a dash."""
     entry = summary.get(method, {}).get(mode, {}).get(group)
     return "–" if entry is None else f"{entry[key]:.3f}"
 
 
-def _true_diameter(summary: dict, models: Sequence[str], group: str) -> float:
+def true_diameter(summary: dict, models: Sequence[str], group: str) -> float:
+    """The median true cell diameter of a group's images, px (nan when unknown)."""
     for model in models:
         entry = summary[model].get("auto", {}).get(group, {})
         if entry.get("true_diameter_px"):
@@ -272,7 +274,8 @@ def _true_diameter(summary: dict, models: Sequence[str], group: str) -> float:
     return float("nan")
 
 
-def _groups_in_order(summary: dict, prefix: str) -> list[str]:
+def groups_in_order(summary: dict, prefix: str) -> list[str]:
+    """The groups starting with ``prefix`` ("D" simulated, "x" real), smallest first."""
     groups = {g for m in summary.values() for by_group in m.values() for g in by_group}
     chosen = [g for g in groups if g.startswith(prefix)]
     return sorted(chosen, key=lambda g: float(g[1:]))
@@ -334,7 +337,7 @@ def report(all_records: Mapping[str, Mapping[str, dict]], *, header: Sequence[st
     classics = [m for m in BASELINES if m in summary]
     lines = ["# Results across magnifications (scale sweep)", "", *header, ""]
     for title, prefix in (("Simulated fields", "D"), ("Real Q-PHASE maps, resampled", "x")):
-        groups = _groups_in_order(summary, prefix)
+        groups = groups_in_order(summary, prefix)
         if not groups:
             lines += [f"## {title}", "", "Not run (the real data folder is absent).", ""]
             continue
@@ -345,9 +348,9 @@ def report(all_records: Mapping[str, Mapping[str, dict]], *, header: Sequence[st
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for key in ("f1", "dice"):
             for group in groups:
-                true_d = _true_diameter(summary, models, group)
-                cells = [_cell(summary, m, mode, group, key) for m in models for mode in MODES]
-                cells += [_cell(summary, c, "none", group, key) for c in classics]
+                true_d = true_diameter(summary, models, group)
+                cells = [cell(summary, m, mode, group, key) for m in models for mode in MODES]
+                cells += [cell(summary, c, "none", group, key) for c in classics]
                 label = group if key == "f1" else f"{group} (Dice)"
                 lines.append(f"| {label} | {true_d:.1f} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -372,13 +375,10 @@ def report(all_records: Mapping[str, Mapping[str, dict]], *, header: Sequence[st
     return "\n".join(lines) + "\n"
 
 
-def targets_section(summary: dict, models: Sequence[str]) -> list[str]:
-    """The issue's targets for every shipped model with default (auto) settings."""
-    lines = ["## Targets (default settings: automatic size)", ""]
-    lines += [
-        "| model | images | scale | F1 | Dice | F1 over best IIT | met |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def target_rows(summary: dict, models: Sequence[str]) -> list[dict]:
+    """The issue's targets for every shipped model with default (auto) settings: one dict per
+    model and scale with its F1, Dice, margin over the better IIT preset, goals and ``met``."""
+    rows = []
     for model in models:
         for group, entry in sorted(summary[model].get("auto", {}).items()):
             real = group.startswith("x")
@@ -388,15 +388,32 @@ def targets_section(summary: dict, models: Sequence[str]) -> list[str]:
             )  # fmt: skip
             iit = [summary[c]["none"][group]["f1"] for c in ("iit-dense", "iit-sparse")
                    if group in summary.get(c, {}).get("none", {})]  # fmt: skip
-            margin = entry["f1"] - max(iit) if iit else float("nan")
-            ok = entry["f1"] >= f1_goal and entry["dice"] >= dice_goal
-            if real and iit:
-                ok = ok and margin >= TARGETS["over_iit"]
-            lines.append(
-                f"| `{model}` | {'real' if real else 'simulated'} | {group} | {entry['f1']:.3f} "
-                f"(≥ {f1_goal}) | {entry['dice']:.3f} (≥ {dice_goal}) | "
-                f"{'–' if not iit else f'{margin:+.3f}'} | {'met' if ok else 'missed'} |"
-            )
+            margin = entry["f1"] - max(iit) if iit else None
+            met = entry["f1"] >= f1_goal and entry["dice"] >= dice_goal
+            if real and margin is not None:
+                met = met and margin >= TARGETS["over_iit"]
+            rows.append({
+                "model": model, "real": real, "group": group, "f1": entry["f1"],
+                "dice": entry["dice"], "f1_goal": f1_goal, "dice_goal": dice_goal,
+                "over_iit": margin, "met": met,
+            })  # fmt: skip
+    return rows
+
+
+def targets_section(summary: dict, models: Sequence[str], *, heading: str = "## ") -> list[str]:
+    """The table of :func:`target_rows`, and why the real-map targets are missed."""
+    lines = [f"{heading}Targets (default settings: automatic size)", ""]
+    lines += [
+        "| model | images | scale | F1 | Dice | F1 over best IIT | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in target_rows(summary, models):
+        margin = "–" if r["over_iit"] is None else f"{r['over_iit']:+.3f}"
+        lines.append(
+            f"| `{r['model']}` | {'real' if r['real'] else 'simulated'} | {r['group']} "
+            f"| {r['f1']:.3f} (≥ {r['f1_goal']}) | {r['dice']:.3f} (≥ {r['dice_goal']}) "
+            f"| {margin} | {'met' if r['met'] else 'missed'} |"
+        )
     return [*lines, "", *why_real_missed(summary, models)]
 
 

@@ -1,32 +1,37 @@
-"""Regenerate docs/results.md: accuracy of the models, the ablations and a classical baseline.
+"""Regenerate docs/results.md: accuracy of the shipped models and the classical baselines.
 
-One command evaluates every checkpoint it finds (or is given) on the same data:
+One command scores every shipped model (``weights/<name>/``, as users run them: the default
+automatic cell size) and the classical methods on the same data:
 
 1. a held-out synthetic test set, simulated with seeds of their own namespace
    (``numpy.random.default_rng((9_000_000, density_index, i))``; training streams are seeded
    ``[seed, epoch, worker]``, ``[seed, 1_000_003]`` and ``[seed, 7_919]``), at the densities
    sparse, medium, dense and confluent;
 2. the real Q-PHASE maps of ``../shared/data/real/vicar_qphase_iit`` with their manual labels:
-   the phase-only model on the real phase, DM-QPMNet on angle images synthesized from the real
+   the phase-only models on the real phase, DM-QPMNet on angle images synthesized from the real
    phase by the simulator's forward model (then retrieved like any ssQPM frame);
-3. the classical Otsu + watershed baseline (``benchmarks/baselines.py``), tuned on simulated
-   fields only;
+3. every magnification: the scale sweep of ``benchmarks/bench_scale.py`` (its records are
+   cached in ``.bench_cache/scale/``; computed here when absent, about 80 min of CPU);
+4. the classical Otsu + watershed baseline (``benchmarks/baselines.py``), tuned on simulated
+   fields only, and Vicar et al.'s improved iterative thresholding (``benchmarks/iit.py``,
+   both published parameter sets);
 
-then writes the ablation table (Table 2 of the paper, our numbers beside theirs), the targets
-with met / missed and measured reasons, and the training budgets read from the checkpoints.
+then writes the targets with met / missed and measured reasons, and the training budgets read
+from the checkpoints.
 
 Usage::
 
     python benchmarks/results.py [--models NAME=DIR ...] [--ablation DIR] [--quick]
                                  [--out docs/results.md] [--json results.json] [--no-discover]
-                                 [--shipped NAME ...]
+                                 [--shipped NAME ...] [--no-scale]
 
-The shipped models are those of ``weights/<name>/``; the targets are theirs. The ablation rows
-are the runs of ``benchmarks/train_ablation.py`` (``--ablation``, default
-``../runs/ablation/<row>/best/``, all trained with one budget; fine-tuned checkpoints are
-skipped): each goes to the row its ``config.json`` describes, the first found per row wins,
-``--models`` overrides. ``--shipped`` keeps only the shipped models named (with
-``--no-discover``: those and the ``--models`` given, e.g. for docs/results_fast.md).
+The ablation of the paper's Table 2 needs checkpoints that are not in the repository: train
+them with ``benchmarks/train_ablation.py --out DIR`` (8 rows of 25-52 min each on one CPU
+thread, docs/results_ablation.md) and score them with ``--ablation DIR --out
+docs/results_ablation.md``: each run goes to the row its ``config.json`` describes, the first
+found per row wins, ``--models`` overrides (fine-tuned checkpoints are skipped). ``--shipped``
+keeps only the shipped models named (with ``--no-discover``: those and the ``--models`` given,
+e.g. for docs/results_fast.md).
 """
 
 from __future__ import annotations
@@ -61,7 +66,6 @@ from results_report import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DIR = ROOT.parent / "shared" / "data" / "real" / "vicar_qphase_iit"
 REAL_PIXEL_UM, REAL_WAVELENGTH_UM = 0.627, 0.65
-ABLATION_DIR = ROOT.parent / "runs" / "ablation"
 SYNTHETIC_SHAPE = (384, 384)
 
 Progress = Callable[[str], None]
@@ -103,15 +107,14 @@ def row_key(model: Mapping) -> str:
     return f"{fusion}-{model.get('fusion_stage', 2)}"
 
 
-def discover_models(roots: Sequence[Path] | None = None) -> dict[str, Path]:
+def discover_models(roots: Sequence[Path]) -> dict[str, Path]:
     """``{row key: folder}`` of the ablation checkpoints (first per row wins).
 
-    By default the runs of ``benchmarks/train_ablation.py`` in ``../runs/ablation/<row>/best``.
+    ``roots``: the ``<row>/best`` folders of a ``benchmarks/train_ablation.py`` run, or
+    folders of checkpoints.
     """
     from napari_dmqpm.model import read_checkpoint_config
 
-    if roots is None:
-        roots = sorted(p / "best" for p in ABLATION_DIR.iterdir()) if ABLATION_DIR.is_dir() else []
     found: dict[str, Path] = {}
     for root in roots:
         folders = [root] if (root / "config.json").is_file() else sorted(root.glob("*/"))
@@ -498,14 +501,18 @@ def run_benchmark(
     timing_repeats: int = 5,
     timing_warmup: int = 2,
     timing_threads: int = 1,
+    scale_cache: Path | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Evaluate every model and the baseline; the numbers behind docs/results.md.
 
     ``models`` are the ablation rows (``{name: folder}``), ``shipped`` the weights users get
-    (the targets are theirs). Returns a dict with ``meta``, ``models``, ``baseline``,
-    ``synthetic``, ``real`` and ``timing`` (see :func:`results_report.render_markdown`);
-    JSON-native except the loaded models under ``models[key]["model"]``.
+    (the targets are theirs). ``scale_cache``: the folder of ``benchmarks/bench_scale.py``'s
+    records, whose shipped models and baselines are scored at every magnification (records
+    missing there are computed); None leaves the scale sweep out. Returns a dict with
+    ``meta``, ``models``, ``baseline``, ``synthetic``, ``real``, ``scale`` and ``timing``
+    (see :func:`results_report.render_markdown`); JSON-native except the loaded models under
+    ``models[key]["model"]``.
     """
     from napari_dmqpm.inference import InferenceConfig
 
@@ -534,6 +541,7 @@ def run_benchmark(
         warmup=timing_warmup,
         threads=timing_threads,
     )
+    scale = None if scale_cache is None else scale_sweep(real_dir, scale_cache, say)
     meta = results_report.meta(time.perf_counter() - started, timing_threads, inference)
     return {
         "meta": meta,
@@ -541,13 +549,33 @@ def run_benchmark(
         "baseline": baseline,
         "synthetic": synthetic,
         "real": real,
+        "scale": scale,
         "timing": timing,
+    }
+
+
+def scale_sweep(real_dir: Path | None, cache: Path, say: Progress) -> dict:
+    """The scale sweep's summary (``bench_scale.summarize``) of every shipped model and
+    baseline, from the records cached in ``cache`` (the missing ones computed first)."""
+    import bench_scale
+
+    cases = bench_scale.sweep_cases(Path(real_dir) if real_dir else Path("absent"))
+    records = {}
+    for method in (*bench_scale.SHIPPED, *bench_scale.BASELINES):
+        path = Path(cache) / f"{method}.json"
+        records[method] = bench_scale.run_method(method, cases, cache=path, say=say)
+    cpu_s = sum(r["cpu_s"] for by_case in records.values() for r in by_case.values())
+    return {
+        "summary": bench_scale.summarize(records),
+        "records": bench_scale.records_by_commit(records),
+        "cpu_minutes": cpu_s / 60.0,
     }
 
 
 def make_methods(loaded: Mapping[str, dict], baseline_config, inference) -> dict:
     """``{key: segment(case) -> labels}`` for every loaded model (a shipped model with the
-    weights of an ablation row is scored once, see :func:`copy_twins`) and the baseline."""
+    weights of an ablation row is scored once, see :func:`copy_twins`), the Otsu baseline and
+    the two IIT presets."""
     methods = {}
     for key, info in loaded.items():
         if not info.get("same_as"):
@@ -555,6 +583,8 @@ def make_methods(loaded: Mapping[str, dict], baseline_config, inference) -> dict
     methods["otsu"] = lambda case: baselines.segment_otsu_watershed(
         case.phase, config=baseline_config
     )
+    for preset, config in iit.IIT_PRESETS.items():  # the published classical QPM method
+        methods[f"iit-{preset}"] = functools.partial(_segment_iit, config=config)
     return methods
 
 
@@ -592,8 +622,6 @@ def evaluate_real(
         if key not in shipped or info["model"].info.cell_diameter_px is None:
             continue  # the checkpoint states no trained diameter to resample to
         methods[f"{key}@diameter"] = functools.partial(_segment, info["model"], inference=given)
-    for preset, config in iit.IIT_PRESETS.items():  # the published classical QPM method
-        methods[f"iit-{preset}"] = functools.partial(_segment_iit, config=config)
     out = {
         "available": True,
         "folder": os.path.relpath(real_dir, ROOT),
@@ -629,7 +657,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--shipped", nargs="+", metavar="NAME", help="only these shipped models (weights/NAME)"
     )
     parser.add_argument(
-        "--ablation", type=Path, default=ABLATION_DIR, help="runs of train_ablation.py"
+        "--ablation", type=Path, help="the --out folder of benchmarks/train_ablation.py"
+    )
+    parser.add_argument(
+        "--no-scale", action="store_true", help="leave out the scale sweep (bench_scale.py)"
     )
     parser.add_argument("--quick", action="store_true", help="2 fields per density")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
@@ -639,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     given = parse_models(args.models)
     rows = {row_key(read_checkpoint_config(p)["model"]) for p in given.values()}
-    roots = sorted(p / "best" for p in args.ablation.glob("*/"))
+    roots = sorted(p / "best" for p in args.ablation.glob("*/")) if args.ablation else []
     found = {} if args.no_discover else discover_models(roots)
     shipped = {} if args.no_discover and not args.shipped else discover_shipped()
     if args.shipped:
@@ -654,8 +685,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     models = names | given
     quick = {"fields_per_density": 2, "timing_repeats": 3} if args.quick else {}
+    import bench_scale
+
     results = run_benchmark(
-        models, shipped=shipped, progress=lambda m: print(m, flush=True), **quick
+        models,
+        shipped=shipped,
+        scale_cache=None if args.no_scale or args.quick else bench_scale.CACHE_DIR,
+        progress=lambda m: print(m, flush=True),
+        **quick,
     )
     words = [Path(w).name if os.path.isabs(w) else w for w in (argv or sys.argv[1:])]
     command = "python benchmarks/results.py" + (" " + " ".join(words)).rstrip()  # no host paths

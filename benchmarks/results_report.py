@@ -122,6 +122,7 @@ def meta(seconds: float, threads: int, inference=None) -> dict:
         "inference_threads": torch.get_num_threads(),
         "timing_threads": threads,
         "tiling": {k: getattr(tiling, k) for k in ("tile_size", "overlap", "whole_frame_px")},
+        "sizing": {k: getattr(tiling, k) for k in ("diameter_px", "use_pixel_size")},
     }
 
 
@@ -196,6 +197,17 @@ def header(numbers: Mapping, command: str) -> list[str]:
     m = numbers["meta"]
     # numbers written before the tiling was recorded ran with these (the defaults then)
     tiling = m.get("tiling") or {"tile_size": 512, "overlap": 0.5, "whole_frame_px": 1_600_000}
+    sizing = m.get("sizing") or {"diameter_px": None, "use_pixel_size": False}
+    if sizing["diameter_px"] == "auto":
+        resampling = (
+            "each image resampled so that its cells have the diameter the model was trained at, "
+            'by the automatic estimate (`diameter_px="auto"`, the default; '
+            "docs/inference.md), starting from the pixel size of the image"
+        )
+    elif sizing["diameter_px"] is None and not sizing["use_pixel_size"]:
+        resampling = "no resampling"
+    else:
+        resampling = f"`diameter_px={sizing['diameter_px']}`"
     return [
         "# Results",
         "",
@@ -207,9 +219,7 @@ def header(numbers: Mapping, command: str) -> list[str]:
         f"- Inference: CPU, torch {m['inference_threads']} threads, each image up to "
         f"{tiling['whole_frame_px'] / 1e6:.1f} MP as one tile padded to the divisor (larger ones "
         f"in {tiling['tile_size']} px tiles with {tiling['overlap']:.0%} overlap and Gaussian "
-        "blending), "
-        "no TTA, no resampling (the checkpoints state no "
-        "training pixel size), each checkpoint's stored post-processing "
+        f"blending), no TTA, {resampling}, each checkpoint's stored post-processing "
         "(`napari_dmqpm.inference`).",
         "- Scores (`napari_dmqpm.training.metrics`): foreground Dice and IoU, F1 at IoU 0.5 "
         "(one-to-one matching), mean IoU of the matched cells; mean ± sample sd over images. "
@@ -257,16 +267,28 @@ def summary_section(numbers: Mapping) -> list[str]:
                 text += " (angles simulated from the real phase)"
         lines.append(text + ".")
     for key in IIT_LABELS:
+        parts = []
+        if key in numbers["synthetic"]["methods"]:
+            s = summarize(numbers["synthetic"]["methods"][key]["records"])
+            parts.append(f"synthetic test set Dice {_pm(s['dice'])}, F1@0.5 {s['f1'][0]:.3f}")
         if real.get("available") and key in real["methods"]:
             t = summarize(real["methods"][key]["records"])
+            parts.append(f"real Q-PHASE Dice {_pm(t['dice'])}, F1@0.5 {t['f1'][0]:.3f}")
+        if parts:
             lines.append(
-                f"- {row_label(key)}: real Q-PHASE Dice {_pm(t['dice'])}, F1@0.5 {t['f1'][0]:.3f} "
-                "(the authors' parameters, not tuned here)."
+                f"- {row_label(key)}: {'; '.join(parts)} (the authors' parameters, not tuned here)."
             )
     rows = target_rows(numbers)
     met = sum(r["value"] >= r["target"] for r in rows)
-    lines += [f"- Targets: {met} of {len(rows)} met (section 5).", ""]
-    return lines
+    lines.append(f"- Targets of the first release: {met} of {len(rows)} met (section 6).")
+    scale = scale_target_rows(numbers)
+    if scale:
+        met = sum(r["met"] for r in scale)
+        lines.append(
+            f"- Targets at every magnification (automatic size): {met} of {len(scale)} met "
+            "(section 3)."
+        )
+    return [*lines, ""]
 
 
 def _real_input(numbers: Mapping, key: str) -> str:
@@ -427,6 +449,67 @@ def per_image_table(numbers: Mapping) -> list[str]:
     return [*lines, ""]
 
 
+SCALE_MODELS = ("dmqpm-default", "dmqpm-fast", "phase-only")  # bench_scale.SHIPPED
+SCALE_BASELINES = ("otsu", "iit-dense", "iit-sparse")
+
+
+def _scale_summary(numbers: Mapping) -> dict | None:
+    scale = numbers.get("scale")
+    return scale["summary"] if scale else None
+
+
+def scale_target_rows(numbers: Mapping) -> list[dict]:
+    """The targets at every magnification (``bench_scale.target_rows``); [] without a sweep."""
+    summary = _scale_summary(numbers)
+    if not summary:
+        return []
+    import bench_scale
+
+    return bench_scale.target_rows(summary, [m for m in SCALE_MODELS if m in summary])
+
+
+def scale_section(numbers: Mapping) -> list[str]:
+    """Section 3: every shipped model (automatic size and oracle), Otsu and IIT at every
+    magnification, from the records of ``benchmarks/bench_scale.py``."""
+    summary = _scale_summary(numbers)
+    lines = ["## 3. Across magnifications (scale sweep)", ""]
+    if not summary:
+        return [*lines, "Not run here (`--no-scale`): see docs/results_scale.md.", ""]
+    import bench_scale
+
+    models = [m for m in SCALE_MODELS if m in summary]
+    classics = [m for m in SCALE_BASELINES if m in summary]
+    scale = numbers["scale"]
+    lines += [
+        "Every shipped model as users run it (`auto`: the automatic cell size) and with the "
+        "true median cell diameter given (`oracle`), beside Otsu + watershed and IIT, on "
+        "images whose cells are 12-110 px across: simulated dense fields (`D<diameter>`, "
+        "seeds `default_rng((9_300_000, D, i))`, 2 per diameter) and the 15 real maps "
+        "resampled (`x<factor>`). Scored by `benchmarks/bench_scale.py`, which also gives the "
+        "rows without resampling and the diameter errors (docs/results_scale.md); records "
+        f"computed in {scale['cpu_minutes']:.0f} min of CPU: {scale['records']}.",
+        "",
+    ]
+    for key, what in (("f1", "F1 at IoU 0.5"), ("dice", "Foreground Dice")):
+        head = ["images", "true diameter, px"]
+        head += [f"`{m}` {mode}" for m in models for mode in ("auto", "oracle")]
+        head += list(classics)
+        lines += [f"{what}, mean over images:", ""]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for prefix in ("D", "x"):
+            for group in bench_scale.groups_in_order(summary, prefix):
+                true_d = bench_scale.true_diameter(summary, models, group)
+                cells = [
+                    bench_scale.cell(summary, m, mode, group, key)
+                    for m in models
+                    for mode in ("auto", "oracle")
+                ]
+                cells += [bench_scale.cell(summary, c, "none", group, key) for c in classics]
+                lines.append(f"| {group} | {true_d:.1f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return [*lines, *bench_scale.targets_section(summary, models, heading="### ")]
+
+
 def baseline_section(numbers: Mapping) -> list[str]:
     """Section 3: the classical baseline and how it was tuned."""
     b = numbers["baseline"]
@@ -435,7 +518,7 @@ def baseline_section(numbers: Mapping) -> list[str]:
     fg = max((t for t in b["trials"] if "threshold_factor" in t[0]), key=lambda t: t[1])
     seed = max((t for t in b["trials"] if "seed_h_px" in t[0]), key=lambda t: t[1])
     return [
-        "## 3. Classical baseline: Otsu + distance-transform watershed",
+        "## 4. Classical baselines: Otsu + watershed, and IIT",
         "",
         "`benchmarks/baselines.py` (scikit-image): Gaussian smoothing, Otsu threshold times a "
         "factor, holes filled, h-maxima of the smoothed distance transform as seeds, "
@@ -447,6 +530,12 @@ def baseline_section(numbers: Mapping) -> list[str]:
         + ", ".join(f"`{k}={v}`" for k, v in config.items())
         + ". It is scored in the same tables as the networks.",
         "",
+        "`benchmarks/iit.py`: Vicar et al.'s improved iterative thresholding for QPM "
+        "(Laplacian-of-Gaussian sharpening, a descending threshold sweep that splits a region "
+        "when it breaks into parts with enough dry mass, distance-transform watershed), "
+        "written from the paper's description, with the two published parameter sets "
+        "(dense and sparse fields); nothing tuned here.",
+        "",
     ]
 
 
@@ -455,13 +544,26 @@ def ablation_section(numbers: Mapping) -> list[str]:
     syn, timing, real = numbers["synthetic"], numbers["timing"], numbers["real"]
     threads = numbers["meta"]["timing_threads"]
     models = numbers["models"]
-    extra = [k for k in syn["methods"] if k not in dict(ROWS) and k not in models]
+    extra = [
+        k for k in syn["methods"] if k not in dict(ROWS) and k not in models and k not in IIT_LABELS
+    ]
     extra += [k for k, m in models.items() if not m.get("shipped") and k not in dict(ROWS)]
     table2 = [k for k, _ in ROWS if k != "otsu"]
     none_given = not any(k in syn["methods"] for k in table2)
+    if none_given and not extra:
+        return [
+            "## 5. Ablation (the paper's Table 2 on our data)",
+            "",
+            "docs/results_ablation.md: the fusion variants, early fusion and the single-input "
+            "networks, each trained with one equal budget. Their checkpoints are not in the "
+            "repository; `benchmarks/train_ablation.py --out DIR` trains them (8 rows of "
+            "25-52 min each on one CPU thread) and `python benchmarks/results.py --ablation "
+            "DIR --out docs/results_ablation.md` scores them.",
+            "",
+        ]
     keys = [k for k, _ in ROWS if not (none_given and k in table2)] + extra
     lines = [
-        "## 4. Ablation (the paper's Table 2 on our data)",
+        "## 5. Ablation (the paper's Table 2 on our data)",
         "",
         *(
             ["No row of Table 2 was in this run; the table holds the other networks.", ""]
@@ -475,7 +577,7 @@ def ablation_section(numbers: Mapping) -> list[str]:
         f"512 x 512 tile (batch 1, random inputs, torch {threads} thread(s)), median process "
         "CPU time of the repeats after warm-up (wall time in brackets); for the baseline, "
         "the whole segmentation of a 512 x 512 dense field. Training: wall minutes until the "
-        "best checkpoint and iterations (batch x patches), from the checkpoint (section 6).",
+        "best checkpoint and iterations (batch x patches), from the checkpoint (section 7).",
         "",
         "| model | Dice | IoU | F1@0.5 | real Dice | real F1@0.5 | parameters "
         "| CPU ms per 512² tile | training |",
@@ -505,7 +607,7 @@ def ablation_section(numbers: Mapping) -> list[str]:
         lines += [
             "",
             f"Not the same training budget for every row: planned {', '.join(planned)} "
-            "(section 6); compare rows with that in mind.",
+            "(section 7); compare rows with that in mind.",
         ]
     twins = [(k, m["same_as"]) for k, m in models.items() if m.get("same_as")]
     lines += [
@@ -574,7 +676,7 @@ def targets_section(numbers: Mapping) -> list[str]:
     """Section 5: met / missed, by how much, and measured reasons for the misses."""
     rows = target_rows(numbers)
     lines = [
-        "## 5. Targets",
+        "## 6. Targets of the first release",
         "",
         "Held-out synthetic: Dice ≥ 0.95 and F1@0.5 ≥ 0.92 at every density (mean over the "
         "fields of that density); real Q-PHASE with the phase-only model: Dice ≥ 0.90 and "
@@ -646,7 +748,7 @@ def _why(numbers: Mapping, key: str, data: str, records: Sequence[Mapping]) -> l
 def training_section(numbers: Mapping) -> list[str]:
     """Section 6: the training budgets stated by the checkpoints."""
     lines = [
-        "## 6. Training budgets (from each checkpoint's config.json / model card)",
+        "## 7. Training budgets (from each checkpoint's config.json / model card)",
         "",
         "The checkpoint is the best epoch by validation Dice, so its time and iterations are "
         "those at that epoch; the planned budget is the run's time limit.",
@@ -679,6 +781,7 @@ def render_markdown(numbers: Mapping, *, command: str = "python benchmarks/py") 
         models_section(numbers),
         synthetic_section(numbers),
         real_section(numbers),
+        scale_section(numbers),
         baseline_section(numbers),
         ablation_section(numbers),
         targets_section(numbers),
@@ -688,18 +791,21 @@ def render_markdown(numbers: Mapping, *, command: str = "python benchmarks/py") 
     return "\n".join(line for part in parts for line in part).rstrip() + "\n"
 
 
+FINETUNE_HEADING = "## 8. "
+
+
 def finetune_section() -> list[str]:
     """The human-in-the-loop experiment, written by ``benchmarks/finetune_real.py``."""
     path = Path(__file__).resolve().parents[1] / "docs" / "results_finetune.md"
     if not path.is_file():
         return [
-            "## 7. Fine-tuning on real data",
+            "## 8. Fine-tuning on real data",
             "",
             "Not run yet: `python benchmarks/finetune_real.py`.",
             "",
         ]
     text = path.read_text().strip().splitlines()
-    return ["## 7. " + text[0].removeprefix("## "), *text[1:], ""]
+    return [FINETUNE_HEADING + text[0].removeprefix("## "), *text[1:], ""]
 
 
 def update_finetune_section(results_md: Path) -> bool:
@@ -716,7 +822,7 @@ def update_finetune_section(results_md: Path) -> bool:
     if not results_md.is_file():
         return False
     lines = results_md.read_text("utf-8").splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("## 7. ")), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith(FINETUNE_HEADING)), None)
     if start is None:
         return False
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)

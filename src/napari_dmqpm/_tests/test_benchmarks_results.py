@@ -100,10 +100,12 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
         "## Summary",
         "## 1. Held-out synthetic test set",
         "## 2. Real Q-PHASE",
-        "## 3. Classical baseline",
-        "## 4. Ablation",
-        "## 5. Targets",
-        "## 6. Training budgets",
+        "## 3. Across magnifications",
+        "## 4. Classical baselines",
+        "## 5. Ablation",
+        "## 6. Targets",
+        "## 7. Training budgets",
+        "## 8. Fine-tuning",
         "- Machine: ",
         "- Commit: ",
         "- Date: ",
@@ -148,8 +150,19 @@ def test_run_benchmark_writes_every_section_row_and_column(bench, tmp_path):
     methods = {"otsu": numbers["synthetic"]["methods"]["otsu"]}
     alone = numbers | {"models": {}, "synthetic": numbers["synthetic"] | {"methods": methods}}
     section = "\n".join(bench.results_report.ablation_section(alone))
-    assert "No row of Table 2 was in this run" in section and "not trained yet" not in section
+    assert "docs/results_ablation.md" in section and "not trained yet" not in section
+    assert "train_ablation.py --out DIR" in section
+    # ... but one with other networks (nnU-Net's, the strided stem) shows them
+    other = alone | {"models": {"x": numbers["models"]["mha-2"] | {"shipped": False}}}
+    other["synthetic"] = alone["synthetic"] | {"methods": methods | {"x": methods["otsu"]}}
+    section = "\n".join(bench.results_report.ablation_section(other))
+    assert "No row of Table 2 was in this run" in section
     assert "| Otsu + watershed (classical) | 0." in section
+    # the classical QPM method is scored on the synthetic test set and the real maps
+    for key in ("iit-dense", "iit-sparse"):
+        assert key in numbers["synthetic"]["methods"] and key in numbers["real"]["methods"]
+    assert "improved iterative thresholding, Vicar et al., dense preset" in markdown
+    assert "Not run here (`--no-scale`)" in markdown  # no scale_cache given
     assert "| img_001 | " in markdown
     assert "0.888 ± 0.026" in markdown  # the paper's values, apart
     scores = numbers["synthetic"]["methods"]["otsu"]["records"]
@@ -248,3 +261,48 @@ def test_shipped_models_carry_the_targets_and_share_a_twin_rows_scores(bench, tm
     assert all(line.startswith("| shipped `phase-only` (phase only) |") for line in real_targets)
     assert "| phase only | not trained yet |" in markdown  # no ablation row for it
     assert "The shipped `dmqpm-default` is the checkpoint of the row" in markdown
+
+
+def _sweep_records(f1_auto: float, f1_iit: float) -> dict:
+    """bench_scale-style records: one simulated (D20) and one real (x1) image per method."""
+    records = {}
+    for method in ("dmqpm-default", "dmqpm-fast", "phase-only", "otsu", "iit-dense", "iit-sparse"):
+        shipped = not (method == "otsu" or method.startswith("iit"))
+        by_case = {}
+        for group in ("D20", "x1"):
+            for mode in ("auto", "oracle", "none") if shipped else ("none",):
+                f1 = f1_auto if shipped else f1_iit
+                by_case[f"{group}-0|{mode}"] = {
+                    "case": f"{group}-0", "group": group, "mode": mode, "f1": f1,
+                    "dice": 0.95, "cpu_s": 6.0, "true_diameter_px": 20.0, "commit": "abc1234",
+                    "estimate": {"diameter_px": 21.0} if mode == "auto" else None,
+                }  # fmt: skip
+        records[method] = by_case
+    return records
+
+
+def test_scale_section_shows_every_model_and_baseline_at_every_scale(bench):
+    import bench_scale  # on sys.path through benchmarks/results.py
+
+    report = bench.results_report
+    for f1_auto, real_met in ((0.95, True), (0.76, False)):  # 0.76: only 0.04 above IIT
+        records = _sweep_records(f1_auto, f1_iit=0.72)
+        numbers = {
+            "scale": {
+                "summary": bench_scale.summarize(records),
+                "records": bench_scale.records_by_commit(records),
+                "cpu_minutes": 1.2,
+            }
+        }
+        text = "\n".join(report.scale_section(numbers))
+        head = "| images | true diameter, px | `dmqpm-default` auto | `dmqpm-default` oracle |"
+        assert head in text and "| otsu | iit-dense | iit-sparse |" in text
+        assert f"| D20 | 20.0 | {f1_auto:.3f} | {f1_auto:.3f} |" in text
+        assert "| x1 | 20.0 | " in text and "### Targets" in text
+        rows = report.scale_target_rows(numbers)
+        assert len(rows) == 3 * 2  # three models x two scales
+        real = [r for r in rows if r["real"]]
+        # real maps need F1 >= 0.75, Dice >= 0.88 and 0.05 F1 above the better IIT preset
+        assert all(r["met"] is real_met for r in real)
+        assert all(abs(r["over_iit"] - (f1_auto - 0.72)) < 1e-9 for r in real)
+    assert report.scale_target_rows({"scale": None}) == []
