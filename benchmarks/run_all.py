@@ -27,6 +27,7 @@ ORDER = [
     "bench_sample_data",
     "bench_attention",
     "bench_inference",
+    "bench_backends",
     "bench_nnunet",
     "bench_memory",
 ]

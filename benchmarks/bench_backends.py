@@ -1,0 +1,258 @@
+"""Inference backends side by side on the CPU: torch, ONNX Runtime, OpenVINO fp32 and bf16.
+
+For each shipped ``dmqpm-default`` and ``dmqpm-fast``, on one simulated dense 1024×1224 frame
+(the IMX250MZR super-pixel frame), in one run with the contenders interleaved (each repeat runs
+every contender once, in turn, after one warm-up round):
+
+- the network part: :func:`napari_dmqpm.inference.predict_probabilities` at the model's scale
+  (no diameter estimate; the frame is one padded tile), process CPU time with one thread;
+- the whole path: :func:`napari_dmqpm.inference.segment_acquisition` with the defaults (the
+  diameter estimate, whose ``phase-only`` network runs on the same backend, post-processing,
+  measurements), process CPU time with one thread;
+- agreement with torch: the most likely class per pixel (network part) and the instance labels
+  (whole path), and the outcome of the backend's reference check (``backends.check``), which
+  decides whether ``backend="auto"`` uses it;
+- the issue 17 targets at 2 threads (wall seconds, interleaved): the whole path with torch and
+  with what ``backend="auto"`` picks after its check.
+
+Each contender is forced for every network of the path (bf16 included, which the check may
+refuse). Prints a markdown section (collected by ``benchmarks/run_all.py``).
+
+Usage: ``python benchmarks/bench_backends.py [--repeats 3] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+import napari_dmqpm.inference.predict as predict_module
+from napari_dmqpm.inference import InferenceConfig, predict_probabilities, segment_acquisition
+from napari_dmqpm.inference.backends import Engine, SessionNetwork, engine_for, is_installed
+from napari_dmqpm.inference.backends.check import CheckResult, compare
+from napari_dmqpm.inference.backends.export import ensure_export, export_key, input_names
+from napari_dmqpm.inference.backends.runtimes import cpu_supports, open_session
+from napari_dmqpm.inference.segment import default_postprocess
+from napari_dmqpm.model.registry import ModelNotFoundError, load_model
+from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+MODELS = ("dmqpm-default", "dmqpm-fast")
+SHAPE = (1024, 1224)
+REPEATS = 3
+#: Issue 17's whole-path targets at 2 threads, seconds per 1024×1224 frame.
+TARGETS = {"dmqpm-default": 3.0, "dmqpm-fast": 0.5}
+
+
+def contenders() -> list[tuple[str, str]]:
+    """(backend, precision) pairs that can run here, torch first."""
+    found = [("torch", "float32")]
+    if is_installed("onnxruntime"):
+        found.append(("onnxruntime", "float32"))
+    if is_installed("openvino"):
+        found.append(("openvino", "float32"))
+        if cpu_supports("bfloat16"):
+            found.append(("openvino", "bfloat16"))
+    return found
+
+
+_FORCED: dict[tuple, Engine] = {}
+
+
+def forced_engine(model, network, contender: tuple[str, str]) -> Engine:
+    """An engine running ``contender`` whatever its check says (memoized)."""
+    backend, precision = contender
+    if backend == "torch":
+        return Engine("torch", "float32", network)
+    key = (id(network), contender, torch.get_num_threads())
+    if key not in _FORCED:
+        export = export_key(model)
+        ensure_export(network, export)
+        session = open_session(backend, export.onnx_path, precision=precision)
+        _FORCED[key] = Engine(
+            backend, precision, SessionNetwork(session, input_names(network), network)
+        )
+    return _FORCED[key]
+
+
+@contextlib.contextmanager
+def forcing(contender: tuple[str, str]):
+    """Every network of the path runs on ``contender`` while inside."""
+    original = predict_module.engine_for
+    predict_module.engine_for = lambda model, network, device, backend: forced_engine(
+        model, network, contender
+    )
+    try:
+        yield
+    finally:
+        predict_module.engine_for = original
+
+
+def timed(function) -> tuple[float, float, object]:
+    """(process CPU seconds, wall seconds, result) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = function()
+    return time.process_time() - cpu, time.perf_counter() - wall, result
+
+
+def label_agreement(a: np.ndarray, b: np.ndarray) -> str:
+    cells = [len(np.unique(x[x > 0])) for x in (a, b)]
+    return f"{np.mean(a == b):.5%} ({cells[1]} vs {cells[0]} cells)"
+
+
+def one_thread_rows(name, model, acquisition, args) -> list[str]:
+    """The table rows of one model at one thread, contenders interleaved."""
+    fixed = InferenceConfig(device="cpu", diameter_px=None)
+    whole = InferenceConfig(device="cpu")
+    angles = acquisition.angles[0]
+    phase = acquisition.phase[0]
+    runs = {c: {"network": [], "whole": []} for c in contenders()}
+    outputs = {}
+    for repeat in range(args.repeats + 1):  # round 0 is the warm-up
+        for contender in runs:
+            with forcing(contender):
+                net = timed(lambda: predict_probabilities(
+                    model, angles=angles, phase=phase, config=fixed))  # fmt: skip
+                path = timed(lambda: list(segment_acquisition(acquisition, model, config=whole)))
+            if repeat:
+                runs[contender]["network"].append(net[0])
+                runs[contender]["whole"].append(path[0])
+            outputs[contender] = (net[2].classes.argmax(0), path[2][0].labels)
+    checks = reference_checks(model, runs)
+    reference = runs[("torch", "float32")]
+    rows = []
+    for contender, times in runs.items():
+        network, path = (statistics.median(times[k]) for k in ("network", "whole"))
+        speedup = [statistics.median(reference[k]) / statistics.median(times[k]) for k in times]
+        classes = np.mean(outputs[contender][0] == outputs[("torch", "float32")][0])
+        rows.append(
+            f"| `{name}` | {contender[0]} | {contender[1]} | {network:.2f} | {speedup[0]:.2f}× "
+            f"| {path:.2f} | {speedup[1]:.2f}× | {classes:.5%} | "
+            f"{label_agreement(outputs[('torch', 'float32')][1], outputs[contender][1])} | "
+            f"{checks[contender]} |"
+        )
+    return rows
+
+
+def reference_checks(model, runs) -> dict[tuple[str, str], str]:
+    """The reference check's verdict for each contender (as the backend layer runs it)."""
+    verdicts = {}
+    for contender in runs:
+        if contender[0] == "torch":
+            verdicts[contender] = "(reference)"
+            continue
+        engine = forced_engine(model, model.network, contender)
+        result: CheckResult = compare(
+            model.network, engine.network, postprocess=default_postprocess(model)
+        )
+        verdicts[contender] = (
+            f"{'passed' if result.passed else '**refused**'} "
+            f"({result.class_agreement:.4%}, {result.label_agreement:.4%})"
+        )
+    return verdicts
+
+
+def two_thread_rows(name, model, acquisition, args) -> tuple[list[str], str]:
+    """Whole path at 2 threads, wall seconds: torch against what ``auto`` picks."""
+    torch.set_num_threads(2)
+    try:
+        configs = {
+            "torch": InferenceConfig(device="cpu", backend="torch"),
+            "auto": InferenceConfig(device="cpu"),
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a refused export says so in the table instead
+            picked = engine_for(model, model.network, torch.device("cpu"), "auto")
+        times = {k: [] for k in configs}
+        for repeat in range(args.repeats + 1):
+            for label, config in configs.items():
+                seconds = timed(
+                    lambda c=config: list(segment_acquisition(acquisition, model, config=c))
+                )
+                if repeat:
+                    times[label].append(seconds[1])
+    finally:
+        torch.set_num_threads(1)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    target = TARGETS[name]
+    verdict = (
+        "met" if medians["auto"] <= target else f"**missed** by {medians['auto'] - target:.2f} s"
+    )
+    row = (
+        f"| `{name}` | {medians['torch']:.2f} | {picked.backend} {picked.precision} | "
+        f"{medians['auto']:.2f} | {medians['torch'] / medians['auto']:.2f}× | ≤ {target} s: "
+        f"{verdict} |"
+    )
+    return [row], verdict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed rounds after warm-up")
+    parser.add_argument("--quick", action="store_true", help="1 round, 256×320, dmqpm-fast only")
+    args = parser.parse_args()
+    shape, models = SHAPE, MODELS
+    if args.quick:
+        args.repeats, shape, models = 1, (256, 320), ("dmqpm-fast",)
+    torch.set_num_threads(1)
+    load = os.getloadavg()
+    print("## Inference backends on the CPU (bench_backends)\n")
+    loaded = {}
+    for name in models:
+        try:
+            loaded[name] = load_model(name, device="cpu")
+        except ModelNotFoundError as error:
+            print(f"`{name}` skipped: {error}\n")
+    acquisition = simulate_field(
+        SimulationConfig(shape=shape, density="dense"), rng=1
+    ).to_acquisition()
+    runtimes = ", ".join(
+        f"{p} {__import__('importlib.metadata').metadata.version(p)}"
+        for p in ("onnxruntime", "openvino")
+        if is_installed(p)
+    )
+    print(
+        f"One simulated dense {shape[0]}×{shape[1]} frame; {runtimes or 'no runtime installed'}; "
+        f"one thread, process CPU seconds, median of {args.repeats} interleaved rounds after a "
+        "warm-up. 'network': `predict_probabilities` at the model's scale (one padded tile); "
+        "'whole path': `segment_acquisition` with the defaults (diameter estimate by the "
+        "`phase-only` network on the same backend, post-processing, measurements). Agreement "
+        "is with torch on this frame; 'check' is the reference-field check of the backend "
+        "layer (class and label agreement; it must reach 99.99 % with the same cell count), "
+        'which decides whether `backend="auto"` uses the contender.\n'
+    )
+    print(
+        "| model | backend | precision | network (s) | vs torch | whole path (s) | vs torch "
+        "| class agreement | label agreement | check |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for name, model in loaded.items():
+        print("\n".join(one_thread_rows(name, model, acquisition, args)))
+    print(
+        "\nIssue 17 targets, whole path at 2 threads (wall seconds, median of "
+        f'{args.repeats} interleaved rounds), torch against `backend="auto"` (what it picked '
+        "after its check):\n"
+    )
+    print("| model | torch (s) | auto picked | auto (s) | speed-up | target |")
+    print("|---|---:|---|---:|---:|---|")
+    for name, model in loaded.items():
+        rows, _ = two_thread_rows(name, model, acquisition, args)
+        print("\n".join(rows))
+    after = os.getloadavg()
+    print(
+        f"\nLoad average (1, 5, 15 min) at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
+        f" and the end {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f} (other sessions share "
+        "this machine; the 2-thread wall times suffer most from them)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
