@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_parser", "run"]
+__all__ = ["IOU_THRESHOLD", "add_parser", "run"]
+
+#: training.metrics.evaluate_folders' default ``iou_threshold`` (checked by test_cli_options;
+#: written out so that building the parser does not import the metrics).
+IOU_THRESHOLD = 0.5
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -15,7 +19,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--pred", type=Path, required=True, help="folder of *_labels.tif")
     evaluate.add_argument("--truth", type=Path, required=True, help="folder of *_labels.tif")
-    evaluate.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
+    evaluate.add_argument(
+        "--iou", type=float, default=IOU_THRESHOLD, help=f"IoU for a match ({IOU_THRESHOLD})"
+    )
     evaluate.add_argument("--summary", action="store_true", help="only the mean ± sd rows")
     evaluate.set_defaults(run=run)
 

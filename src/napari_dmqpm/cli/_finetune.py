@@ -7,8 +7,13 @@ import sys
 from pathlib import Path
 
 from napari_dmqpm.cli._reader import add_reader_options, reader_kwargs
+from napari_dmqpm.inference.config import DEVICE_CHOICES
 
-__all__ = ["add_parser", "read_finetune_data", "run"]
+__all__ = ["FINETUNE_DEFAULTS", "add_parser", "read_finetune_data", "run"]
+
+#: Defaults of training.finetune.finetune_config, written out so that building the parser does
+#: not import torch; test_cli_options checks them against the function.
+FINETUNE_DEFAULTS = {"minutes": 3.0, "learning_rate": 1e-3, "device": "auto"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,10 +26,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--out", type=Path, required=True, help="run folder; the model is out/best")
     tune.add_argument("--model", help="base model name or folder (default: the phase model)")
     budget = tune.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, default=None, help="time budget (default 3)")
+    budget.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help=f"time budget (default {FINETUNE_DEFAULTS['minutes']:g})",
+    )
     budget.add_argument("--epochs", type=int, help="number of epochs instead of a time budget")
-    tune.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    tune.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    tune.add_argument(
+        "--lr",
+        type=float,
+        default=FINETUNE_DEFAULTS["learning_rate"],
+        help=f"learning rate (default {FINETUNE_DEFAULTS['learning_rate']:g})",
+    )
+    tune.add_argument("--device", choices=DEVICE_CHOICES, default=FINETUNE_DEFAULTS["device"])
     tune.add_argument("--name", help="also install the result as a user model of this name")
     tune.add_argument(
         "--overwrite",
@@ -80,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     network = resolve_model(base, kind="phase-map", device="cpu")
     network = getattr(network, "network", network)
     data = read_finetune_data(args, needs_angles=network.config.inputs != "phase")
-    minutes = 3.0 if args.minutes is None and args.epochs is None else args.minutes
+    minutes = args.minutes
+    if args.minutes is None and args.epochs is None:
+        minutes = FINETUNE_DEFAULTS["minutes"]
     try:
         result = finetune(
             data["phase"],

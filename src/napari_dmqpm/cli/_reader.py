@@ -12,6 +12,8 @@ from pathlib import Path
 from napari_dmqpm.cli._args import positive_number
 
 __all__ = [
+    "ALPHA_UM3_PER_PG",
+    "DEMOSAIC_METHODS",
     "KINDS",
     "PHASE_UNITS",
     "add_reader_options",
@@ -20,11 +22,21 @@ __all__ = [
     "unit_warning",
 ]
 
-#: Units of ``--phase-unit`` (napari_dmqpm.io.units.PHASE_UNITS, without importing the reader).
+# The reader's choices and defaults, written out so that building the parser does not import
+# the reader (a quarter of a second at every start); test_cli_options checks each against
+# napari_dmqpm.io.
+
+#: Units of ``--phase-unit`` (napari_dmqpm.io.PHASE_UNITS).
 PHASE_UNITS = ("rad", "opd_um", "opd_nm", "pg_per_um2")
 
-#: Kinds of input of ``--kind`` (napari_dmqpm.io.FILE_KINDS, without importing the reader).
+#: Kinds of input of ``--kind`` (napari_dmqpm.io.FILE_KINDS).
 KINDS = ("ssqpm-stack", "angles-stack", "raw-mosaic", "phase-map")
+
+#: ``--demosaic-method`` (napari_dmqpm.io.mosaic.DEMOSAIC_METHODS; the first is the default).
+DEMOSAIC_METHODS = ("superpixel", "interpolate")
+
+#: ``--alpha``: the reader's default specific refraction increment in µm³/pg.
+ALPHA_UM3_PER_PG = 0.18
 
 
 def add_reader_options(parser: argparse.ArgumentParser) -> None:
@@ -56,14 +68,14 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--alpha",
         type=float,
-        default=0.18,
+        default=ALPHA_UM3_PER_PG,
         metavar="UM3_PER_PG",
-        help="specific refractive increment for pg/µm² maps (default 0.18 µm³/pg)",
+        help=f"specific refractive increment for pg/µm² maps (default {ALPHA_UM3_PER_PG} µm³/pg)",
     )
     group.add_argument(
         "--demosaic-method",
-        choices=("superpixel", "interpolate"),
-        default="superpixel",
+        choices=DEMOSAIC_METHODS,
+        default=DEMOSAIC_METHODS[0],
         help="how a raw polarization mosaic is split into the four angles",
     )
     group.add_argument(

@@ -20,12 +20,23 @@ from napari_dmqpm.cli._args import (
 from napari_dmqpm.cli._errors import THRESHOLD_FLAGS, cli_words
 from napari_dmqpm.cli._reader import add_reader_options, reader_kwargs, unit_warning
 from napari_dmqpm.cli._track import track_segmented
-from napari_dmqpm.inference.config import BACKEND_CHOICES, InferenceConfig
+from napari_dmqpm.inference.config import BACKEND_CHOICES, DEVICE_CHOICES, InferenceConfig
 
 #: InferenceConfig's defaults, which the options of ``segment`` default to.
 _INFERENCE_DEFAULTS = {field.name: field.default for field in dataclasses.fields(InferenceConfig)}
 
-__all__ = ["add_parser", "add_pool_options", "postprocess_options", "run", "segment_options"]
+#: Defaults of iter_segment_files' pool options, written out so that building the parser does
+#: not import the batch module (the model registry, the reader); test_cli_options checks them.
+POOL_DEFAULTS = {"workers": 1, "retries": 2, "connect_timeout": 10.0}
+
+__all__ = [
+    "POOL_DEFAULTS",
+    "add_parser",
+    "add_pool_options",
+    "postprocess_options",
+    "run",
+    "segment_options",
+]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,15 +52,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "fits the input (DM-QPMNet for stacks and raw frames, the phase model for phase maps)",
     )
     segment.add_argument(
-        "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="default auto"
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=_INFERENCE_DEFAULTS["device"],
+        help=f"default {_INFERENCE_DEFAULTS['device']}",
     )
     segment.add_argument(
         "--diameter",
         type=cell_diameter,
-        default="auto",
+        default=_INFERENCE_DEFAULTS["diameter_px"],
         metavar="auto|PX",
         help="typical cell diameter in pixels; default auto: estimated on each image (on the "
-        "first frame of a time-lapse, re-checked every 10 frames) and printed",
+        f"first frame of a time-lapse, re-checked every {_INFERENCE_DEFAULTS['recheck_every']} "
+        "frames) and printed",
     )
     segment.add_argument("--tta", action="store_true", help="mirror test-time augmentation")
     segment.add_argument(
@@ -61,7 +76,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument(
         "--batch-size",
         type=int,
-        default=None,
+        default=_INFERENCE_DEFAULTS["batch_size"],
         help="tiles per forward pass (default: 1 on the CPU, as many as fit on a GPU)",
     )
     segment.add_argument(
@@ -128,7 +143,7 @@ def add_pool_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=POOL_DEFAULTS["workers"],
         metavar="N",
         help="local worker processes without --scheduler (default 1: in this process)",
     )
@@ -139,14 +154,19 @@ def add_pool_options(parser: argparse.ArgumentParser) -> None:
         help="torch threads per worker (default: the cores shared out among the workers)",
     )
     group.add_argument(
-        "--retries", type=int, default=2, metavar="N", help="re-runs of a failed task (default 2)"
+        "--retries",
+        type=int,
+        default=POOL_DEFAULTS["retries"],
+        metavar="N",
+        help=f"re-runs of a failed task (default {POOL_DEFAULTS['retries']})",
     )
     group.add_argument(
         "--connect-timeout",
         type=float,
-        default=10.0,
+        default=POOL_DEFAULTS["connect_timeout"],
         metavar="SECONDS",
-        help="give up on an unreachable scheduler after this long (default 10)",
+        help="give up on an unreachable scheduler after this long "
+        f"(default {POOL_DEFAULTS['connect_timeout']:g})",
     )
 
 

@@ -7,7 +7,17 @@ from pathlib import Path
 
 from napari_dmqpm.cli._args import positive_number
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DENSITY_NAMES", "SIMULATE_DEFAULTS", "add_parser", "run"]
+
+# Written out so that building the parser does not import the simulator; test_cli_options checks
+# them against simulation.config.DENSITY_PRESETS and the defaults of simulation.dataset.
+
+#: The density presets (simulation.config.DENSITY_PRESETS).
+DENSITY_NAMES = ("sparse", "medium", "dense", "confluent")
+
+#: ``n_frames`` of write_dataset; frames of a time-lapse when --frames gives none (the CLI's
+#: own); write_growth_dataset's ``frame_interval_min``.
+SIMULATE_DEFAULTS = {"n_frames": 1, "timelapse_frames": 10, "frame_interval_min": 10.0}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,15 +31,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--density",
         default=None,
-        help="sparse, medium, dense, confluent, or a cover fraction in (0, 1)",
+        help=f"{', '.join(DENSITY_NAMES)}, or a cover fraction in (0, 1)",
     )
     simulate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="field size")
-    simulate.add_argument("--frames", type=int, default=1, help="time points per field")
+    simulate.add_argument(
+        "--frames", type=int, default=SIMULATE_DEFAULTS["n_frames"], help="time points per field"
+    )
     simulate.add_argument(
         "--timelapse",
         action="store_true",
         help="time-lapses of growing, dividing cells with the true lineage (--frames, default "
-        "10; --frame-interval, default 10 min)",
+        f"{SIMULATE_DEFAULTS['timelapse_frames']}; --frame-interval, default "
+        f"{SIMULATE_DEFAULTS['frame_interval_min']:g} min)",
     )
     simulate.add_argument(
         "--frame-interval", type=positive_number, metavar="MIN", help="minutes between frames"
@@ -55,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timelapse:
         written = write_growth_dataset(
             args.out,
-            n_frames=args.frames if args.frames > 1 else 10,
-            frame_interval_min=args.frame_interval or 10.0,
+            n_frames=args.frames if args.frames > 1 else SIMULATE_DEFAULTS["timelapse_frames"],
+            frame_interval_min=args.frame_interval or SIMULATE_DEFAULTS["frame_interval_min"],
             **common,
         )
         what, note = "files and folders", " (time-lapses with true lineage)"

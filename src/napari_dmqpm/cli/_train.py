@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_dmqpm.inference.config import DEVICE_CHOICES
+
 __all__ = ["add_parser", "run"]
 
 
@@ -21,7 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--minutes", type=float, help="wall-time budget of the whole run")
     train.add_argument("--epochs", type=int, help="number of epochs")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    train.add_argument("--device", choices=DEVICE_CHOICES)  # default: the config's
     train.add_argument(
         "--overwrite",
         action="store_true",
