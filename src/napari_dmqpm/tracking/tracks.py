@@ -16,7 +16,7 @@ import numpy as np
 
 from napari_dmqpm.tracking.growth import track_table
 
-__all__ = ["Tracks", "build_tracks"]
+__all__ = ["Tracks", "assemble_tracks", "build_tracks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +90,42 @@ def build_tracks(
     Tracks
     """
     track_of, parent_of = _assign_tracks(regions["frame"], np.asarray(edges, dtype=np.int64))
+    return assemble_tracks(
+        labels_tyx, regions, track_of, parent_of,
+        frame_interval_min=frame_interval_min, metadata=metadata,
+    )  # fmt: skip
+
+
+def assemble_tracks(
+    labels_tyx: np.ndarray,
+    regions: dict[str, np.ndarray],
+    track_of: np.ndarray,
+    parent_of: dict[int, int],
+    *,
+    frame_interval_min: float | None,
+    metadata: dict[str, Any] | None = None,
+) -> Tracks:
+    """Tracks from the track id of every row of a regions table and the lineage.
+
+    Parameters
+    ----------
+    labels_tyx : ndarray of shape (T, M, N), integer
+        The labels the regions were measured on.
+    regions : dict of str to ndarray of shape (n_cells,)
+        From :func:`~napari_dmqpm.tracking.regions.measure_regions`.
+    track_of : ndarray of shape (n_cells,), int
+        The track id (>= 1) of each row; a track has at most one row per frame.
+    parent_of : dict of int to int
+        ``{daughter_track: mother_track}``.
+    frame_interval_min : float or None
+        Minutes between frames; None leaves the per-hour columns NaN.
+    metadata : dict, optional
+        Provenance to keep in :attr:`Tracks.metadata`.
+
+    Returns
+    -------
+    Tracks
+    """
     labels = _relabel(labels_tyx, regions, track_of)
     order = np.lexsort((regions["frame"], track_of))
     hours = None if frame_interval_min is None else frame_interval_min / 60.0
