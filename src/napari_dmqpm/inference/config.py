@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
+
 AMP_CHOICES = ("auto", "off", "bfloat16", "float16")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: Engines that can run the network (``InferenceConfig.backend``).
@@ -44,15 +46,6 @@ def _check_number(name: str, value: Any, low: float, high: float, *, open_high=F
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False; got {name}={value!r}")
-
-
-def _from_dict(cls: type, data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} data must be a dict; got {type(data).__name__}")
-    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    return cls(**data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,12 +192,12 @@ class InferenceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; inverse of :meth:`from_dict`."""
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:
         """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, data)
+        return config_from_dict(cls, data)
 
     def replace(self, **changes: Any) -> InferenceConfig:
         """A copy with some fields changed (validated again)."""
@@ -282,7 +275,7 @@ class PostprocessConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; inverse of :meth:`from_dict`."""
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PostprocessConfig:
@@ -290,7 +283,7 @@ class PostprocessConfig:
 
         Missing keys take their defaults; unknown keys raise ``ValueError``.
         """
-        return _from_dict(cls, data)
+        return config_from_dict(cls, data)
 
     def replace(self, **changes: Any) -> PostprocessConfig:
         """A copy with some fields changed (validated again)."""

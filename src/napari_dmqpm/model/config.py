@@ -13,10 +13,11 @@ With the default ``strides=(1, 2, 2, 2, 2)`` stage 0 is full resolution, stage 1
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from napari_dmqpm._config import config_from_dict, config_to_dict
 
 FUSIONS = ("early", "concat", "mha", "bidirectional-mha")
 INPUTS = ("both", "angles", "phase")
@@ -320,36 +321,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (tuples become lists); inverse of :meth:`from_dict`."""
-        return _jsonable(dataclasses.asdict(self))
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        _check_keys(cls, data)
-        values = dict(data)
-        if "heads" in values:
-            heads = []
-            for head in values["heads"]:
-                _check_keys(HeadConfig, head)
-                heads.append(HeadConfig(**head))
-            values["heads"] = tuple(heads)
-        if "normalization" in values:
-            _check_keys(NormalizationConfig, values["normalization"])
-            values["normalization"] = NormalizationConfig(**values["normalization"])
-        return cls(**values)
-
-
-def _check_keys(cls: type, data: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} data must be a dict; got {type(data).__name__}")
-    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+        return config_from_dict(cls, data)

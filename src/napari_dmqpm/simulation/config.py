@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
+
 __all__ = ["DENSITY_PRESETS", "SimulationConfig"]
 
 #: Target cover fraction (share of the field inside cells) of each named density.
@@ -271,9 +273,7 @@ class SimulationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native dictionary of every parameter (``shape`` as a list)."""
-        values = dataclasses.asdict(self)
-        values["shape"] = list(self.shape)
-        return values
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SimulationConfig:
@@ -288,14 +288,7 @@ class SimulationConfig:
         -------
         SimulationConfig
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown SimulationConfig parameters: {unknown}")
-        values = dict(values)
-        if "shape" in values:
-            values["shape"] = tuple(values["shape"])
-        return cls(**values)
+        return config_from_dict(cls, values)
 
     def replace(self, **changes: Any) -> SimulationConfig:
         """A copy with some parameters changed (validated again)."""

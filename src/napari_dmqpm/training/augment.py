@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
+
 _RANGES = (
     "scaling",
     "diameter_px",
@@ -120,19 +122,12 @@ class AugmentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native dictionary (ranges as lists)."""
-        return {
-            key: list(v) if isinstance(v, tuple) else v
-            for key, v in dataclasses.asdict(self).items()
-        }
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
         """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
-        names = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown AugmentConfig keys: {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return config_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
 from napari_dmqpm.model.config import ModelConfig
 from napari_dmqpm.training.augment import AugmentConfig
 from napari_dmqpm.training.targets import TargetConfig
@@ -238,31 +239,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native dictionary; inverse of ``from_dict``."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["model"] = None if self.model is None else self.model.to_dict()
-        data["augment"] = self.augment.to_dict()
-        data["targets"] = dataclasses.asdict(self.targets)
-        data["simulator"] = None if self.simulator is None else _jsonable(self.simulator)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from ``to_dict`` output; unknown keys raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys: {unknown}")
-        _check_json_types(data, cls().to_dict())
-        values = dict(data)
-        if values.get("model") is not None:
-            values["model"] = ModelConfig.from_dict(values["model"])
-        if "augment" in values:
-            values["augment"] = AugmentConfig.from_dict(values["augment"])
-        if "targets" in values:
-            values["targets"] = TargetConfig(**values["targets"])
-        if values.get("simulator") is not None:
-            values["simulator"] = SimulatorData(**values["simulator"])
-        return cls(**values)
+        """Build from ``to_dict`` output; unknown keys and wrong JSON types raise ``ValueError``."""
+        return config_from_dict(cls, data)
 
     def save(self, path: str | Path) -> Path:
         """Write the config as JSON (pretty-printed) and return the path."""
@@ -292,31 +274,3 @@ class TrainConfig:
         except (TypeError, AttributeError, KeyError, ValueError) as error:
             message = str(error).replace("__init__() ", "").replace("argument after ** ", "")
             raise ValueError(f"{path}: {message}") from None
-
-
-_JSON_KINDS = ((bool, "true or false"), (dict, "object"), (list, "list"), (str, "string"))
-
-
-def _check_json_types(data: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """ValueError naming the key when a value's JSON type differs from the default's."""
-    for key, value in data.items():
-        default = defaults.get(key)
-        if value is None or default is None:
-            continue  # optional fields are checked by the constructors
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            wrong, words = isinstance(value, bool) or not isinstance(value, (int, float)), "number"
-        else:
-            kind, words = next((k, w) for k, w in _JSON_KINDS if isinstance(default, k))
-            wrong = not isinstance(value, kind)
-        if wrong:
-            raise ValueError(f"{key!r} must be a JSON {words}; got {json.dumps(value)[:60]}")
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
