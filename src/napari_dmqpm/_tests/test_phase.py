@@ -148,3 +148,21 @@ def test_retrieval_round_trip_property_with_tilt(seed, tilt_r, tilt_c):
     # noise free, the faint rims of the domes fall inside the background band (one histogram
     # bin wide) and bias the plane by ~1e-2 rad at most: below the 0.05 rad noise target
     assert np.abs(result.phase - truth).max() < 2e-2
+
+
+def test_fit_background_uses_only_the_mask_and_clips_what_it_missed():
+    """Cells over 80 % of the field, a tilted background in the gaps, and a bright speck of
+    debris inside the mask: the plane is recovered from the gaps alone, the speck clipped."""
+    from napari_dmqpm.phase import fit_background
+
+    rows, cols = np.indices((120, 120))
+    plane = 0.4 + 0.006 * rows - 0.004 * cols
+    phase = plane + np.random.default_rng(7).normal(0, 0.02, rows.shape)
+    gaps = (rows % 30 < 6) | (cols % 30 < 6)
+    phase[~gaps] += 1.5  # cells, not in the mask
+    phase[0:4, 40:60] += 0.8  # debris in a gap: 80 px of the mask
+    fit = fit_background(phase, gaps, surface="plane")
+    np.testing.assert_allclose(fit.surface(), plane, atol=0.01)
+    assert fit.n_pixels <= gaps.sum() - 80 and fit.n_pixels > 0.9 * (gaps.sum() - 80)
+    with pytest.raises(ValueError, match="too few background pixels"):
+        fit_background(phase, np.zeros_like(gaps), surface="offset")

@@ -11,6 +11,14 @@ refraction increment :math:`\alpha` in µm³/pg (0.18 for typical cell content, 
 and the area element :math:`dA` in µm², so that :math:`m` is in pg. The integral is the sum of
 the phase over the cell's pixels times the pixel area.
 
+The phase is measured against the medium around the cells: a low-order surface is fitted
+(:func:`napari_dmqpm.phase.fit_background`) to the pixels the labels leave as background,
+more than ``background_margin_px`` from any cell (its blurred rim), and subtracted. The
+phase retrieval's own background fit sees no labels; in a confluent field, with a few per
+cent of background, it settles partly on the cells and leaves an offset and curvature that
+change from frame to frame (area x offset in every cell's mass). Each row says how many
+background pixels the fit used and whether the background under the cell is trusted.
+
 The table is a dict of equally long numpy columns (what napari's ``Labels.features`` and
 ``pandas.DataFrame`` take); :func:`write_table_csv` writes it atomically.
 
@@ -31,8 +39,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from napari_dmqpm.io.write import atomic_write
+from napari_dmqpm.phase import BackgroundFit, BackgroundName, fit_background
 
 #: Column names, in order, with their units.
 TABLE_COLUMNS: dict[str, str] = {
@@ -53,10 +63,23 @@ TABLE_COLUMNS: dict[str, str] = {
     "alpha_um3_per_pg": "specific refraction increment used, µm³/pg",
     "cell_diameter_px": "typical cell diameter the frame was resampled for, px (estimated or "
     "given; NaN when not resampled by size)",
+    "background_rad": "mean background phase subtracted over the cell's pixels, rad (the "
+    "fitted surface; 0 without a background fit)",
+    "background_px": "background pixels the frame's background fit used (label 0, away from "
+    "the cells, within the robust clip; 0: no fit)",
+    "background_extrapolation": "standard error of the background under the cell over that "
+    "of the mean of the fit's pixels (about 1-3 among well spread background, large where it "
+    "is extrapolated far from it; NaN without a fit)",
+    "background_ok": "1 when the background under the cell is trusted; 0 when the frame has "
+    "too little background, or none near the cell, for a reliable dry mass",
 }
-_INTEGER_COLUMNS = ("frame", "label", "area_px")
+_INTEGER_COLUMNS = ("frame", "label", "area_px", "background_px", "background_ok")
 #: Pixels per row band of :func:`measure_cells` (bounds its temporary memory on huge frames).
 MEASURE_CHUNK_PIXELS = 2**22
+#: Largest ``background_extrapolation`` with ``background_ok`` = 1. Measured on simulated
+#: confluent fields (benchmarks/bench_dry_mass.py): below it the cells' dry-mass errors stay
+#: within a few per cent; far above it the quadratic is extrapolated into errors of 10-100 %.
+MAX_BACKGROUND_EXTRAPOLATION = 30.0
 
 
 def empty_table() -> dict[str, np.ndarray]:
@@ -84,6 +107,8 @@ def measure_cells(
     alpha_um3_per_pg: float = 0.18,
     frame: int | None = None,
     cell_diameter_px: float | None = None,
+    background: BackgroundName | None = "quadratic",
+    background_margin_px: float = 2.0,
 ) -> dict[str, np.ndarray]:
     r"""Area, phase, dry mass and centroid of every cell of one frame.
 
@@ -92,7 +117,8 @@ def measure_cells(
     labels : ndarray of shape (M, N), integer
         Instance labels, 0 is background. Not modified.
     phase : ndarray of shape (M, N)
-        Phase in radians (background-corrected, so the background is near 0).
+        Phase in radians, background-corrected by the retrieval or not: ``background``
+        measures each cell against the medium around the cells.
     pixel_size_um : float, optional
         Pixel size in µm; without it the µm columns and the dry mass are NaN.
     wavelength_um : float, optional
@@ -104,12 +130,25 @@ def measure_cells(
     cell_diameter_px : float, optional
         The typical cell diameter the segmentation resampled for, written in the
         ``cell_diameter_px`` column (NaN when None).
+    background : {"quadratic", "plane", "offset"} or None
+        The surface fitted (:func:`napari_dmqpm.phase.fit_background`) to the pixels with
+        label 0 more than ``background_margin_px`` from every cell, and subtracted before
+        measuring; "quadratic" (default) also takes out the curvature a whole-frame fit
+        leaves in a confluent field. None: the phase as given (``background_px`` 0,
+        ``background_ok`` 1). Without enough background pixels for the surface, the phase
+        is used as given and the rows say ``background_ok`` 0.
+    background_margin_px : float
+        Background pixels within this distance of a cell are left out of the fit: the
+        optics blur a cell's phase into its rim (2 px: the halo of a 0.8 µm point spread
+        at 0.63 µm pixels is below the noise beyond it).
 
     Returns
     -------
     dict of str to ndarray of shape (n_cells,)
         The columns of ``TABLE_COLUMNS`` in that order, one row per label present, by label.
-        ``dry_mass_pg = wavelength_um / (2 pi alpha) * integrated_phase_rad_um2``.
+        ``dry_mass_pg = wavelength_um / (2 pi alpha) * integrated_phase_rad_um2``, the phase
+        integrated above the fitted background; ``background_ok`` is 1 where
+        ``background_extrapolation <= MAX_BACKGROUND_EXTRAPOLATION``.
 
     Examples
     --------
@@ -134,11 +173,18 @@ def measure_cells(
     wavelength = _positive_or_nan("wavelength_um", wavelength_um)
     alpha = _positive_or_nan("alpha_um3_per_pg", alpha_um3_per_pg)
     diameter = _positive_or_nan("cell_diameter_px", cell_diameter_px)
-    area, integrated_px, centroid_row, centroid_col = _label_sums(labels, phase)
+    fit, n_background = _fit_background(labels, phase, background, background_margin_px)
+    sums = _label_sums(labels, phase, fit)
+    area, centroid_row, centroid_col = sums.area, sums.row, sums.col
     present = np.flatnonzero(area)
     present = present[present > 0]
     count = area[present].astype(np.float64)
-    integrated_px = integrated_px[present]
+    level = sums.background[present] / count
+    extrapolation = np.sqrt(np.maximum(sums.leverage[present] / count, 0.0))
+    if fit is None:
+        extrapolation[:] = math.nan
+    trusted = (background is None) | (extrapolation <= MAX_BACKGROUND_EXTRAPOLATION)
+    integrated_px = sums.phase[present] - sums.background[present]
     centroid_row, centroid_col = centroid_row[present] / count, centroid_col[present] / count
     integrated_um2 = integrated_px * pixel**2
     return {
@@ -158,30 +204,83 @@ def measure_cells(
         "wavelength_um": np.full(present.size, wavelength),
         "alpha_um3_per_pg": np.full(present.size, alpha),
         "cell_diameter_px": np.full(present.size, diameter),
+        "background_rad": level,
+        "background_px": np.full(present.size, n_background, dtype=np.int64),
+        "background_extrapolation": extrapolation,
+        "background_ok": trusted.astype(np.int64),
     }
 
 
-def _label_sums(
-    labels: np.ndarray, phase: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per label value: pixel count, phase sum, row sum and column sum (float64).
+def _fit_background(
+    labels: np.ndarray, phase: np.ndarray, surface: BackgroundName | None, margin_px: float
+) -> tuple[BackgroundFit | None, int]:
+    """The background surface of the frame's non-cell pixels, and the pixels it used.
 
-    Summed over bands of ``MEASURE_CHUNK_PIXELS`` so that the temporaries stay small; one
-    band (the whole frame) for frames up to that size.
+    None and 0 without ``surface``; None and the candidate pixels' count when they are too
+    few for the surface.
+    """
+    if surface is None:
+        return None, 0
+    if not (isinstance(margin_px, (int, float)) and math.isfinite(margin_px) and margin_px >= 0):
+        raise ValueError(f"background_margin_px must be a number >= 0; got {margin_px!r}")
+    empty = labels == 0
+    mask = (
+        empty
+        if margin_px == 0 or empty.all()
+        else ndimage.distance_transform_edt(empty) > margin_px
+    )
+    try:
+        fit = fit_background(phase, mask, surface=surface)
+    except ValueError:
+        return None, int(np.count_nonzero(mask))
+    return fit, fit.n_pixels
+
+
+class _Sums:
+    """Per label value: pixel count, sums of phase, row, column, background and leverage."""
+
+    def __init__(self, n_bins: int) -> None:
+        self.area = np.zeros(n_bins, dtype=np.int64)
+        self.phase, self.row, self.col, self.background, self.leverage = np.zeros((5, n_bins))
+
+
+def _label_sums(labels: np.ndarray, phase: np.ndarray, fit: BackgroundFit | None) -> _Sums:
+    """Sums per label value over bands of ``MEASURE_CHUNK_PIXELS`` (small temporaries).
+
+    With a background fit, also the sums of the fitted surface and of ``n * h`` (its
+    variance relative to the mean of the fit's pixels), from the per-label sums of the
+    monomials ``r**a * c**b`` (``a + b <= 2 * order``) of the normalized coordinates.
     """
     n_rows, n_cols = labels.shape
     n_bins = int(labels.max()) + 1 if labels.size else 1
-    area = np.zeros(n_bins, dtype=np.int64)
-    sums = np.zeros((3, n_bins), dtype=np.float64)
+    sums = _Sums(n_bins)
+    order = 0 if fit is None else fit.order
+    powers = [(a, t - a) for t in range(2 * order + 1) for a in range(t + 1)]
+    moments = {power: np.zeros(n_bins) for power in powers}
+    scale_r, scale_c = max(n_rows - 1, 1), max(n_cols - 1, 1)
     band = max(1, MEASURE_CHUNK_PIXELS // max(n_cols, 1))
     for top in range(0, n_rows, band):
         rows, cols = np.indices(labels[top : top + band].shape)
+        rows = rows + top
         flat = labels[top : top + band].ravel().astype(np.intp)
-        area += np.bincount(flat, minlength=n_bins)
-        values = np.nan_to_num(phase[top : top + band].astype(np.float64))
-        for total, weights in zip(sums, (values, rows + top, cols), strict=True):
-            total += np.bincount(flat, weights=weights.ravel(), minlength=n_bins)
-    return area, sums[0], sums[1], sums[2]
+        sums.area += np.bincount(flat, minlength=n_bins)
+        values: np.ndarray = np.nan_to_num(phase[top : top + band].astype(np.float64))
+        for total, weights in zip(
+            (sums.phase, sums.row, sums.col), (values, rows, cols), strict=True
+        ):
+            total += np.bincount(flat, weights=np.asarray(weights).ravel(), minlength=n_bins)
+        if fit is not None:
+            r, c = (rows / scale_r).ravel(), (cols / scale_c).ravel()
+            for a, b in powers:
+                moments[a, b] += np.bincount(flat, weights=r**a * c**b, minlength=n_bins)
+    if fit is not None:
+        terms = [(i, t - i) for t in range(order + 1) for i in range(t + 1)]  # _design_matrix
+        for coef, (a, b) in zip(fit.coefficients, terms, strict=True):
+            sums.background += coef * moments[a, b]
+        for k, (a, b) in enumerate(terms):
+            for m, (c, d) in enumerate(terms):
+                sums.leverage += fit.extrapolation_matrix[k, m] * moments[a + c, b + d]
+    return sums
 
 
 def concat_tables(tables: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
