@@ -59,6 +59,9 @@ N_MOVIES = 1
 MODEL_INTERVALS_MIN = (10.0, 30.0)
 MIN_GROWTH_FRAMES = 8
 TARGETS = {"tra_sparse": 0.95, "tra_confluent": 0.90, "growth_error": 0.05}
+#: In every cache key: results of another version are not reused. 2: the dry mass is measured
+#: against the background the labels leave (``measure_cells``' background fit).
+CACHE_VERSION = 2
 
 
 def simulate(density: str, interval: float, index: int, *, shape=None, n_frames=None):
@@ -127,6 +130,7 @@ def growth_errors(movie, tracks) -> dict:
     true_mass = movie.mass_scale
     hours = movie.frame_interval_min / 60.0
     errors_k, errors_pg, estimates, truths = [], [], [], []
+    measured: dict = {}
     for track_id in np.unique(tracks.cells["track_id"]):
         rows = (tracks.cells["track_id"] == track_id) & ~tracks.cells["touches_border"]
         if rows.sum() < MIN_GROWTH_FRAMES:  # frames off the field edge, as the tracker fits
@@ -135,7 +139,7 @@ def growth_errors(movie, tracks) -> dict:
         true_id = _majority_truth(movie.labels, tracks.labels, int(track_id), frames)
         if true_id == 0:
             continue
-        rate, k = fit_growth(frames * hours, _mass(tracks, movie, rows))
+        rate, k = fit_growth(frames * hours, _mass(tracks, movie, rows, measured))
         sel = (true_mass["track_id"] == true_id) & np.isin(true_mass["frame"], frames)
         true_rate, _ = fit_growth(true_mass["frame"][sel] * hours, true_mass["dry_mass_pg"][sel])
         k_true = truth_rate[true_id]
@@ -146,7 +150,7 @@ def growth_errors(movie, tracks) -> dict:
     return {"errors_k": errors_k, "errors_pg": errors_pg, "k": estimates, "k_true": truths}
 
 
-def _mass(tracks, movie, rows) -> np.ndarray:
+def _mass(tracks, movie, rows, measured: dict) -> np.ndarray:
     mass = tracks.cells["dry_mass_pg"][rows]
     if np.all(np.isnan(mass)):  # the baseline measures no mass: measure it on its tracks
         from napari_dmqpm.inference.measure import measure_cells
@@ -155,15 +159,15 @@ def _mass(tracks, movie, rows) -> np.ndarray:
         for frame, label in zip(
             tracks.cells["frame"][rows], tracks.cells["track_id"][rows], strict=True
         ):
-            one = (tracks.labels[frame] == label).astype(np.int32)
-            mass.append(
-                measure_cells(
-                    one,
+            if frame not in measured:  # the whole frame: the other cells are not background
+                table = measure_cells(
+                    tracks.labels[frame],
                     movie.phase[frame],
                     pixel_size_um=movie.config.pixel_size_um,
                     wavelength_um=movie.config.wavelength_um,
-                )["dry_mass_pg"][0]
-            )
+                )
+                measured[frame] = dict(zip(table["label"], table["dry_mass_pg"], strict=True))
+            mass.append(measured[frame][label])
         mass = np.array(mass)
     return mass
 
@@ -283,6 +287,7 @@ def run_all(*, quick: bool, use_model: bool) -> dict:
                 model = use_model and interval in MODEL_INTERVALS_MIN and index == 0
                 key = f"{density}-{interval:g}min-{index}"
                 key += ("-quick" if quick else "") + ("-model" if model else "")
+                key += f"-v{CACHE_VERSION}"
                 path = _cache_path(key)
                 if path.is_file():
                     records[key] = json.loads(path.read_text())
