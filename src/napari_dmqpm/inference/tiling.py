@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from napari_dmqpm.inference.config import DEFAULT_OVERLAP
-from napari_dmqpm.model.device import is_out_of_memory
+from napari_dmqpm.model.device import DeviceMemoryError, ShrinkingBatch
 
 #: ``progress(done, total)``: called with the number of tiles finished so far.
 ProgressCallback = Callable[[int, int], None]
@@ -261,28 +261,19 @@ def _pad(array: np.ndarray, plan: TilePlan) -> np.ndarray:
 def _forward_split(
     forward: Callable[..., torch.Tensor], tensors: list[torch.Tensor | None]
 ) -> torch.Tensor:
-    """``forward(*tensors)``; on running out of accelerator memory, in two halves."""
-    try:
+    """``forward(*tensors)``; out of accelerator memory, in halved batches.
+
+    The halving is :class:`~napari_dmqpm.model.device.ShrinkingBatch`'s, the one of
+    :func:`~napari_dmqpm.inference.predict_probabilities`, whose ``forward`` is one already and
+    is called as it is. A single tile that does not fit raises :class:`OutOfDeviceMemory`.
+    """
+    if isinstance(forward, ShrinkingBatch):
         return forward(*tensors)
-    except RuntimeError as err:  # torch.OutOfMemoryError is one (torch >= 2.5 names it)
-        if not is_out_of_memory(err):
-            raise
-        n = next(t.shape[0] for t in tensors if t is not None)
-        if n == 1:
-            raise OutOfDeviceMemory(
-                "out of accelerator memory with a single tile of "
-                f"{tuple(next(t for t in tensors if t is not None).shape[2:])}; lower tile_size "
-                "or use device='cpu'"
-            ) from err
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        halves = (slice(0, n // 2), slice(n // 2, n))
-        return torch.cat(
-            [
-                _forward_split(forward, [None if t is None else t[h] for t in tensors])
-                for h in halves
-            ]
-        )
+    present = next(t for t in tensors if t is not None)
+    try:
+        return ShrinkingBatch(forward, present.device, present.shape[0])(*tensors)
+    except DeviceMemoryError as error:
+        raise OutOfDeviceMemory(f"{error}; lower tile_size or use device='cpu'") from None
 
 
 def _predict_batch(
@@ -353,7 +344,7 @@ def predict_tiled(
     tile_size, overlap, divisor
         See :func:`plan_tiles`.
     batch_size : int
-        Tiles per call of ``forward``. Out of accelerator memory, a batch is split in halves.
+        Tiles per call of ``forward``. Out of accelerator memory, a batch is halved until it fits.
     tta : bool
         Average the plain pass and the three mirror flips (rows, columns, both).
     device : str or torch.device
