@@ -98,22 +98,35 @@ def resolve_backend(requested: str, device: torch.device | str) -> str:
 class SessionNetwork:
     """``(angles, phase) -> logits`` of an export, like the network it came from.
 
-    Tiles smaller than ``min_side`` in rows or columns run on ``fallback`` (torch).
+    Tiles smaller than ``min_side`` in rows or columns run on ``fallback`` (torch); so does
+    everything after the runtime fails on a tile (with a :class:`BackendWarning`).
     """
 
     def __init__(self, session, names: tuple[str, ...], fallback: DMQPMNet) -> None:
         self.session, self.names, self.fallback = session, names, fallback
         self.min_side = min_side(fallback)
+        self.failed = False
 
     def __call__(self, angles: torch.Tensor | None, phase: torch.Tensor | None) -> torch.Tensor:
         given = {"angles": angles, "phase": phase}
         tensors = {name: given[name] for name in self.names}
         if any(t is None for t in tensors.values()):
             return self.fallback(angles, phase)  # let the network say what is missing
-        if min(next(iter(tensors.values())).shape[2:]) < self.min_side:
+        shape = tuple(next(iter(tensors.values())).shape)
+        if self.failed or min(shape[2:]) < self.min_side:
             return self.fallback(angles, phase)
         feeds = {n: np.ascontiguousarray(t.numpy(), dtype=np.float32) for n, t in tensors.items()}
-        return torch.from_numpy(self.session(feeds))
+        try:
+            return torch.from_numpy(self.session(feeds))
+        except Exception as error:  # a runtime's own failure: finish on torch, say so once
+            self.failed = True
+            warnings.warn(
+                f"the runtime failed on a tile of {shape} ({error}); this model runs on torch "
+                "from here on in this session",
+                BackendWarning,
+                stacklevel=2,
+            )
+            return self.fallback(angles, phase)
 
 
 @dataclass(frozen=True)

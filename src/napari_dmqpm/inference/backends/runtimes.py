@@ -14,8 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: The package each runtime backend needs (its pip name).
-RUNTIME_PACKAGES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+#: The packages each runtime backend needs (import and pip names): its runtime, and ``onnx``,
+#: which torch's exporter writes with.
+RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "openvino": ("openvino", "onnx"),
+}
 #: Precisions a backend may run at, preferred first where the CPU has them.
 PRECISIONS: dict[str, tuple[str, ...]] = {
     "torch": ("float32",),
@@ -30,17 +34,17 @@ class BackendNotInstalledError(ImportError):
 
 def is_installed(backend: str) -> bool:
     """True when ``backend`` can run here (torch always can)."""
-    package = RUNTIME_PACKAGES.get(backend)
-    return package is None or importlib.util.find_spec(package) is not None
+    return all(importlib.util.find_spec(p) is not None for p in RUNTIME_PACKAGES.get(backend, ()))
 
 
 def require(backend: str) -> None:
     """Raise :class:`BackendNotInstalledError` when ``backend``'s runtime is missing."""
     if not is_installed(backend):
-        package = RUNTIME_PACKAGES[backend]
+        missing = [p for p in RUNTIME_PACKAGES[backend] if importlib.util.find_spec(p) is None]
         raise BackendNotInstalledError(
-            f"backend={backend!r} needs the {package} package, which is not installed: "
-            f"pip install {package} (or pip install 'napari-dmqpm[fast]' for both runtimes), "
+            f"backend={backend!r} needs the {' and '.join(missing)} package"
+            f"{'s' if len(missing) > 1 else ''}, not installed here: pip install "
+            f"{' '.join(missing)} (or pip install 'napari-dmqpm[fast]' for both runtimes), "
             "or choose backend='auto' or 'torch'"
         )
 
@@ -116,4 +120,4 @@ def runtime_version(backend: str) -> str:
         return torch.__version__
     from importlib.metadata import version
 
-    return version(RUNTIME_PACKAGES[backend])
+    return version(RUNTIME_PACKAGES[backend][0])
