@@ -116,7 +116,16 @@ class InferenceConfig:
         zero, or a featureless frame at any constant phase, is segmented as if it sat at 0.
         The measurements use the phase as given.
     backend : {"auto", "torch", "onnxruntime", "openvino"}
-        The engine that runs the network. ``auto`` (default) runs torch.
+        The engine that runs the network (:mod:`napari_dmqpm.inference.backends`). ``auto``
+        (default): on a CPU, OpenVINO when it is installed, else ONNX Runtime, else torch, for
+        a model loaded from a checkpoint (a network only in memory runs on torch); on CUDA and
+        MPS, torch. The runtimes come with ``pip install 'napari-dmqpm[fast]'``; naming one
+        that is not installed is an error that gives the pip command. A checkpoint is exported
+        to ONNX once (cached in the user models folder under its weights' sha256) and checked
+        against torch on a simulated reference field before its first use; where its labels
+        differ, the model runs on torch with a ``BackendWarning``. OpenVINO's bfloat16 is used
+        only where the CPU has it and it passes the same check. What ran is recorded in
+        ``Probabilities.backend`` and ``.precision``.
 
     Examples
     --------
