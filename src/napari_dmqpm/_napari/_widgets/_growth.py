@@ -19,6 +19,7 @@ from qtpy.QtWidgets import QLabel
 
 from napari_dmqpm.tracking.curves import lineage_curves, track_at
 
+from ._corrections import TrackCorrections
 from ._form import LayerBox, double_spin, int_spin
 from ._growth_plot import MassPlot, RateHistogram
 from ._panel import Panel
@@ -121,6 +122,7 @@ class GrowthWidget(Panel):
         self.add(self.plot)
         self.add(QLabel("<b>Growth rates of the field</b>"))
         self.add(self.histogram)
+        self.corrections = TrackCorrections(self)
         self.add_progress()
         self.finish()
         self.tracks.currentIndexChanged.connect(lambda *_: self.show_layer())
@@ -148,12 +150,44 @@ class GrowthWidget(Panel):
             self.histogram.set_rates(np.zeros(0), "pg/h")
             self.status.setText("No tracks yet: segment all frames with tracking on.")
             return
-        tracks = np.unique(np.asarray(layer.data)[:, 0].astype(np.int64))
-        self.track.setRange(int(tracks.min()), int(tracks.max()))
         self.interval.blockSignals(True)
         self.interval.setValue(_stated_interval(layer) or 0.0)
         self.interval.blockSignals(False)
+        self.refresh_tracks()
+
+    def refresh_tracks(self) -> None:
+        """The track ids of the layer (after a correction too), then the chosen track drawn."""
+        layer = self.tracks.layer()
+        if layer is None:
+            return
+        tracks = np.unique(np.asarray(layer.data)[:, 0].astype(np.int64))
+        if tracks.size:
+            self.track.blockSignals(True)
+            self.track.setRange(int(tracks.min()), int(tracks.max()))
+            self.track.blockSignals(False)
+            self.corrections.set_range(int(tracks.max()))
         self.show_track()
+
+    def select_track(self, track: int) -> None:
+        """Choose ``track`` without drawing it yet (a correction draws once it is written)."""
+        self.track.blockSignals(True)
+        self.track.setValue(int(track))
+        self.track.blockSignals(False)
+
+    def labels_layer(self) -> Any | None:
+        """The Labels layer the chosen Tracks layer was made from (``"<labels> tracks"``)."""
+        layer = self.tracks.layer()
+        if layer is None or not layer.name.endswith(_SUFFIX):
+            return None
+        name = layer.name[: -len(_SUFFIX)]
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def current_frame(self) -> int | None:
+        """The frame shown, as an index of the tracked Labels layer."""
+        labels = self.labels_layer()
+        if labels is None:
+            return None
+        return int(np.round(labels.world_to_data(self.viewer.dims.point)[0]))
 
     def show_track(self) -> None:
         """Draw the chosen track with its mother and daughters, mark its rate."""
@@ -179,16 +213,12 @@ class GrowthWidget(Panel):
 
     def _on_click(self, viewer: Any, event: Any) -> None:
         """A click on the tracked Labels layer picks the track of the cell under the cursor."""
-        layer = self.tracks.layer()
-        if event.type != "mouse_press" or layer is None:
+        layer, labels = self.tracks.layer(), self.labels_layer()
+        if event.type != "mouse_press" or layer is None or labels is None:
             return
-        name = layer.name[: -len(_SUFFIX)] if layer.name.endswith(_SUFFIX) else None
-        if name is None or name not in viewer.layers:
-            return
-        labels = viewer.layers[name]
         point = np.round(labels.world_to_data(event.position)).astype(int)
         if point.size < 3 or np.any(point < 0) or np.any(point >= labels.data.shape):
             return
         track = track_at(_cells(layer), int(point[0]), int(labels.data[tuple(point)]))
-        if track is not None:
+        if track is not None and not self.corrections.pick(track):
             self.track.setValue(track)
