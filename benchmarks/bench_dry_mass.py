@@ -190,7 +190,7 @@ def report(results: dict, *, seconds: float, command: str, n_fields: int) -> str
         f"The confluent fields again, with the margin around the cells widened to "
         f"{', '.join(f'{m:g}' for m in MARGINS_PX)} px so that less background, in fewer "
         "gaps, is left to the fit; the cells binned by their `background_extrapolation` (the "
-        "standard error of the fitted background under the cell over that of the mean of the "
+        "standard error of the background subtracted from the cell over that of the mean of the "
         "fit's pixels). A cell is flagged (`background_ok` = 0) above "
         f"{MAX_BACKGROUND_EXTRAPOLATION:g}.",
         "",

@@ -93,9 +93,10 @@ class BackgroundFit:
         on the fitted sample and scaled to the whole frame when the sample was thinned.
     extrapolation_matrix : ndarray of shape (n_terms, n_terms)
         ``n (X^T X)^-1`` of the ``n`` points of the last pass (design matrix ``X``): for the
-        terms ``x`` of a pixel, ``sqrt(x @ extrapolation_matrix @ x)`` is the standard error
-        of the fitted surface there over that of the mean of the ``n`` points (about 1 inside
-        well spread background, large where the surface is extrapolated far from it).
+        terms ``x`` of a pixel (or their mean over a region), ``sqrt(x @ extrapolation_matrix
+        @ x)`` is the standard error of the fitted surface there (or of its mean over the
+        region) over that of the mean of the ``n`` points: about 1 inside well spread
+        background, large where the surface is extrapolated far from it.
     """
 
     coefficients: np.ndarray

@@ -67,9 +67,10 @@ TABLE_COLUMNS: dict[str, str] = {
     "fitted surface; 0 without a background fit)",
     "background_px": "background pixels the frame's background fit used (label 0, away from "
     "the cells, within the robust clip; 0: no fit)",
-    "background_extrapolation": "standard error of the background under the cell over that "
-    "of the mean of the fit's pixels (about 1-3 among well spread background, large where it "
-    "is extrapolated far from it; NaN without a fit)",
+    "background_extrapolation": "standard error of the background subtracted from the cell "
+    "(its mean over the cell's pixels) over that of the mean of the fit's pixels (about 1-3 "
+    "among well spread background, large where the surface is extrapolated far from it; NaN "
+    "without a fit)",
     "background_ok": "1 when the background under the cell is trusted; 0 when the frame has "
     "too little background, or none near the cell, for a reliable dry mass",
 }
@@ -174,17 +175,19 @@ def measure_cells(
     alpha = _positive_or_nan("alpha_um3_per_pg", alpha_um3_per_pg)
     diameter = _positive_or_nan("cell_diameter_px", cell_diameter_px)
     fit, n_background = _fit_background(labels, phase, background, background_margin_px)
-    sums = _label_sums(labels, phase, fit)
+    sums = _label_sums(labels, phase, 0 if fit is None else fit.order)
     area, centroid_row, centroid_col = sums.area, sums.row, sums.col
     present = np.flatnonzero(area)
     present = present[present > 0]
     count = area[present].astype(np.float64)
-    level = sums.background[present] / count
-    extrapolation = np.sqrt(np.maximum(sums.leverage[present] / count, 0.0))
-    if fit is None:
-        extrapolation[:] = math.nan
+    level, extrapolation = np.zeros(present.size), np.full(present.size, math.nan)
+    if fit is not None:  # the mean of the surface over each cell, and its standard error
+        terms = sums.mean_terms(labels.shape, fit.order)[present]
+        level = terms @ fit.coefficients
+        spread = np.einsum("ij,jk,ik->i", terms, fit.extrapolation_matrix, terms)
+        extrapolation = np.sqrt(np.maximum(spread, 0.0))
     trusted = (background is None) | (extrapolation <= MAX_BACKGROUND_EXTRAPOLATION)
-    integrated_px = sums.phase[present] - sums.background[present]
+    integrated_px = sums.phase[present] - level * count
     centroid_row, centroid_col = centroid_row[present] / count, centroid_col[present] / count
     integrated_um2 = integrated_px * pixel**2
     return {
@@ -224,11 +227,12 @@ def _fit_background(
     if not (isinstance(margin_px, (int, float)) and math.isfinite(margin_px) and margin_px >= 0):
         raise ValueError(f"background_margin_px must be a number >= 0; got {margin_px!r}")
     empty = labels == 0
-    mask = (
-        empty
-        if margin_px == 0 or empty.all()
-        else ndimage.distance_transform_edt(empty) > margin_px
-    )
+    mask = empty
+    if margin_px > 0 and not empty.all():  # not within margin_px of a cell: a disk dilation
+        reach = int(margin_px)
+        offsets = np.arange(-reach, reach + 1)
+        disk = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= margin_px**2
+        mask = ~ndimage.binary_dilation(~empty, structure=disk)
     try:
         fit = fit_background(phase, mask, surface=surface)
     except ValueError:
@@ -237,28 +241,35 @@ def _fit_background(
 
 
 class _Sums:
-    """Per label value: pixel count, sums of phase, row, column, background and leverage."""
+    """Per label value: pixel count and sums of phase, row, column and the squared terms."""
 
     def __init__(self, n_bins: int) -> None:
         self.area = np.zeros(n_bins, dtype=np.int64)
-        self.phase, self.row, self.col, self.background, self.leverage = np.zeros((5, n_bins))
+        self.phase, self.row, self.col = np.zeros((3, n_bins))
+        #: sums of r**a * c**b (normalized coordinates) for a + b == 2, by (a, b)
+        self.squares = {(a, 2 - a): np.zeros(n_bins) for a in range(3)}
+
+    def mean_terms(self, shape: tuple[int, int], order: int) -> np.ndarray:
+        """Each label's mean of the polynomial terms of ``_design_matrix``, (n_bins, n_terms)."""
+        scale_r, scale_c = max(shape[0] - 1, 1), max(shape[1] - 1, 1)
+        moments = {(0, 0): self.area.astype(np.float64), (1, 0): self.row / scale_r}
+        moments[0, 1] = self.col / scale_c
+        moments.update(self.squares)
+        terms = [moments[i, t - i] for t in range(order + 1) for i in range(t + 1)]
+        return np.stack(terms, axis=-1) / np.maximum(self.area, 1)[:, None]
 
 
-def _label_sums(labels: np.ndarray, phase: np.ndarray, fit: BackgroundFit | None) -> _Sums:
+def _label_sums(labels: np.ndarray, phase: np.ndarray, order: int) -> _Sums:
     """Sums per label value over bands of ``MEASURE_CHUNK_PIXELS`` (small temporaries).
 
-    With a background fit, also the sums of the fitted surface and of ``n * h`` (its
-    variance relative to the mean of the fit's pixels), from the per-label sums of the
-    monomials ``r**a * c**b`` (``a + b <= 2 * order``) of the normalized coordinates.
+    With ``order`` 2, also the sums of the squared terms of the normalized coordinates, for
+    the mean of a quadratic background over each label.
     """
     n_rows, n_cols = labels.shape
     n_bins = int(labels.max()) + 1 if labels.size else 1
     sums = _Sums(n_bins)
-    order = 0 if fit is None else fit.order
-    powers = [(a, t - a) for t in range(2 * order + 1) for a in range(t + 1)]
-    moments = {power: np.zeros(n_bins) for power in powers}
-    scale_r, scale_c = max(n_rows - 1, 1), max(n_cols - 1, 1)
     band = max(1, MEASURE_CHUNK_PIXELS // max(n_cols, 1))
+    scale_r, scale_c = max(n_rows - 1, 1), max(n_cols - 1, 1)
     for top in range(0, n_rows, band):
         rows, cols = np.indices(labels[top : top + band].shape)
         rows = rows + top
@@ -269,17 +280,10 @@ def _label_sums(labels: np.ndarray, phase: np.ndarray, fit: BackgroundFit | None
             (sums.phase, sums.row, sums.col), (values, rows, cols), strict=True
         ):
             total += np.bincount(flat, weights=np.asarray(weights).ravel(), minlength=n_bins)
-        if fit is not None:
-            r, c = (rows / scale_r).ravel(), (cols / scale_c).ravel()
-            for a, b in powers:
-                moments[a, b] += np.bincount(flat, weights=r**a * c**b, minlength=n_bins)
-    if fit is not None:
-        terms = [(i, t - i) for t in range(order + 1) for i in range(t + 1)]  # _design_matrix
-        for coef, (a, b) in zip(fit.coefficients, terms, strict=True):
-            sums.background += coef * moments[a, b]
-        for k, (a, b) in enumerate(terms):
-            for m, (c, d) in enumerate(terms):
-                sums.leverage += fit.extrapolation_matrix[k, m] * moments[a + c, b + d]
+        if order >= 2:
+            r, c = rows.ravel() / scale_r, cols.ravel() / scale_c
+            for (a, b), weights in zip(sums.squares, (c * c, r * c, r * r), strict=True):
+                sums.squares[a, b] += np.bincount(flat, weights=weights, minlength=n_bins)
     return sums
 
 

@@ -79,6 +79,7 @@ def measure_regions(
             wavelength_um=wavelength_um if phase_tyx is not None else None,
             alpha_um3_per_pg=alpha_um3_per_pg,
             frame=frame,
+            background="quadratic" if phase_tyx is not None else None,  # no phase: no fit
         )
         measured["touches_border"] = np.isin(measured["label"], _border_labels(labels))
         per_frame.append({name: measured[name] for name in REGION_COLUMNS})
