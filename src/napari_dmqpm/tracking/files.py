@@ -29,7 +29,7 @@ from napari_dmqpm.io.timing import read_frame_interval
 from napari_dmqpm.tracking.link import track_labels
 from napari_dmqpm.tracking.tracks import Tracks
 
-__all__ = ["TrackFileResult", "output_stem", "track_file"]
+__all__ = ["TrackFileResult", "output_stem", "track_file", "track_paths", "write_tracks"]
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,8 @@ def track_file(
         wavelength_um = wavelength_um or acquisition.wavelength_um
     pixel_size_um = pixel_size_um or labels.pixel_size_um
     interval, source = _interval(frame_interval_min, [labels_path, phase_path])
-    out = Path(out_dir)
     stem = output_stem(labels_path)
-    paths = [out / f"{stem}_tracks.csv", out / f"{stem}_lineage.csv", out / f"{stem}_ctc"]
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace it")
+    _refuse_existing(track_paths(out_dir, stem), overwrite)
     tracks = track_labels(
         labels.labels,
         phase_tyx=None if phase is None else _as_array(phase),
@@ -130,11 +126,50 @@ def track_file(
         pixel_size_um=pixel_size_um,
         wavelength_um=wavelength_um,
     )
-    out.mkdir(parents=True, exist_ok=True)
+    paths = write_tracks(tracks, out_dir, stem, overwrite=overwrite)
+    return TrackFileResult(tracks, paths, interval, source)
+
+
+def track_paths(out_dir: str | os.PathLike, stem: str) -> list[Path]:
+    """``<stem>_tracks.csv``, ``<stem>_lineage.csv`` and ``<stem>_ctc`` in ``out_dir``."""
+    out = Path(out_dir)
+    return [out / f"{stem}_tracks.csv", out / f"{stem}_lineage.csv", out / f"{stem}_ctc"]
+
+
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace it")
+
+
+def write_tracks(
+    tracks: Tracks, out_dir: str | os.PathLike, stem: str, *, overwrite: bool = False
+) -> list[Path]:
+    """Write a tracking result: the per-cell and per-track tables and the CTC folder.
+
+    Parameters
+    ----------
+    tracks : Tracks
+        From :func:`~napari_dmqpm.tracking.track_labels`, corrected or not.
+    out_dir : str or path-like
+        Output folder, created when missing.
+    stem : str
+        The files are ``<stem>_tracks.csv``, ``<stem>_lineage.csv`` and ``<stem>_ctc/``.
+    overwrite : bool
+        Replace earlier outputs (default: raise ``FileExistsError`` before writing any).
+
+    Returns
+    -------
+    list of Path
+        The two tables and the CTC folder. Each file is written atomically.
+    """
+    paths = track_paths(out_dir, stem)
+    _refuse_existing(paths, overwrite)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_table_csv(paths[0], tracks.cells, overwrite=overwrite)
     write_table_csv(paths[1], tracks.table, overwrite=overwrite)
     write_ctc(paths[2], tracks.labels, tracks.graph, overwrite=overwrite)
-    return TrackFileResult(tracks, paths, interval, source)
+    return paths
 
 
 def _interval(given: float | None, paths: list) -> tuple[float | None, str]:

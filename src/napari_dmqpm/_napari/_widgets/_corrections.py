@@ -5,18 +5,20 @@ on the tracking result and writes the new result to the Tracks layer (its data, 
 per-point features and per-track table); the dock then redraws the plot and the histogram.
 The result is rebuilt once from the layers (:func:`napari_dmqpm.tracking.restore.restore_tracks`:
 the Labels layer keeps the input labels, which no edit changes) and then kept with an undo
-stack of the results before each edit. Ctrl+Z in the dock undoes.
+stack of the results before each edit. Ctrl+Z in the dock undoes. *Save tracks…* writes the
+result, corrections included, as ``dmqpm track`` does.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence
-from qtpy.QtWidgets import QPushButton, QShortcut
+from qtpy.QtWidgets import QFileDialog, QPushButton, QShortcut
 
 from ._form import int_spin
 
@@ -186,6 +188,39 @@ class TrackCorrections:
         self._result = self.history.pop()
         self._write(layer, self._result)
         self.dock.status.setText(f"Undone; {len(self.history)} more correction(s) to undo.")
+
+    def save(self, folder: str | None = None) -> None:
+        """Write the tracks as ``dmqpm track`` does: the two tables and the CTC folder.
+
+        Parameters
+        ----------
+        folder : str, optional
+            Where to write; asked with a folder dialog when None. Files that exist there are
+            never replaced: the status says so and nothing is written.
+        """
+        from napari_dmqpm.tracking.files import write_tracks
+
+        layer = self.dock.tracks.layer()
+        if layer is None:
+            self.dock.status.setText("No tracks to save.")
+            return
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self.dock, "Save tracks into a folder")
+            if not folder:
+                return
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name.removesuffix(" tracks"))
+        try:
+            result = self.result()
+            paths = write_tracks(result, folder, stem.removesuffix("_cells") or "tracks")
+        except (ValueError, OSError) as error:
+            self.dock.fail(f"Save tracks: {error}")
+            return
+        edits = len(result.metadata.get("edits", []))
+        self.dock.status.setText(
+            f"Saved {result.n_tracks} tracks ({edits} correction(s)): "
+            + ", ".join(path.name for path in paths)
+            + f" in {folder}"
+        )
 
     # ---- the result and the layer ---------------------------------------------------------
 

@@ -110,7 +110,12 @@ class GrowthWidget(Panel):
         )  # fmt: skip
         self.plot, self.histogram = MassPlot(), RateHistogram()
         self.section("Cells over time")
-        self.row("Tracks layer", self.tracks)
+        save = self.button(
+            "Save tracks…", lambda: self.corrections.save(),
+            "Write <name>_tracks.csv, <name>_lineage.csv and <name>_ctc/ (corrections included) "
+            "into a folder; existing files are never replaced",
+        )  # fmt: skip
+        self.row("Tracks layer", self.tracks, save)
         self.row("Track", self.track)
         self.row("Frame interval", self.interval)
         hint = self.note(

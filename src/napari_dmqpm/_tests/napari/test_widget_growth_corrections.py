@@ -176,3 +176,24 @@ def test_labels_painted_after_tracking_are_named_not_edited(scene):
     widget.corrections.unmark_button.click()
     assert "frame 3 hold label 12, which no track holds" in widget.status.text()
     _assert_state(layer, before)
+
+
+def test_save_tracks_writes_the_corrected_tables_and_never_replaces_files(scene, tmp_path):
+    viewer, widget, layer, ids = scene
+    widget.track.setValue(ids["q1"])
+    widget.corrections.other.setValue(ids["q2"])
+    widget.corrections.merge_button.click()
+    widget.corrections.save(str(tmp_path))
+    assert "Saved 4 tracks (1 correction(s))" in widget.status.text(), widget.status.text()
+    lineage = pd.read_csv(tmp_path / "cells_lineage.csv")
+    assert sorted(lineage["track_id"]) == sorted(set(ids.values()) - {ids["q2"]})
+    row = lineage.set_index("track_id").loc[ids["q1"]]
+    assert (row["first_frame"], row["last_frame"], row["n_frames"]) == (0, 6, 4)
+    cells = pd.read_csv(tmp_path / "cells_tracks.csv")
+    assert set(cells.loc[cells["label"] == 9, "track_id"]) == {ids["q1"]}
+    assert (tmp_path / "cells_ctc" / "res_track.txt").is_file()
+    written = (tmp_path / "cells_lineage.csv").read_bytes()
+    widget.corrections.undo_button.click()
+    widget.corrections.save(str(tmp_path))
+    assert "exists" in widget.status.text() and "Save tracks" in widget.status.text()
+    assert (tmp_path / "cells_lineage.csv").read_bytes() == written
