@@ -197,6 +197,7 @@ def _growth_widget(viewer) -> None:
     mothers = sorted({parents[0] for parents in tracks.graph.values()})
     if mothers:  # show a division: the mother, with its daughters
         growth.track.setValue(int(mothers[0]))
+    growth.folds["Correct tracks"].expand(animate=False)  # the corrections, unfolded
     viewer.layers.selection.active = viewer.layers["time-lapse cells"]
     viewer.dims.set_current_step(viewer.dims.axis_labels.index("t"), 7)
 
