@@ -168,7 +168,8 @@ def write_tracks(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_table_csv(paths[0], tracks.cells, overwrite=overwrite)
     write_table_csv(paths[1], tracks.table, overwrite=overwrite)
-    write_ctc(paths[2], tracks.labels, tracks.graph, overwrite=overwrite)
+    parents = {child: mothers[0] for child, mothers in tracks.graph.items()}
+    write_ctc(paths[2], tracks.labels, parents, overwrite=overwrite)
     return paths
 
 
