@@ -87,3 +87,22 @@ def test_pool_options_are_checked_with_a_clear_line(two_inputs, tmp_path, capsys
     with pytest.raises(SystemExit):
         main([*args, "--scheduler", "tcp://a:1", "--scheduler-file", "s.json"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_pool_goes_on_past_a_failing_file_and_reports_it_at_the_end(two_inputs, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    (lapse, field), model = two_inputs
+    bad = tmp_path / "b.tif"
+    bad.write_bytes(b"II*\x00" + b"\xff" * 200)
+    out = tmp_path / "out"
+    pool = ["--workers", "2", "--torch-threads", "1"]
+    assert main(["segment", lapse, str(bad), field, "--out", str(out), *model, *pool]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert "Traceback" not in captured.err and len(err) == 2, err
+    assert err[0].startswith(f"dmqpm segment: error: {bad}: ")
+    assert err[1] == f"dmqpm segment: 1 of 3 inputs failed (nothing written for them): {bad}"
+    assert f"{lapse}: " in captured.out and f"{field}: " in captured.out
+    names = ["field_cells.csv", "field_labels.tif", "sim_0000_cells.csv", "sim_0000_labels.tif"]
+    assert sorted(p.name for p in out.iterdir()) == names

@@ -230,7 +230,7 @@ def segment_options(args: argparse.Namespace) -> dict:
         "torch_threads": args.torch_threads,
         "retries": args.retries,
         "connect_timeout": args.connect_timeout,
-        "keep_going": True,  # in process: one failing file does not stop the others
+        "keep_going": True,  # one failing file does not stop the others (pools too)
     }
 
 

@@ -141,10 +141,11 @@ def iter_segment_files(
         Time points to segment in every file, as in ``segment_file`` (all when None). In
         process only: a pool with ``frames`` is a ``ValueError``.
     keep_going : bool
-        In process: a file that fails with a ``ValueError`` or ``OSError`` (unreadable, a
-        background that cannot be fitted, ...) yields a :class:`FileFailure` naming it, and
-        the other files are segmented; a full or read-only disk still ends the batch.
-        Default: any error ends the batch.
+        A file that fails with a ``ValueError`` or ``OSError`` (unreadable, a background that
+        cannot be fitted, ...) yields a :class:`FileFailure` naming it, and the other files
+        are segmented; a full or read-only disk still ends the batch. In process and on a
+        pool alike (there, a task that fails so after its retries fails its file; the
+        file's other frames are dropped). Default: any error ends the batch.
 
     Returns
     -------
@@ -164,8 +165,9 @@ def iter_segment_files(
     Notes
     -----
     Each file's outputs are written by the client when its last task is done: both complete or
-    both absent. On the first failed task, or Ctrl+C, the remaining tasks are cancelled and the
-    client is closed; the files finished by then stay, the others are not written.
+    both absent. On the first failed task (without ``keep_going``, or a failure that ends the
+    batch), or Ctrl+C, the remaining tasks are cancelled and the client is closed; the files
+    finished by then stay, the others are not written.
     """
     _check_pool_options(scheduler, scheduler_file, workers, torch_threads, retries, connect_timeout)
     config = config or InferenceConfig()
@@ -187,7 +189,9 @@ def iter_segment_files(
         )
     distributed = _import_distributed()
     read_options = dict(read_options or {})
-    jobs = _plan_jobs(paths, model, read_options)
+    jobs, failures = _plan_jobs(paths, model, read_options, keep_going=keep_going)
+    if not jobs:  # every file failed before any work (keep_going): no pool to start
+        return iter(failures)
     if scheduler is None and scheduler_file is None:  # our own pool: no larger than useful
         workers, note = cap_workers(workers, n_tasks=len(jobs))
         if note is not None:
@@ -196,7 +200,10 @@ def iter_segment_files(
         torch_threads = max(1, _n_cores() // workers)  # our own local pool
     spec = _Spec(config, postprocess, read_options, alpha_um3_per_pg, torch_threads)
     connection = _connect(distributed, scheduler, scheduler_file, workers, connect_timeout)
-    return _iter_on_cluster(connection, jobs, spec, targets, overwrite, retries, progress)
+    return _iter_on_cluster(
+        connection, jobs, spec, targets, overwrite, retries, progress,
+        paths=paths, failures=failures, keep_going=keep_going,
+    )  # fmt: skip
 
 
 #: Memory of one local worker process (torch, a model, a tile's buffers; 12 used 3.5 GB).
@@ -279,15 +286,34 @@ def _iter_in_process(
                 progress=progress, frames=frames,
             )  # fmt: skip
         except (ValueError, OSError) as error:
-            if not keep_going or getattr(error, "errno", None) in _DISK_ERRNOS:
-                raise  # a full or read-only disk fails every file: stop
-            message = str(error) or type(error).__name__
-            if isinstance(error, OSError) and error.strerror and error.filename:
-                message = f"{error.filename}: {error.strerror}"
-            named = str(path) in message or Path(path).name in message
-            yield FileFailure(Path(path), message if named else f"{path}: {message}")
+            failure = _file_failure(path, error) if keep_going else None
+            if failure is None:
+                raise
+            yield failure
             continue
         yield result
+
+
+class _TaskError(RuntimeError):
+    """A task failed on the cluster after its retries; its cause is the task's exception."""
+
+
+def _file_failure(path, error: BaseException) -> FileFailure | None:
+    """The :class:`FileFailure` naming ``path``, or None for an error that ends the batch.
+
+    An input's ``ValueError`` or ``OSError`` (also as the cause of a :class:`_TaskError`) fails
+    its file; a full or read-only disk fails every file, and anything else is not the input's.
+    """
+    cause = error.__cause__ if isinstance(error, _TaskError) else error
+    if not isinstance(cause, (ValueError, OSError)):
+        return None
+    if getattr(cause, "errno", None) in _DISK_ERRNOS:
+        return None
+    message = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        message = f"{error.filename}: {error.strerror}"
+    named = str(path) in message or Path(path).name in message
+    return FileFailure(Path(path), message if named else f"{path}: {message}")
 
 
 def _import_distributed():
@@ -312,15 +338,27 @@ def _model_folder(model: ModelLike, kind: str) -> str:
     return str(find_model(default_model_for(kind) if model is None else model).path.resolve())
 
 
-def _plan_jobs(paths, model: ModelLike, read_options: dict[str, Any]) -> list[_Job]:
-    """One job per single-frame file, one per frame of a multi-frame file (headers only)."""
-    jobs = []
+def _plan_jobs(
+    paths, model: ModelLike, read_options: dict[str, Any], *, keep_going: bool = False
+) -> tuple[list[_Job], list[FileFailure]]:
+    """One job per single-frame file, one per frame of a multi-frame file (headers only).
+
+    With ``keep_going`` a file whose header cannot be read is a :class:`FileFailure` instead.
+    """
+    jobs, failures = [], []
     for index, path in enumerate(paths):
-        info = inspect_file(path, kind=read_options.get("kind"))
+        try:
+            info = inspect_file(path, kind=read_options.get("kind"))
+        except (ValueError, OSError) as error:
+            failure = _file_failure(path, error) if keep_going else None
+            if failure is None:
+                raise
+            failures.append(failure)
+            continue
         folder = _model_folder(model, info.kind)
         where = str(Path(path).resolve())
         jobs.extend(_Job(index, where, folder, t, info.n_frames) for t in range(info.n_frames))
-    return jobs
+    return jobs, failures
 
 
 def _connect(distributed, scheduler, scheduler_file, workers: int, timeout: float):
@@ -387,8 +425,10 @@ def _slots_by_host(client) -> dict[str, int]:
 
 
 def _iter_on_cluster(
-    connection, jobs: list[_Job], spec: _Spec, targets, overwrite: bool, retries: int, progress
-) -> Iterator[SegmentFileResult]:
+    connection, jobs: list[_Job], spec: _Spec, targets, overwrite: bool, retries: int, progress,
+    *, paths, failures: list[FileFailure], keep_going: bool,
+) -> Iterator[SegmentFileResult | FileFailure]:  # fmt: skip
+    yield from failures  # files whose header could not be read (keep_going)
     with connection as client:
         if spec.threads is None:
             spec = dataclasses.replace(spec, threads=_slots_by_host(client))
@@ -399,14 +439,24 @@ def _iter_on_cluster(
                 key = f"dmqpm-segment-{batch}-{job.index}-{job.frame}"
                 future = client.submit(_segment_task, job, spec, key=key, retries=retries)
                 futures[future] = job
-            yield from _collect(client, futures, targets, overwrite, retries, progress)
+            yield from _collect(
+                client, futures, targets, overwrite, retries, progress,
+                paths=paths, keep_going=keep_going,
+            )  # fmt: skip
         finally:
             with contextlib.suppress(Exception):  # keep the error that got us here
                 client.cancel(list(futures))  # the unfinished ones (Ctrl+C, a failed task)
 
 
-def _collect(client, futures: dict, targets, overwrite: bool, retries: int, progress):
+def _collect(
+    client, futures: dict, targets, overwrite: bool, retries: int, progress,
+    *, paths, keep_going: bool = False,
+):  # fmt: skip
     """Stream each file's frames into its outputs as they come back; raise the first failure.
+
+    With ``keep_going`` a task that fails with an input error (:func:`_file_failure`) fails
+    its file only: its outputs are dropped, a :class:`FileFailure` is yielded, and its other
+    frames are ignored as they come back.
 
     A frame's labels go into the file's labels TIFF at once, in any order; its rows wait only
     for the frames before it (the CSV is in frame order). The client thus holds no file's
@@ -422,9 +472,23 @@ def _collect(client, futures: dict, targets, overwrite: bool, retries: int, prog
         progress(0, total)
     with contextlib.ExitStack() as opened:
         files: dict[int, _FileOutputs] = {}
+        failed: set[int] = set()
         for done, future in enumerate(as_completed(list(futures), loop=client.loop), start=1):
             job = futures.pop(future)
-            part = _result(future, job, retries)
+            part = None if job.index in failed else _part_or_failure(future, job, retries)
+            if not isinstance(part, _Part):
+                if progress is not None:
+                    progress(done, total)
+                if part is None:
+                    continue  # a frame of a file that has failed
+                failure = _file_failure(paths[job.index], part) if keep_going else None
+                if failure is None:
+                    raise part
+                failed.add(job.index)
+                if job.index in files:
+                    files.pop(job.index).abort(None, None, None)
+                yield failure
+                continue
             if job.index not in files:
                 files[job.index] = _FileOutputs(part, targets[job.index], overwrite)
                 opened.push(files[job.index].abort)
@@ -436,17 +500,18 @@ def _collect(client, futures: dict, targets, overwrite: bool, retries: int, prog
                 yield files.pop(job.index).close(job.model)
 
 
-def _result(future, job: _Job, retries: int) -> _Part:
+def _part_or_failure(future, job: _Job, retries: int) -> _Part | Exception:
+    """The task's part, or the error it ended with (the in-process loop's, for an input error)."""
     try:
         part = future.result()
     except Exception as err:
         where = job.path if job.n_frames == 1 else f"{job.path} (frame {job.frame})"
-        raise RuntimeError(
+        failure = _TaskError(
             f"segmenting {where} failed on the cluster (after {retries} retries): "
             f"{type(err).__name__}: {err}"
-        ) from err
-    if isinstance(part, BaseException):
-        raise part  # an input error, raised where the in-process loop would raise it
+        )
+        failure.__cause__ = err
+        return failure
     return part
 
 

@@ -387,3 +387,63 @@ def test_an_aborted_file_leaves_nothing(tmp_path):
 
 class _Info:
     name, sha256 = "tiny", "0" * 64
+
+
+def test_with_keep_going_a_failing_file_does_not_stop_the_others_on_a_cluster(
+    inputs, cluster, tmp_path
+):
+    from napari_dmqpm.inference.batch import FileFailure, iter_segment_files
+
+    paths, model, reference = inputs
+    corrupt = tmp_path / "corrupt.tif"  # its header cannot be read: fails before any task
+    corrupt.write_bytes(b"II*\x00" + b"\xff" * 200)
+    phase_map = tmp_path / "phase.tif"  # read on a worker, refused by the angles model
+    tifffile.imwrite(phase_map, np.zeros((32, 32), np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    given = [paths[0], corrupt, paths[1], phase_map, paths[2]]
+    results = list(
+        iter_segment_files(
+            given, out_dir=out, model=str(model), scheduler=cluster.scheduler_address,
+            keep_going=True,
+        )
+    )  # fmt: skip
+    failures = [result for result in results if isinstance(result, FileFailure)]
+    assert [failure.path for failure in failures] == [corrupt, phase_map]
+    assert failures[0].message.startswith(f"{corrupt}: ")
+    assert str(phase_map) in failures[1].message
+    assert "needs the four angle images" in failures[1].message
+    assert len(results) == 5 and _same_as_reference(out, reference)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
+
+
+def test_a_task_that_fails_after_its_retries_fails_its_file_only(
+    inputs, cluster, tmp_path, monkeypatch
+):
+    from napari_dmqpm.inference.batch import FileFailure, iter_segment_files
+
+    paths, model, reference = inputs
+    original = batch_worker._read_frame
+
+    def broken_frame(path, options, frame):  # frame 1 of the time-lapse cannot be read, ever
+        if "lapse" in path and frame == 1:
+            raise OSError(errno.EIO, "Input/output error", path)
+        return original(path, options, frame)
+
+    monkeypatch.setattr(batch_worker, "_read_frame", broken_frame)
+    out = tmp_path / "out"
+    out.mkdir()
+    results = list(
+        iter_segment_files(
+            paths, out_dir=out, model=str(model), scheduler=cluster.scheduler_address,
+            retries=0, keep_going=True,
+        )
+    )  # fmt: skip
+    failures = [result for result in results if isinstance(result, FileFailure)]
+    assert [failure.path for failure in failures] == [paths[0]]
+    assert "(frame 1) failed on the cluster (after 0 retries): OSError" in failures[0].message
+    assert _temporary_files(out) == []
+    names = sorted(p.name for p in out.iterdir())  # nothing of the time-lapse, not even a part
+    assert names == ["field_a_cells.csv", "field_a_labels.tif", "sim_0001_cells.csv",
+                     "sim_0001_labels.tif"]  # fmt: skip
+    assert _same_as_reference(out, reference, names)
