@@ -30,6 +30,7 @@ from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel, default_model_for, load_model
 from napari_dmqpm.phase import background_level
 
+from .backends import describe
 from .config import AUTO_DIAMETER, InferenceConfig, PostprocessConfig
 from .diameter import (
     DIAMETER_TOLERANCE,
@@ -94,6 +95,11 @@ class SegmentFileResult:
     cell_diameter_px: tuple[float, ...] = ()
     """The cell diameters the frames were resampled for, px (distinct, ascending; one value
     unless a time-lapse re-check changed it; empty when not resampled by size)."""
+    backend: str = "torch"
+    """What ran the network (``InferenceConfig.backend`` resolved; see
+    :mod:`napari_dmqpm.inference.backends`)."""
+    precision: str = "float32"
+    """The arithmetic it ran at."""
 
 
 def resolve_model(model: ModelLike, *, kind: str, device: str = "auto") -> DMQPMNet | LoadedModel:
@@ -598,6 +604,7 @@ def segment_file(
         for position, result in enumerate(results):  # the chosen frames, in their order
             outputs.add(position if stack else 0, result.labels, result.table)
     info = resolved.info if isinstance(resolved, LoadedModel) else None
+    backend, precision = describe(resolved, config.backend)
     return SegmentFileResult(
         labels_path=targets[0],
         table_path=targets[1],
@@ -606,4 +613,6 @@ def segment_file(
         model="(in memory)" if info is None else info.name,
         model_sha256=None if info is None else info.sha256,
         cell_diameter_px=tuple(sorted(outputs.diameters)),
+        backend=backend,
+        precision=precision,
     )

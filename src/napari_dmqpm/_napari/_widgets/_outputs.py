@@ -332,17 +332,26 @@ def segmentation_record(
     diameters : dict of int to DiameterEstimate, optional
         The cell diameter each frame was resampled for (``cell_diameter``: one entry per
         frame, with its time index).
+
+    Notes
+    -----
+    ``backend`` and ``precision`` say what ran the network (``config.backend`` resolved, see
+    :mod:`napari_dmqpm.inference.backends`).
     """
     import datetime as dt
 
     from napari_dmqpm import __version__
+    from napari_dmqpm.inference.backends import describe
 
     info = loaded.info
+    backend, precision = describe(loaded, config.backend)
     return {
         "model": info.name,
         "model_sha256": info.sha256,
         "model_source": info.source,
         "device": str(loaded.device),
+        "backend": backend,
+        "precision": precision,
         "inference": config.to_dict(),
         "postprocess": postprocess.to_dict(),
         "frames": list(frames),

@@ -174,23 +174,23 @@ def test_onnxruntime_gives_torchs_probabilities_and_labels_at_sizes_that_pad_the
     assert [r["passed"] for r in record["checks"].values()] == [True]
 
 
+def _replace_export(model, other):
+    """Put ``other``'s export, with a valid record, where ``model``'s export goes."""
+    key = export_key(model)
+    export_module.export_onnx(other, key.onnx_path)
+    record = {"weights_sha256": key.weights_sha256, "checks": {}}
+    record["onnx_sha256"] = export_module.file_sha256(key.onnx_path)
+    export_module.write_record(key, record)
+    return key
+
+
 def test_an_export_that_fails_its_check_warns_and_the_model_runs_on_torch(
     models_dir, helpers, monkeypatch
 ):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     model = _tiny_loaded(models_dir, helpers)
-    key = export_key(model)
-    other = helpers.tiny_net(seed=7)  # other weights under this model's name
-    export_module.export_onnx(other, key.onnx_path)
-    export_module.write_record(
-        key,
-        {
-            "weights_sha256": key.weights_sha256,
-            "onnx_sha256": export_module.file_sha256(key.onnx_path),
-            "checks": {},
-        },
-    )
+    key = _replace_export(model, helpers.tiny_net(seed=7))  # other weights under its name
     angles, phase = _field((48, 64))
     config = InferenceConfig(backend="onnxruntime", diameter_px=None)
     with pytest.warns(BackendWarning, match="runs on torch instead of onnxruntime"):
@@ -247,3 +247,46 @@ def test_a_runtime_failing_on_a_tile_warns_and_torch_finishes_the_work(helpers):
         again = runner(angles[None], phase[None, None])  # no second warning (errors are on)
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(again, want)
+
+
+def test_segment_file_and_the_layer_record_say_which_backend_and_precision_ran(
+    models_dir, helpers, tmp_path
+):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from napari_dmqpm.inference import PostprocessConfig, segment_file
+    from napari_dmqpm.io import write_stack
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    model = _tiny_loaded(models_dir, helpers)
+    path = tmp_path / "cells.ome.tif"
+    write_stack(path, simulate_field(SimulationConfig(shape=(48, 64)), rng=0).to_acquisition())
+    for backend in ("onnxruntime", "torch"):
+        out = tmp_path / backend
+        out.mkdir()
+        config = InferenceConfig(backend=backend, diameter_px=None)
+        result = segment_file(path, out_dir=out, model=model, config=config)
+        assert (result.backend, result.precision) == (backend, "float32")
+    pytest.importorskip("napari")
+    from napari_dmqpm._napari._widgets._outputs import segmentation_record
+
+    record = segmentation_record(
+        model,
+        config=InferenceConfig(backend="onnxruntime"),
+        postprocess=PostprocessConfig(),
+        frames=[0],
+        inputs=["phase"],
+    )
+    assert (record["backend"], record["precision"]) == ("onnxruntime", "float32")
+    # an export that fails its check: the record says torch, not what the config asked for
+    clear_engine_cache()
+    _replace_export(model, helpers.tiny_net(seed=7))
+    with pytest.warns(BackendWarning):
+        record = segmentation_record(
+            model,
+            config=InferenceConfig(backend="onnxruntime"),
+            postprocess=PostprocessConfig(),
+            frames=[0],
+            inputs=["phase"],
+        )
+    assert (record["backend"], record["precision"]) == ("torch", "float32")

@@ -49,6 +49,7 @@ __all__ = [
     "BackendWarning",
     "Engine",
     "clear_engine_cache",
+    "describe",
     "engine_for",
     "is_installed",
     "resolve_backend",
@@ -242,3 +243,23 @@ def engine_for(
         if cache_key not in _ENGINES:
             _ENGINES[cache_key] = _build(model, network, choice, key)
         return _ENGINES[cache_key]
+
+
+def describe(model: DMQPMNet | LoadedModel, backend: str = "auto") -> tuple[str, str]:
+    """``(backend, precision)`` that run ``model`` (on its device) for ``backend``.
+
+    What :func:`engine_for` gives (exporting and checking on first use), or torch where the
+    runtime failed during this session; for provenance records (layer metadata, reports).
+
+    Examples
+    --------
+    >>> from napari_dmqpm.model import DMQPMNet, ModelConfig
+    >>> config = ModelConfig(features=(4, 8, 16), strides=(1, 2, 2), n_heads=2, fusion_stage=1)
+    >>> describe(DMQPMNet(config))
+    ('torch', 'float32')
+    """
+    network = model.network if isinstance(model, LoadedModel) else model
+    engine = engine_for(model, network, next(network.parameters()).device, backend)
+    if isinstance(engine.network, SessionNetwork) and engine.network.failed:
+        return "torch", "float32"
+    return engine.backend, engine.precision
