@@ -56,3 +56,21 @@ def test_hatchling_selects_no_test_file_and_every_weight_and_the_manifest():
         if path.is_file()
     }
     assert weights and weights <= shipped
+
+
+#: The oldest torch with every API the package calls: torch.OutOfMemoryError (model.device),
+#: torch.onnx.export(..., dynamo=False) (inference.backends), torch.amp.GradScaler(device).
+OLDEST_TORCH = (2, 5)
+
+
+def test_the_torch_lower_bound_has_the_apis_the_package_calls():
+    import re
+
+    import torch
+
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    (spec,) = [dep for dep in project["dependencies"] if re.match(r"torch\b", dep)]
+    low = re.search(r">=\s*(\d+)\.(\d+)", spec)
+    assert low is not None and (int(low[1]), int(low[2])) >= OLDEST_TORCH, spec
+    assert hasattr(torch, "OutOfMemoryError") and hasattr(torch.amp, "GradScaler")
