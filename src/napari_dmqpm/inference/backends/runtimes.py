@@ -8,6 +8,7 @@ settings and benchmarks hold for every backend alike.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,9 +93,11 @@ def _openvino_session(path: Path, threads: int, precision: str) -> Session:
         },
     )
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # one request, one tile at a time (batch workers share engines)
 
     def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return np.array(request.infer(feeds)[0], copy=True)  # the request reuses its buffer
+        with lock:
+            return np.array(request.infer(feeds)[0], copy=True)  # its buffer is reused
 
     return run
 
