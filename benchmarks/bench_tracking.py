@@ -24,6 +24,7 @@ same frames).
 Usage::
 
     python benchmarks/bench_tracking.py [--quick] [--no-model] [--out docs/results_tracking.md]
+    python benchmarks/bench_tracking.py --btrack   # btrack on a subset; updates its section only
 """
 
 from __future__ import annotations
@@ -100,6 +101,174 @@ def link(name: str, labels: np.ndarray, movie):
         wavelength_um=movie.config.wavelength_um,
         mass_weight_px=0.0 if name == "lap-position" else 10.0,
     )
+
+
+#: btrack (not a dependency: ``pip install btrack``) on a subset: truth labels, 10 min,
+#: these (density, movie index) of the main run.
+BTRACK_MOVIES = (("sparse", 0), ("sparse", 1), ("confluent", 0))
+BTRACK_INTERVAL_MIN = 10.0
+BTRACK_TITLE = "## Another linker: btrack (subset)"
+#: btrack's constant-velocity Kalman model and hypothesis model, with the values of its example
+#: cell configuration (``cell_config.json``), written out here: btrack downloads that file.
+BTRACK_MOTION = {
+    "name": "cell_motion", "dt": 1.0, "measurements": 3, "states": 6, "accuracy": 7.5,
+    "prob_not_assign": 0.1, "max_lost": 5,
+    "A": {"matrix": np.kron([[1, 1], [0, 1]], np.eye(3)).ravel().tolist()},
+    "H": {"matrix": np.eye(3, 6).ravel().tolist()},
+    "P": {"sigma": 150.0, "matrix": np.diag([0.1] * 3 + [1.0] * 3).ravel().tolist()},
+    "G": {"sigma": 15.0, "matrix": [0.5, 0.5, 0.5, 1.0, 1.0, 1.0]},
+    "R": {"sigma": 5.0, "matrix": np.eye(3).ravel().tolist()},
+}  # fmt: skip
+BTRACK_HYPOTHESIS = {
+    "name": "cell_hypothesis",
+    "hypotheses": ["P_FP", "P_init", "P_term", "P_link", "P_branch", "P_dead"],
+    "lambda_time": 5.0, "lambda_dist": 3.0, "lambda_link": 10.0, "lambda_branch": 50.0,
+    "eta": 1e-10, "theta_dist": 20.0, "theta_time": 5.0, "dist_thresh": 40, "time_thresh": 2,
+    "apop_thresh": 5, "segmentation_miss_rate": 0.1, "apoptosis_rate": 0.001, "relax": True,
+}  # fmt: skip
+BTRACK_SEARCH_RADIUS_PX = 50.0
+
+
+def link_btrack(labels: np.ndarray, movie):
+    """btrack (Bayesian tracker, Ulicna et al. 2021) on the centroids, as a ``Tracks``."""
+    import logging
+
+    import btrack
+    from btrack.config import TrackerConfig
+    from btrack.io import objects_from_dict
+
+    from napari_dmqpm.tracking.regions import measure_regions
+    from napari_dmqpm.tracking.tracks import build_tracks
+
+    logging.getLogger("btrack").setLevel(logging.WARNING)
+    regions = measure_regions(
+        labels, phase_tyx=movie.phase, pixel_size_um=movie.config.pixel_size_um,
+        wavelength_um=movie.config.wavelength_um,
+    )  # fmt: skip
+    n = regions["frame"].size
+    objects = objects_from_dict({
+        "ID": np.arange(n), "t": regions["frame"].astype(int), "z": np.zeros(n),
+        "x": regions["centroid_col"].astype(float), "y": regions["centroid_row"].astype(float),
+    })  # fmt: skip
+    config = TrackerConfig(
+        name="dmqpm-bench", motion_model=BTRACK_MOTION, hypothesis_model=BTRACK_HYPOTHESIS,
+        max_search_radius=BTRACK_SEARCH_RADIUS_PX, verbose=False,
+    )  # fmt: skip
+    with btrack.BayesianTracker(verbose=False) as tracker:
+        tracker.configure(config)
+        tracker.append(objects)
+        tracker.volume = ((0, labels.shape[2]), (0, labels.shape[1]))
+        with contextlib.redirect_stdout(io.StringIO()):
+            tracker.track(step_size=100)
+            tracker.optimize()
+        found = tracker.tracks
+    edges, first, last = [], {}, {}
+    for track in found:  # refs: the objects of the track, negative for dummies (gaps)
+        refs = [int(ref) for ref in track.refs if ref >= 0]
+        if refs:
+            edges += list(zip(refs[:-1], refs[1:], strict=True))
+            first[track.ID], last[track.ID] = refs[0], refs[-1]
+    for track in found:
+        if track.parent != track.ID and track.parent in last and track.ID in first:
+            edges.append((last[track.parent], first[track.ID]))
+    edges = np.array(sorted(edges), dtype=np.int64).reshape(-1, 2)
+    return build_tracks(
+        labels, regions, edges, frame_interval_min=movie.frame_interval_min,
+        metadata={"linker": "btrack"},
+    )  # fmt: skip
+
+
+def run_btrack() -> dict:
+    """btrack and lap-mass on the truth labels of ``BTRACK_MOVIES``, cached per movie."""
+    records = {}
+    for density, index in BTRACK_MOVIES:
+        key = f"btrack-{density}-{BTRACK_INTERVAL_MIN:g}min-{index}-v{CACHE_VERSION}"
+        path = _cache_path(key)
+        if path.is_file():
+            records[key] = json.loads(path.read_text())
+            continue
+        movie = simulate(density, BTRACK_INTERVAL_MIN, index)
+        record = {"density": density, "interval": BTRACK_INTERVAL_MIN, "seconds": {}}
+        for linker in ("btrack", "lap-mass"):
+            start = time.process_time()
+            tracks = link_btrack(movie.labels, movie) if linker == "btrack" else link(
+                linker, movie.labels, movie)  # fmt: skip
+            record["seconds"][linker] = time.process_time() - start
+            record[f"truth|{linker}"] = {
+                **ctc_scores(movie, tracks),
+                **growth_errors(movie, tracks),
+            }
+        record["cpu_s"] = sum(record["seconds"].values())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+        records[key] = record
+        print(f"{key}: done", flush=True)
+    return records
+
+
+def btrack_lines() -> list[str]:
+    """The btrack section, from the cached btrack records (none: no section)."""
+    records = {
+        path.stem: json.loads(path.read_text())
+        for path in sorted(CACHE_DIR.glob(f"btrack-*-v{CACHE_VERSION}.json"))
+    }
+    if not records:
+        return []
+    summary = summarize(records)
+    seconds: dict = {}
+    for record in records.values():
+        for linker, value in record["seconds"].items():
+            key = (record["density"], linker)
+            seconds[key] = seconds.get(key, 0.0) + value
+    movies = ", ".join(f"{d} #{i}" for d, i in BTRACK_MOVIES)
+    lines = [
+        BTRACK_TITLE,
+        "",
+        f"`python benchmarks/bench_tracking.py --btrack` (btrack {_version('btrack')}, not a "
+        f"dependency): the simulator's labels at {BTRACK_INTERVAL_MIN:g} min, movies {movies} of "
+        "the run above, linked by btrack's Bayesian tracker (constant-velocity Kalman model and "
+        "global hypothesis optimisation, the values of its example cell configuration, search "
+        f"radius {BTRACK_SEARCH_RADIUS_PX:g} px; centroids only) and by `lap-mass` again, on the "
+        "same movies. Same measures as above.",
+        "",
+        "| density | linker | TRA | DET | div. recall | div. precision | true div. "
+        "| median growth error (1/h) | CPU s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (_, linker, density, _), s in sorted(
+        summary.items(), key=lambda item: (DENSITIES.index(item[0][2]), item[0][1])
+    ):
+        lines.append(
+            f"| {density} | {linker} | {_fmt(s['tra'])} | {_fmt(s['det'])} | "
+            f"{_fmt(s['div_recall'], '.2f')} | {_fmt(s['div_precision'], '.2f')} | {s['n_div']} "
+            f"| {_pct(s['growth_error_k'])} | {seconds[(density, linker)]:.1f} |"
+        )
+    return lines + [""]
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def update_btrack_section(path: Path) -> None:
+    """Put the btrack section into an existing report, leaving the rest as it is."""
+    text = path.read_text()
+    text = text.replace(OLD_NOT_COMPARED, NEW_NOT_COMPARED)
+    section = "\n".join(btrack_lines())
+    start = text.find(BTRACK_TITLE)
+    if start >= 0:
+        end = text.find("\n## ", start + len(BTRACK_TITLE))
+        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
+    else:
+        anchor = text.find("## Ground-truth labels")
+        anchor = anchor if anchor >= 0 else len(text)
+        text = text[:anchor] + section + "\n" + text[anchor:]
+    path.write_text(text)
 
 
 def ctc_scores(movie, tracks) -> dict:
@@ -475,9 +644,17 @@ NOTES = """\
   in and out of a cell: 5-20 % median error in sparse and dense fields (8.5 % sparse 10 min,
   5.4 % sparse 30 min), and over 100 % in confluent fields (background, as above, plus
   merges).
+- Not compared: trackastra and ultrack (only laptrack, a LAP tracker with splitting and gap
+  closing in plain Python, is a dependency; btrack, run on a subset, below); the simulator
+  draws no mitotic rounding.
+"""
+
+
+OLD_NOT_COMPARED = """\
 - Not compared: btrack, trackastra and ultrack (only laptrack, a LAP tracker with splitting
   and gap closing in plain Python, is a dependency); the simulator draws no mitotic rounding.
 """
+NEW_NOT_COMPARED = NOTES[NOTES.index("- Not compared:") :]
 
 
 def report(records: dict, *, seconds: float, command: str, quick: bool) -> str:
@@ -498,7 +675,7 @@ def report(records: dict, *, seconds: float, command: str, quick: bool) -> str:
         )
     )
     lines += ["## Targets (issue #16), lap-mass", ""] + targets(summary) + [""]
-    lines += [NOTES] + scale_lines()
+    lines += [NOTES] + scale_lines() + btrack_lines()
     for source, title in (
         ("truth", "Ground-truth labels"),
         ("phase-only", "Labels of the phase-only model"),
@@ -517,7 +694,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scale", action="store_true", help="also time a 200-frame 1024x1224 stack"
     )
+    parser.add_argument(
+        "--btrack", action="store_true",
+        help="run btrack on a subset (pip install btrack) and update only its section of --out",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.btrack:
+        try:
+            import btrack  # noqa: F401
+        except ImportError:
+            sys.exit("btrack is not installed (pip install btrack); it is not a dependency")
+        run_btrack()
+        update_btrack_section(args.out)
+        print(f"updated the btrack section of {args.out}")
+        return 0
     if args.scale and not _cache_path("scale").is_file():  # first, for a clean peak memory
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         _cache_path("scale").write_text(json.dumps(run_scale()))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 BENCHMARK = "bench_tracking"
 
 
@@ -40,3 +44,34 @@ def test_report_says_met_or_missed_against_the_issue_targets(bench):
     assert "confluent: lowest TRA over the intervals 0.850 (target >= 0.9): **missed**" in text
     assert "median growth-rate error 2.0 % over 2 tracks: met" in text
     assert "| sparse | 30 min | lap-mass | 0.970 | 1.000 | 0.50 | 1.00 | 2 |" in text
+
+
+def test_btrack_links_a_tiny_movie_and_its_section_replaces_only_itself(
+    bench, tmp_path, monkeypatch
+):
+    pytest.importorskip("btrack")
+    movie = bench.simulate("dense", 30.0, 0, shape=(64, 64), n_frames=4)
+    tracks = bench.link_btrack(movie.labels, movie)
+    scores = bench.ctc_scores(movie, tracks)
+    assert scores["det"] == 1.0 and scores["tra"] >= 0.9
+    assert tracks.metadata["linker"] == "btrack"
+    monkeypatch.setattr(bench, "CACHE_DIR", tmp_path / "cache")
+    bench.CACHE_DIR.mkdir()
+    record = {"density": "sparse", "interval": 10.0, "seconds": {"btrack": 1.0, "lap-mass": 2.0}}
+    for linker, tra in (("btrack", 0.91), ("lap-mass", 0.99)):
+        record[f"truth|{linker}"] = {
+            "tra": tra, "det": 1.0, "div_tp": 1.0, "div_fp": 1.0, "div_fn": 0.0,
+            "errors_k": [0.02], "errors_pg": [0.02], "k": [0.03], "k_true": [0.03],
+        }  # fmt: skip
+    path = bench.CACHE_DIR / f"btrack-sparse-10min-0-v{bench.CACHE_VERSION}.json"
+    path.write_text(json.dumps(record))
+    page = tmp_path / "results.md"
+    page.write_text("# T\n\n" + bench.OLD_NOT_COMPARED + "\n## Ground-truth labels\n\nrows\n")
+    bench.update_btrack_section(page)
+    text = page.read_text()
+    assert "| sparse | btrack | 0.910 | 1.000 | 1.00 | 0.50 | 1 | 2.0 % | 1.0 |" in text
+    assert "btrack, run on a subset, below" in text and "Not compared: btrack" not in text
+    assert text.index(bench.BTRACK_TITLE) < text.index("\n\n## Ground-truth labels\n\nrows\n")
+    again = page.read_text()
+    bench.update_btrack_section(page)  # a second update replaces the section, nothing else
+    assert page.read_text() == again
