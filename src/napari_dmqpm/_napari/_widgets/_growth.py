@@ -6,7 +6,8 @@ input label and the dry mass, and in its metadata the per-track table (growth ra
 frame interval. A click on the tracked Labels layer (``"<labels>"`` beside
 ``"<labels> tracks"``) picks the track of the cell under the cursor in the frame shown. The
 curves come from :func:`napari_dmqpm.tracking.curves.lineage_curves`; nothing is computed
-here but the lookup.
+here but the lookup. The folded "Correct tracks" section and *Save tracks…* are
+:class:`._corrections.TrackCorrections`.
 """
 
 from __future__ import annotations
