@@ -351,7 +351,7 @@ def _frame_part(frame: int, n_frames: int):
 
 def test_frames_arriving_out_of_order_stream_into_the_in_order_files(tmp_path, monkeypatch):
     """The client writes each frame's labels at once and the rows in frame order."""
-    from napari_dmqpm.inference.batch import _FileOutputs
+    from napari_dmqpm.inference.batch_client import _FileOutputs
     from napari_dmqpm.inference.measure import concat_tables
     from napari_dmqpm.inference.outputs import output_paths, write_outputs
 
@@ -361,7 +361,7 @@ def test_frames_arriving_out_of_order_stream_into_the_in_order_files(tmp_path, m
     expected = output_paths("lapse.tif", tmp_path / "expected")
     labels = np.stack([p.labels for p in parts])
     write_outputs(expected, labels, concat_tables([p.table for p in parts]), 0.5, overwrite=False)
-    monkeypatch.setattr("napari_dmqpm.inference.batch.find_model", lambda folder: _Info())
+    monkeypatch.setattr("napari_dmqpm.inference.batch_client.find_model", lambda folder: _Info())
     targets = output_paths("lapse.tif", tmp_path / "streamed")
     outputs = _FileOutputs(parts[2], targets, overwrite=False)
     for t in (2, 0, 3, 1):
@@ -375,7 +375,7 @@ def test_frames_arriving_out_of_order_stream_into_the_in_order_files(tmp_path, m
 
 
 def test_an_aborted_file_leaves_nothing(tmp_path):
-    from napari_dmqpm.inference.batch import _FileOutputs
+    from napari_dmqpm.inference.batch_client import _FileOutputs
     from napari_dmqpm.inference.outputs import output_paths
 
     targets = output_paths("lapse.tif", tmp_path)
