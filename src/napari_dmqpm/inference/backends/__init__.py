@@ -110,8 +110,8 @@ class SessionNetwork:
 
     def __call__(self, angles: torch.Tensor | None, phase: torch.Tensor | None) -> torch.Tensor:
         given = {"angles": angles, "phase": phase}
-        tensors = {name: given[name] for name in self.names}
-        if any(t is None for t in tensors.values()):
+        tensors = {name: t for name in self.names if (t := given[name]) is not None}
+        if len(tensors) < len(self.names):
             return self.fallback(angles, phase)  # let the network say what is missing
         shape = tuple(next(iter(tensors.values())).shape)
         if self.failed or min(shape[2:]) < self.min_side:

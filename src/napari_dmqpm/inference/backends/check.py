@@ -71,8 +71,8 @@ def reference_inputs(network: DMQPMNet) -> list[np.ndarray | None]:
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
     divisor = network.required_divisor
-    shape = tuple(-(-n // divisor) * divisor for n in REFERENCE_SHAPE)
-    field = simulate_field(SimulationConfig(shape=shape), rng=REFERENCE_SEED)
+    rows, cols = (-(-n // divisor) * divisor for n in REFERENCE_SHAPE)
+    field = simulate_field(SimulationConfig(shape=(rows, cols)), rng=REFERENCE_SEED)
     uses = network.config.inputs
     return [
         field.angles.astype(np.float32) if uses in ("both", "angles") else None,

@@ -133,7 +133,9 @@ class ExportableNetwork(torch.nn.Module):
         self.network = copy.deepcopy(network).to("cpu").eval()
         for module in self.network.modules():
             if isinstance(module, CrossAttention) and module.attention == "windowed":
-                module._windowed = types.MethodType(_windowed_traceable, module)
+                module._windowed = types.MethodType(  # type: ignore[method-assign]
+                    _windowed_traceable, module
+                )
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Full-resolution logits for the inputs the model uses (see the class)."""
