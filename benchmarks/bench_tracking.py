@@ -25,6 +25,11 @@ Usage::
 
     python benchmarks/bench_tracking.py [--quick] [--no-model] [--out docs/results_tracking.md]
     python benchmarks/bench_tracking.py --btrack   # btrack on a subset; updates its section only
+
+``--btrack`` needs ``pip install btrack`` (not a dependency). Where its wheel's
+``libtracker.so`` does not load (it wants a newer libstdc++, ``GLIBCXX_3.4.32``), build it from
+btrack's sdist with ``make`` (Eigen headers linked to ``btrack/include/eigen``) and copy it over
+``btrack/libs/libtracker.so``.
 """
 
 from __future__ import annotations
