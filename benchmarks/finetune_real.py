@@ -128,9 +128,10 @@ def _score_strip_tuned(model_dir: Path, phase, labels, others) -> dict:
     """
     import shutil
 
-    from napari_dmqpm.training.finetune import finetune_split, tune_on_validation
+    from napari_dmqpm.training.finetune import base_training, finetune_split, tune_on_validation
 
-    _, val = finetune_split(phase, labels)  # finetune's defaults: the strip it validated on
+    diameter = base_training(model_dir).get("cell_diameter_px")  # the base's, kept by finetune
+    _, val = finetune_split(phase, labels, diameter_px=diameter)  # the strip it validated on
     copy = model_dir.parent / "strip-tuned"
     shutil.copytree(model_dir, copy)
     tune_on_validation(copy, val, device="cpu", deadline=None)

@@ -160,8 +160,19 @@ def count_cells(samples) -> int:
     return int(sum(np.count_nonzero(np.unique(s.labels)) for s in samples))
 
 
-def finetune_split(phase, labels, *, angles=None, val_fraction: float = 0.2, seed: int = 0):
+def finetune_split(
+    phase,
+    labels,
+    *,
+    angles=None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    diameter_px: float | None = None,
+):
     """The training and validation samples :func:`iter_finetune` makes of its inputs.
+
+    ``diameter_px``: the base model's trained cell diameter; each image is first resampled to
+    it (:func:`at_model_scale`).
 
     Returns
     -------
@@ -170,7 +181,55 @@ def finetune_split(phase, labels, *, angles=None, val_fraction: float = 0.2, see
         when there are fewer than 5).
     """
     samples = samples_from_arrays(phase, labels, angles=angles, name="finetune")
+    samples = at_model_scale(samples, diameter_px)
     return split_samples(samples, val_fraction=val_fraction, rng=seed)
+
+
+#: Images whose median cell diameter is within this fraction of the model's are not resampled.
+SCALE_TOLERANCE = 0.05
+
+
+def at_model_scale(samples, diameter_px: float | None) -> list:
+    """Each sample resampled so that its median cell diameter becomes ``diameter_px``.
+
+    Inference resamples every image to the diameter the model was trained at
+    (``cell_diameter_px`` of its checkpoint); fine-tuning shows the network the user's cells
+    at that same scale, so the fine-tuned model keeps the base's trained diameter, and a run
+    that keeps the base's weights (no epoch beat it) is not given another one. Phase and
+    angles are resampled bilinearly (antialiased when shrinking), labels by nearest
+    neighbour. Samples without cells, within :data:`SCALE_TOLERANCE` of the diameter, or with
+    ``diameter_px`` None are returned as they are.
+    """
+    from napari_dmqpm.inference.diameter import MIN_CELLS, cell_diameters
+    from napari_dmqpm.inference.predict import resize
+    from napari_dmqpm.training.data import Sample
+
+    if not diameter_px:
+        return list(samples)
+    out = []
+    for sample in samples:
+        diameters = cell_diameters(sample.labels)  # as the estimate measures them
+        if diameters.size < MIN_CELLS:
+            diameters = cell_diameters(sample.labels, exclude_border=False)
+        factor = diameter_px / float(np.median(diameters)) if diameters.size else 1.0
+        if abs(factor - 1.0) <= SCALE_TOLERANCE:
+            out.append(sample)
+            continue
+        shape = tuple(max(1, round(n * factor)) for n in sample.labels.shape)
+        rows = (np.arange(shape[0]) + 0.5) * sample.labels.shape[0] / shape[0]
+        cols = (np.arange(shape[1]) + 0.5) * sample.labels.shape[1] / shape[1]
+        labels = sample.labels[rows.astype(int)[:, None], cols.astype(int)[None, :]]
+        angles = None if sample.angles is None else resize(sample.angles, shape)
+        phase = resize(sample.phase[None], shape)[0]
+        out.append(Sample(phase=phase, labels=labels, angles=angles, name=sample.name))
+    return out
+
+
+def base_training(base: str | Path) -> dict:
+    """The ``training`` record of a checkpoint's config.json ({} when it has none)."""
+    from napari_dmqpm.model import read_checkpoint_config
+
+    return read_checkpoint_config(resolve_checkpoint(base)).get("training") or {}
 
 
 def iter_finetune(
@@ -214,7 +273,9 @@ def iter_finetune(
         holds at least :data:`MIN_TUNING_CELLS` cells; otherwise ``best/`` keeps the base
         model's thresholds.
     augment : AugmentConfig, optional
-        Augmentations (nnU-Net's defaults).
+        Augmentations; default: the base model's (its scale augmentation included), else
+        nnU-Net's. The images are resampled to the base model's trained cell diameter first
+        (:func:`at_model_scale`), so the fine-tuned model keeps it.
     overwrite : bool
         Remove an earlier run in ``out`` and start afresh. Without it, a run there is
         resumed only when it is this one (base, settings and images), else ``FileExistsError``
@@ -247,10 +308,18 @@ def iter_finetune(
     """
     started = time.monotonic()
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
+    trained = base_training(config.base_checkpoint)
+    if augment is None and (trained.get("config") or {}).get("augment"):
+        augment = AugmentConfig.from_dict(trained["config"]["augment"])
     if augment is not None:
         config = dataclasses.replace(config, augment=augment)
     train, val = finetune_split(
-        phase, labels, angles=angles, val_fraction=val_fraction, seed=config.seed
+        phase,
+        labels,
+        angles=angles,
+        val_fraction=val_fraction,
+        seed=config.seed,
+        diameter_px=trained.get("cell_diameter_px"),
     )
     config = _fit_patch(config, train)
     if not overwrite:  # refuse a folder holding another run before measuring the budget
@@ -275,7 +344,7 @@ def iter_finetune(
     run = {"epochs": last.epoch, "iterations": last.iteration,
            "wall_s": round(earlier + time.monotonic() - started, 1),
            "ended": "stop" if stopped else (last.stop_reason or "budget")}  # fmt: skip
-    record_run(config.checkpoint_dir, run)
+    record_run(config.checkpoint_dir, run, cell_diameter_px=trained.get("cell_diameter_px"))
 
 
 def _train(config: TrainConfig, train, val, should_stop, *, started, share, overwrite=False):
