@@ -152,14 +152,18 @@ def model_runner(name: str) -> Callable[[Case, str], tuple[np.ndarray, dict]]:
         if mode == "auto":
             angles, phase = results.case_inputs(model, case)
             estimate = estimate_diameter(
-                model, angles=angles, phase=phase, pixel_size_um=case.pixel_size_um
+                model,
+                angles=angles,
+                phase=phase,
+                pixel_size_um=case.pixel_size_um,
+                config=InferenceConfig(backend="torch"),
             )
             extra["estimate"] = estimate.to_dict()
-            config = InferenceConfig(diameter_px=estimate.diameter_px)
+            config = InferenceConfig(diameter_px=estimate.diameter_px, backend="torch")
         elif mode == "oracle":
-            config = InferenceConfig(diameter_px=median_diameter(case.labels))
+            config = InferenceConfig(diameter_px=median_diameter(case.labels), backend="torch")
         else:
-            config = InferenceConfig(diameter_px=None, use_pixel_size=False)
+            config = InferenceConfig(diameter_px=None, use_pixel_size=False, backend="torch")
         return results.predict_labels(model, case, inference=config), extra
 
     return run

@@ -523,7 +523,9 @@ def run_benchmark(
     say(f"models: {found or 'none'}")
     baseline = tune_baseline(tuning_fields_per_density, field_shape, baseline_grids)
     say(f"baseline tuned on {baseline['n_fields']} fields: {baseline['config']}")
-    inference = InferenceConfig(device="cpu", tile_size=tile_size, tta=False)
+    # torch, the reference engine: the same numbers whatever runtimes are installed (the
+    # ONNX Runtime / OpenVINO exports give the same labels, docs/performance.md)
+    inference = InferenceConfig(device="cpu", tile_size=tile_size, tta=False, backend="torch")
     methods = make_methods(loaded, baseline["config"], inference)
     synthetic = {"n_per_density": fields_per_density, "shape": list(field_shape), "methods": {}}
     cases = synthetic_cases(fields_per_density, field_shape)
