@@ -24,7 +24,7 @@ from napari_dmqpm.cli import (
     _train,
 )
 from napari_dmqpm.cli._args import parse_frames
-from napari_dmqpm.cli._errors import cli_words, error_types, error_words, quiet_stdout
+from napari_dmqpm.cli._errors import cli_words, error_words, is_user_error, quiet_stdout
 from napari_dmqpm.cli._folders import check_out_folder, new_folders, remove_if_empty
 from napari_dmqpm.cli._signals import Terminated, handle_sigterm, stale_temporaries
 
@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dmqpm`` command line; returns the exit status.
 
-    A command that fails removes the ``--out`` folder (and its parents) it created, if they
-    are still empty; folders that existed before are never removed.
+    An error of the user's input or machine is one line naming the file, the option and the
+    problem, with exit status 2; any other error is a bug and shows its traceback
+    (:func:`~napari_dmqpm.cli._errors.is_user_error`; ``--debug`` shows every traceback). A
+    command that fails removes the ``--out`` folder (and its parents) it created, if they are
+    still empty; folders that existed before are never removed.
     """
     args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.run
@@ -70,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_stdout()
         status = 141  # as a shell reports a process ended by SIGPIPE
         return status
-    except error_types() as error:
-        if args.debug:
-            raise
+    except Exception as error:
+        if args.debug or not is_user_error(error):
+            raise  # a bug, or asked for: the traceback
         words = cli_words(error_words(error), args.command)
         print(f"dmqpm {args.command}: error: {words}", file=sys.stderr)
         status = 2

@@ -14,8 +14,9 @@ __all__ = [
     "FLAGS",
     "READER_FLAGS",
     "THRESHOLD_FLAGS",
+    "CommandError",
     "cli_words",
-    "error_types",
+    "is_user_error",
     "error_words",
     "quiet_stdout",
 ]
@@ -136,16 +137,34 @@ def cli_words(message: str, command: str) -> str:
     return message
 
 
-def error_types() -> tuple[type[BaseException], ...]:
-    """Errors that are the user's input or machine, reported as one line instead of a traceback.
+class CommandError(Exception):
+    """A user error found by the command line itself (reported as one line)."""
 
-    ``--debug`` shows the traceback instead. Other exceptions are bugs: they show theirs.
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` is the user's input or machine (one line), not a bug (a traceback).
+
+    One line: ``ValueError`` (the core's checks of values and formats), ``OSError`` (files,
+    disks), ``MemoryError``, torch's ``OutOfMemoryError``, and every error class of this
+    package (``OutOfDeviceMemory``, ``DeviceUnavailableError``, ``SchedulerConnectError``,
+    ``BackendNotInstalledError``, :class:`CommandError`, ...). Anything else (a bare
+    ``RuntimeError``, a ``TypeError`` or ``KeyError`` from inside torch, numpy or our code) is
+    a bug: its traceback is shown. ``--debug`` shows the traceback of every error.
+
+    Examples
+    --------
+    >>> is_user_error(FileNotFoundError(2, "No such file", "a.tif"))
+    True
+    >>> is_user_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    False
+    >>> is_user_error(CommandError("give --model"))
+    True
     """
-    return (
-        ValueError,
-        RuntimeError,  # an unavailable device, out of device memory
-        OSError,  # missing, existing, unreadable files; a full disk, a read-only folder
-        MemoryError,
+    if isinstance(error, (ValueError, OSError, MemoryError)):
+        return True
+    return any(
+        kind.__module__.partition(".")[0] == "napari_dmqpm" or kind.__name__ == "OutOfMemoryError"
+        for kind in type(error).__mro__
     )
 
 

@@ -17,7 +17,7 @@ from napari_dmqpm.cli._args import (
     pixel_area,
     positive_number,
 )
-from napari_dmqpm.cli._errors import THRESHOLD_FLAGS, cli_words
+from napari_dmqpm.cli._errors import THRESHOLD_FLAGS, CommandError, cli_words
 from napari_dmqpm.cli._reader import add_reader_options, reader_kwargs, unit_warning
 from napari_dmqpm.cli._track import track_segmented
 from napari_dmqpm.inference.config import BACKEND_CHOICES, DEVICE_CHOICES, InferenceConfig
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = iter_segment_files(args.inputs, **segment_options(args), progress=progress)
     except ImportError as err:  # no dask.distributed: one line with the pip command
-        raise RuntimeError(str(err)) from err
+        raise CommandError(str(err)) from err
     for path in args.inputs:  # after the checks: inputs, outputs, model
         warning = unit_warning(path, args)
         if warning is not None:

@@ -37,8 +37,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ------
     ValueError
         For a name that is not a device choice.
-    RuntimeError
-        When the requested device is not available in this torch installation.
+    DeviceUnavailableError
+        A ``RuntimeError``: the requested device is not available in this torch installation.
 
     Examples
     --------
@@ -67,17 +67,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             built = (
                 "without CUDA" if torch.version.cuda is None else f"with CUDA {torch.version.cuda}"
             )
-            raise RuntimeError(
+            raise DeviceUnavailableError(
                 f"device={device!r} was requested but no CUDA GPU is available (torch "
                 f"{torch.__version__} built {built}); use device='cpu' or 'auto'"
             )
         if index and int(index) >= torch.cuda.device_count():
-            raise RuntimeError(
+            raise DeviceUnavailableError(
                 f"device={device!r} was requested but only {torch.cuda.device_count()} CUDA "
                 "device(s) exist"
             )
     if kind == "mps" and not _mps_available():
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             f"device={device!r} was requested but Apple MPS is not available; use 'cpu' or 'auto'"
         )
     return torch.device(name)
@@ -307,6 +307,10 @@ class DeviceFallbackWarning(UserWarning):
     Emitted when even one tile did not fit in the accelerator's memory and the work was
     finished on the CPU, or when ``torch.compile`` failed and the network ran eagerly.
     """
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The device asked for does not exist on this machine (no CUDA GPU, no MPS, no index)."""
 
 
 class DeviceMemoryError(RuntimeError):
