@@ -52,6 +52,7 @@ T_MEASURE = f"{TESTS}/inference/test_inference_measure.py"
 T_CHECKPOINT = f"{TESTS}/model/test_model_checkpoint.py"
 T_SHIPPED = f"{TESTS}/model/test_shipped_weights.py"
 T_PREDICT = f"{TESTS}/inference/test_inference_predict.py"
+T_CONFIG = f"{TESTS}/test_config.py"
 UNITS_ROUND_TRIP = f"{T_MEASURE}::test_dry_mass_of_a_pg_per_um2_map_is_its_sum_times_the_pixel_area"
 BLENDS = f"{T_TILING}::test_gaussian_blending_hides_tile_borders_that_flat_blending_shows"
 LEARNS = f"{T_LOOP}::test_the_loop_cuts_the_loss_of_a_fixed_problem_by_a_quarter_in_sixteen_steps"
@@ -273,6 +274,34 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    is_best = score is not None and score > state.best_score\n",
         "    is_best = score is not None\n",
         (f"{T_LOOP}::test_a_finetuned_model_is_the_best_epoch_not_the_base_nor_the_last",),
+    ),
+    Mutation(
+        "configs: unknown JSON keys accepted",
+        f"{PACKAGE}/_config.py",
+        "    if unknown:\n",
+        "    if False:\n",
+        (f"{T_CONFIG}::test_bad_data_is_one_value_error_naming_the_key",),
+    ),
+    Mutation(
+        "configs: JSON types not checked",
+        f"{PACKAGE}/_config.py",
+        "    if hint is Any or not _accepts(hint, value):\n",
+        "    if hint is Any:\n",
+        (f"{T_CONFIG}::test_bad_data_is_one_value_error_naming_the_key",),
+    ),
+    Mutation(
+        "tiling: a batch out of memory is not halved",
+        f"{PACKAGE}/inference/tiling.py",
+        "        return ShrinkingBatch(forward, present.device, present.shape[0])(*tensors)\n",
+        "        return forward(*tensors)\n",
+        (f"{TESTS}/inference/test_out_of_memory.py",),
+    ),
+    Mutation(
+        "cli: --backend not passed to InferenceConfig",
+        f"{PACKAGE}/cli/_segment.py",
+        "        backend=args.backend,\n",
+        "",
+        (f"{TESTS}/test_cli_options.py::test_segment_backend_reaches_the_inference_config",),
     ),
 )
 
