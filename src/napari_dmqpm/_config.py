@@ -104,7 +104,7 @@ def _build(cls: type[T], data: Any, path: str) -> T:
         raise ValueError(
             f"{where}{name} data must be a dict (a JSON object); got {type(data).__name__}"
         )
-    hints = _field_types(cls)
+    hints = _field_types(typing.cast(Any, cls))
     unknown = sorted(set(data) - set(hints), key=str)
     if unknown:
         where = f" in {path!r}" if path else ""
@@ -117,7 +117,7 @@ def _build(cls: type[T], data: Any, path: str) -> T:
 
 
 @functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
+def _field_types(cls: Any) -> dict[str, Any]:
     """Field name -> resolved annotation, for the fields ``cls(...)`` takes."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"cls must be a dataclass; got {cls!r}")
@@ -140,7 +140,7 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         if hint is Any:
             return value
         _wrong(_words(hint), value, path)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, path)
     if origin is tuple:
         args = typing.get_args(hint)

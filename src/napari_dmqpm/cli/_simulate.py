@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from napari_dmqpm.cli._args import positive_number
 
@@ -17,7 +18,11 @@ DENSITY_NAMES = ("sparse", "medium", "dense", "confluent")
 
 #: ``n_frames`` of write_dataset; frames of a time-lapse when --frames gives none (the CLI's
 #: own); write_growth_dataset's ``frame_interval_min``.
-SIMULATE_DEFAULTS = {"n_frames": 1, "timelapse_frames": 10, "frame_interval_min": 10.0}
+SIMULATE_DEFAULTS: dict[str, Any] = {
+    "n_frames": 1,
+    "timelapse_frames": 10,
+    "frame_interval_min": 10.0,
+}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -50,7 +50,9 @@ _INSTALL_HINT = "pip install napari-dmqpm[cluster]"
 _log = logging.getLogger(__name__)
 
 
-def segment_files(paths: Sequence[str | os.PathLike], **options: Any) -> list[SegmentFileResult]:
+def segment_files(
+    paths: Sequence[str | os.PathLike], **options: Any
+) -> list[SegmentFileResult | FileFailure]:
     """Segment files into ``<stem>_labels.tif`` and ``<stem>_cells.csv``, on a pool if asked.
 
     Parameters
@@ -62,12 +64,19 @@ def segment_files(paths: Sequence[str | os.PathLike], **options: Any) -> list[Se
 
     Returns
     -------
-    list of SegmentFileResult
+    list of SegmentFileResult (and FileFailure with ``keep_going``)
         One per input, in the order of ``paths``.
     """
     order = {output_paths(path, options.get("out_dir", "."))[0]: i for i, path in enumerate(paths)}
+    order.update({Path(path): i for i, path in enumerate(paths)})  # failures name the input
     results = list(iter_segment_files(paths, **options))
-    return sorted(results, key=lambda result: order[result.labels_path])
+
+    def position(result: SegmentFileResult | FileFailure) -> int:
+        if isinstance(result, FileFailure):
+            return order[result.path]
+        return order[result.labels_path]
+
+    return sorted(results, key=position)
 
 
 def iter_segment_files(
@@ -309,7 +318,8 @@ def _plan_jobs(
 
     With ``keep_going`` a file whose header cannot be read is a :class:`FileFailure` instead.
     """
-    jobs, failures = [], []
+    jobs: list[_Job] = []
+    failures: list[FileFailure] = []
     for index, path in enumerate(paths):
         try:
             info = inspect_file(path, kind=read_options.get("kind"))

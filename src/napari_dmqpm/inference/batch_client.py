@@ -248,7 +248,8 @@ class _FileOutputs:
                 targets, shape=shape, pixel_size_um=first.pixel_size_um, overwrite=overwrite
             )
         )
-        self.n_frames, self._next, self._waiting = first.n_frames, 0, {}
+        self.n_frames, self._next = first.n_frames, 0
+        self._waiting: dict[int, Any] = {}
 
     def add(self, part: _Part) -> None:
         """Write the part's labels now, and every table whose turn has come."""
@@ -274,4 +275,4 @@ class _FileOutputs:
 
     def abort(self, *exc_info: Any) -> bool:
         """Drop the outputs (an ``ExitStack`` callback: a no-op once :meth:`close` ran)."""
-        return self._exits.__exit__(*exc_info)
+        return bool(self._exits.__exit__(*exc_info))

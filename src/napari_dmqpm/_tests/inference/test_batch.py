@@ -447,3 +447,16 @@ def test_a_task_that_fails_after_its_retries_fails_its_file_only(
     assert names == ["field_a_cells.csv", "field_a_labels.tif", "sim_0001_cells.csv",
                      "sim_0001_labels.tif"]  # fmt: skip
     assert _same_as_reference(out, reference, names)
+
+
+def test_segment_files_keeps_the_input_order_with_a_failing_file(inputs, tmp_path):
+    paths, model, reference = inputs
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"II*\x00" + b"\xff" * 200)
+    (tmp_path / "out").mkdir()
+    results = segment_files(
+        [paths[2], corrupt, paths[1]], out_dir=tmp_path / "out", model=str(model), keep_going=True
+    )
+    assert [type(result).__name__ for result in results] == [
+        "SegmentFileResult", "FileFailure", "SegmentFileResult"]  # fmt: skip
+    assert results[1].path == corrupt and results[2].labels_path.name == "field_a_labels.tif"
