@@ -219,16 +219,18 @@ def _fit_background(
 ) -> tuple[BackgroundFit | None, int]:
     """The background surface of the frame's non-cell pixels, and the pixels it used.
 
-    None and 0 without ``surface``; None and the candidate pixels' count when they are too
-    few for the surface.
+    None and 0 without ``surface``, without cells, or with too few background pixels for
+    the surface.
     """
     if surface is None:
         return None, 0
     if not (isinstance(margin_px, (int, float)) and math.isfinite(margin_px) and margin_px >= 0):
         raise ValueError(f"background_margin_px must be a number >= 0; got {margin_px!r}")
     empty = labels == 0
+    if empty.all():  # no cells to measure: no fit
+        return None, 0
     mask = empty
-    if margin_px > 0 and not empty.all():  # not within margin_px of a cell: a disk dilation
+    if margin_px > 0:  # not within margin_px of a cell: a disk dilation
         reach = int(margin_px)
         offsets = np.arange(-reach, reach + 1)
         disk = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= margin_px**2
@@ -236,7 +238,7 @@ def _fit_background(
     try:
         fit = fit_background(phase, mask, surface=surface)
     except ValueError:
-        return None, int(np.count_nonzero(mask))
+        return None, 0
     return fit, fit.n_pixels
 
 

@@ -191,6 +191,10 @@ def test_a_frame_with_too_little_background_is_flagged(helpers):
     full = measure_cells(np.ones((20, 20), np.int32), np.full((20, 20), 2.0))
     assert full["background_px"].tolist() == [0] and full["background_ok"].tolist() == [0]
     assert np.isnan(full["background_extrapolation"][0]) and full["mean_phase_rad"][0] == 2.0
+    almost = np.ones((20, 20), np.int32)
+    almost[0, :3] = 0  # 3 background pixels: too few for a quadratic (6 terms)
+    few = measure_cells(almost, np.full((20, 20), 2.0), background_margin_px=0)
+    assert few["background_px"].tolist() == [0] and few["background_ok"].tolist() == [0]
 
 
 def test_background_margin_leaves_the_blurred_rim_of_the_cells_out():
