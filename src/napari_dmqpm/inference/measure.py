@@ -42,7 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_dmqpm.io.write import atomic_write
-from napari_dmqpm.phase import BackgroundFit, BackgroundName, fit_background
+from napari_dmqpm.phase import BACKGROUND_ORDERS, BackgroundFit, BackgroundName, fit_background
 
 #: Column names, in order, with their units.
 TABLE_COLUMNS: dict[str, str] = {
@@ -224,6 +224,10 @@ def _fit_background(
     """
     if surface is None:
         return None, 0
+    if surface not in BACKGROUND_ORDERS:
+        raise ValueError(
+            f"background must be one of {tuple(BACKGROUND_ORDERS)} or None; got {surface!r}"
+        )
     if not (isinstance(margin_px, (int, float)) and math.isfinite(margin_px) and margin_px >= 0):
         raise ValueError(f"background_margin_px must be a number >= 0; got {margin_px!r}")
     empty = labels == 0

@@ -215,3 +215,5 @@ def test_background_margin_leaves_the_blurred_rim_of_the_cells_out():
     assert np.all(no_margin["background_rad"] > 0.2 + 0.01)
     with pytest.raises(ValueError, match="background_margin_px"):
         measure_cells(labels, phase, background_margin_px=-1.0)
+    with pytest.raises(ValueError, match="background must be one of"):
+        measure_cells(labels, phase, background="cubic")
