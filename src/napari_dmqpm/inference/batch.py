@@ -186,7 +186,7 @@ def iter_segment_files(
     read_options = dict(read_options or {})
     jobs, failures = _plan_jobs(paths, model, read_options, keep_going=keep_going)
     if not jobs:  # every file failed before any work (keep_going): no pool to start
-        return iter(failures)
+        return (failure for failure in failures)  # a generator: closing() closes it
     if scheduler is None and scheduler_file is None:  # our own pool: no larger than useful
         workers, note = cap_workers(workers, n_tasks=len(jobs))
         if note is not None:
