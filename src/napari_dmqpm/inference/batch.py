@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def iter_segment_files(
     progress: ProgressCallback | None = None,
     frames: Sequence[int] | None = None,
     keep_going: bool = False,
-) -> Iterator[SegmentFileResult | FileFailure]:
+) -> Generator[SegmentFileResult | FileFailure, None, None]:
     """Segment files, yielding each file's result once both of its outputs are written.
 
     Parameters
@@ -272,7 +272,7 @@ def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Pa
 def _iter_in_process(
     paths, out_dir, model, config, postprocess, read_options, alpha, overwrite, progress, frames,
     keep_going=False,
-) -> Iterator[SegmentFileResult | FileFailure]:  # fmt: skip
+) -> Generator[SegmentFileResult | FileFailure, None, None]:  # fmt: skip
     for path in paths:
         try:
             result = segment_file(

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ def _slots_by_host(client) -> dict[str, int]:
 def iter_on_cluster(
     connection, jobs: list[_Job], spec: _Spec, targets, overwrite: bool, retries: int, progress,
     *, paths, failures: list[FileFailure], keep_going: bool,
-) -> Iterator[SegmentFileResult | FileFailure]:  # fmt: skip
+) -> Generator[SegmentFileResult | FileFailure, None, None]:  # fmt: skip
     """Submit one task per job, yield each file's result (or failure) as it completes.
 
     ``failures`` (files whose header could not be read) are yielded first. On an error that
