@@ -77,6 +77,7 @@ def read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
         data["labels"].append(labels)
         if needs_angles:
             angles = acquisition.angles
+            assert angles is not None  # checked above
             data["angles"].append(angles[0] if labels.ndim == 2 else angles)
     return data
 
@@ -84,7 +85,7 @@ def read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune (:func:`napari_dmqpm.training.finetune.finetune`), then install with ``--name``."""
     from napari_dmqpm.inference import resolve_model
-    from napari_dmqpm.model.registry import check_new_user_model, default_model_for
+    from napari_dmqpm.model.registry import LoadedModel, check_new_user_model, default_model_for
     from napari_dmqpm.training import export_model
     from napari_dmqpm.training.budget import BudgetTooShortError
     from napari_dmqpm.training.finetune import finetune
@@ -92,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     # the name must be free and the user models folder writable before any work
     destination = None if args.name is None else check_new_user_model(args.name)
     base = args.model or default_model_for("phase-map")
-    network = resolve_model(base, kind="phase-map", device="cpu")
-    network = getattr(network, "network", network)
+    resolved = resolve_model(base, kind="phase-map", device="cpu")
+    network = resolved.network if isinstance(resolved, LoadedModel) else resolved
     data = read_finetune_data(args, needs_angles=network.config.inputs != "phase")
     minutes = args.minutes
     if args.minutes is None and args.epochs is None:
