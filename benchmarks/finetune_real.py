@@ -233,7 +233,7 @@ def main() -> int:
         from results_report import update_finetune_section
 
         if update_finetune_section(ROOT / "docs" / "results.md"):
-            print("updated section 7 of docs/results.md")
+            print("updated the fine-tuning section of docs/results.md")
     return 0
 
 
