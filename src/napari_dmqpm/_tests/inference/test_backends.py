@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -290,3 +291,25 @@ def test_segment_file_and_the_layer_record_say_which_backend_and_precision_ran(
             inputs=["phase"],
         )
     assert (record["backend"], record["precision"]) == ("torch", "float32")
+
+
+def test_only_the_newest_exports_of_a_model_name_are_kept(models_dir, helpers):
+    pytest.importorskip("onnx")
+    folder = exports_dir()
+    folder.mkdir()
+    old = []
+    for index in range(5):  # earlier exports of "network" (and one of another name)
+        path = folder / f"network-{index:064d}-abcdefabcdef-opset17.onnx"
+        path.write_bytes(b"old")
+        path.with_suffix(".json").write_text("{}")
+        os.utime(path, ns=(index * 10**9, index * 10**9))
+        old.append(path)
+    other = folder / "network-x-0000-abcdefabcdef-opset17.onnx"  # the model "network-x"
+    other.write_bytes(b"other")
+    os.utime(other, ns=(0, 0))  # the oldest: removed if taken for one of "network"'s
+    net = helpers.tiny_net()
+    ensure_export(net, export_key(net))
+    kept = sorted(p.name for p in folder.glob("network-*.onnx"))
+    newest = [p.name for p in old[-(export_module.KEEP_PER_NAME - 1) :]]
+    assert kept == sorted([*newest, export_key(net).onnx_path.name, other.name])
+    assert not old[0].with_suffix(".json").exists()

@@ -7,7 +7,8 @@ record ``<same stem>.json`` beside it: the sha256 of the ONNX file, and the outc
 check against torch (:mod:`.check`). A changed checkpoint (other weights, or another
 ``config.json`` model section, normalization included) has another name, so a stale export is
 never run; an export whose bytes do not match its record (truncated, edited) is made again.
-Both files are written to a temporary name in the same folder and moved into place.
+Both files are written to a temporary name in the same folder and moved into place. At most
+``KEEP_PER_NAME`` exports of one model name are kept (the newest).
 
 The windowed cross-attention pads its maps to a multiple of the window with amounts computed in
 Python, which a traced graph would freeze at the export's size; the exported copy of the network
@@ -45,6 +46,9 @@ OPSET = 17
 EXPORTS_FOLDER = ".exports"
 #: Input size (rows, columns; rounded up to the model's divisor) the graph is traced at.
 TRACE_SHAPE = (96, 160)
+#: Exports kept per model name (the most recently written); older ones are removed, so
+#: fine-tuning one model over and over does not fill the disk.
+KEEP_PER_NAME = 4
 
 
 def exports_dir() -> Path:
@@ -266,4 +270,25 @@ def ensure_export(network: DMQPMNet, key: ExportKey) -> dict[str, Any]:
         "checks": {},
     }
     write_record(key, record)
+    prune(key)
     return record
+
+
+def prune(key: ExportKey) -> list[Path]:
+    """Remove all but the ``KEEP_PER_NAME`` newest exports of ``key.name`` (never ``key``'s).
+
+    Returns the removed ONNX files.
+    """
+    prefix = f"{key.name}-"
+    others = [
+        path
+        for path in exports_dir().glob(f"{prefix}*-opset*.onnx")
+        if path != key.onnx_path and path.name[len(prefix) :].count("-") == 2
+    ]  # "<sha256>-<config hash>-opset<N>.onnx": not the exports of "<name>-something"
+    others.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    removed = others[KEEP_PER_NAME - 1 :]
+    for path in removed:
+        for stale in (path, path.with_suffix(".json")):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+    return removed
