@@ -5,6 +5,9 @@
   that folder is absent (on a user's machine, or an installed package).
 - ``bench``: the script ``benchmarks/<BENCHMARK>.py`` named by the test module's ``BENCHMARK``,
   imported as a module (skipped outside a source checkout).
+- ``backend="auto"`` runs torch in every test, whatever runtimes are installed (an export and
+  its check cost seconds per checkpoint); a test module that tests the choice itself sets
+  ``KEEP_AUTO_BACKEND = True``.
 - Tests marked ``gui`` need a display (napari draws with OpenGL; Qt's offscreen platform
   crashes when napari draws, so they run under Xvfb: ``make test`` does that) and napari with
   a Qt binding; without either they are skipped with the reason.
@@ -26,6 +29,16 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 #: The benchmark scripts (in a source checkout only).
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend_is_torch(request, monkeypatch):
+    """``InferenceConfig(backend="auto")`` picks torch (see the module docstring)."""
+    if getattr(request.module, "KEEP_AUTO_BACKEND", False):
+        return
+    from napari_dmqpm.inference import backends
+
+    monkeypatch.setattr(backends, "AUTO_ORDER", ())
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from napari_dmqpm.model import save_checkpoint
 from napari_dmqpm.model.registry import load_model
 
 CPU = torch.device("cpu")
+KEEP_AUTO_BACKEND = True  # these tests choose the runtimes themselves (conftest.py)
 
 
 @pytest.fixture(autouse=True)
