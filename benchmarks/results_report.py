@@ -217,8 +217,8 @@ def header(numbers: Mapping, command: str) -> list[str]:
         f"- Machine: {m['machine']}",
         f"- Commit: {m['commit']}",
         f"- Date: {m['date']}",
-        f"- Inference: CPU, {m.get('backend', 'torch')} backend, torch {m['inference_threads']} "
-        "threads, each image up to "
+        f"- Inference: CPU, {m.get('backend', 'torch')} backend, torch with "
+        f"{m['inference_threads']} thread(s), each image up to "
         f"{tiling['whole_frame_px'] / 1e6:.1f} MP as one tile padded to the divisor (larger ones "
         f"in {tiling['tile_size']} px tiles with {tiling['overlap']:.0%} overlap and Gaussian "
         f"blending), no TTA, {resampling}, each checkpoint's stored post-processing "
