@@ -20,6 +20,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,27 @@ def at_model_scale(samples, diameter_px: float | None) -> list:
     return out
 
 
+def _base_augment(trained: dict) -> AugmentConfig | None:
+    """The base model's augmentation; None (nnU-Net's) when it states none or an unreadable one.
+
+    An unreadable one (written by another version) gives a warning: the run then lacks the
+    base's scale augmentation.
+    """
+    stored = (trained.get("config") or {}).get("augment")
+    if not stored:
+        return None
+    try:
+        return AugmentConfig.from_dict(stored)
+    except ValueError as error:
+        warnings.warn(
+            f"the base model's augmentation cannot be read ({error}); fine-tuning uses "
+            "nnU-Net's defaults",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def base_training(base: str | Path) -> dict:
     """The ``training`` record of a checkpoint's config.json ({} when it has none)."""
     from napari_dmqpm.model import read_checkpoint_config
@@ -309,8 +331,8 @@ def iter_finetune(
     started = time.monotonic()
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
     trained = base_training(config.base_checkpoint)
-    if augment is None and (trained.get("config") or {}).get("augment"):
-        augment = AugmentConfig.from_dict(trained["config"]["augment"])
+    if augment is None:
+        augment = _base_augment(trained)
     if augment is not None:
         config = dataclasses.replace(config, augment=augment)
     train, val = finetune_split(

@@ -59,3 +59,12 @@ def test_the_fine_tuned_model_keeps_the_base_diameter_and_augmentation(base, big
     training = content["training"]
     assert abs(training["cell_diameter_px"] / BASE_DIAMETER - 1.0) < 0.1  # not ~40 px
     assert training["config"]["augment"]["p_diameter"] == 0.5  # the base's scale augmentation
+
+
+def test_an_unreadable_base_augmentation_falls_back_with_a_warning():
+    from napari_dmqpm.training.finetune import _base_augment
+
+    assert _base_augment({}) is None
+    assert _base_augment({"config": {"augment": {"p_diameter": 0.5}}}).p_diameter == 0.5
+    with pytest.warns(UserWarning, match="augmentation cannot be read"):
+        assert _base_augment({"config": {"augment": {"p_warp": 0.3}}}) is None
