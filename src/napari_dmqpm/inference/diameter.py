@@ -24,12 +24,14 @@ comes down, and stops at the largest size the model confirms: the cells'. Passes
 scale run on a downsampled image and cost little. The median follows the majority of the
 cells, so a minority of rounded mitotic cells beside spread ones does not move it.
 
-Which model measures: a phase model measures itself. A model that takes the angle images
-(``dmqpm-default``, ``dmqpm-fast``) is measured by the shipped ``phase-only`` model on the
-phase of the same frame (:func:`size_model`), and the resampling is then the sized model's
-trained diameter over the estimate. Measured on 19 resampled real and simulated cases,
+Which model measures: the shipped ``phase-only`` model, on the phase of the frame
+(:func:`size_model`), for every model; the resampling is then the sized model's trained
+diameter over the estimate. Measured on 19 resampled real and simulated cases,
 ``dmqpm-default`` sizing itself took merged pairs of cells for single cells on 2 real maps
-at their native scale (+148 %), where ``phase-only`` was within 12 % on all 19.
+at their native scale (+148 %), where ``phase-only`` was within 12 % on all 19. A
+``phase-only`` fine-tuned on 12 real maps, sizing itself, took clumps of cells for cells on a
+dense map of the other 3 (77.6 px for cells of 28.7 px: F1 0.10 instead of 0.79 with the
+diameter given; benchmarks/finetune_kfold.py), where the shipped model measured 26.9 px.
 
 Unlike cellpose's SizeModel (a regression on the network's style vector, trained once per
 model) this needs no extra head and no retraining: it works for every checkpoint that states
@@ -214,16 +216,20 @@ def resolve_diameter(
 def size_model(model: LoadedModel, phase_available: bool) -> LoadedModel:
     """The model whose segmentations measure the cells of an image for ``model``.
 
-    A model that takes the angle images is sized by the shipped ``SIZE_MODEL`` on the same
-    device, when the phase is at hand and that model is installed; every other model sizes
-    itself.
+    Every model is sized by the shipped ``SIZE_MODEL`` on the same device, when the phase is
+    at hand and that model is installed: models that take the angle images, and fine-tuned or
+    user-trained phase models too. Without the phase, or without the shipped model, a model
+    sizes itself.
     """
+    from napari_dmqpm.model import read_checkpoint_config
     from napari_dmqpm.model.registry import load_model, shipped_model_dirs
 
-    if model.network.config.inputs == "phase" or not phase_available:
+    if not phase_available:
         return model
     for folder in shipped_model_dirs():
         if (folder / SIZE_MODEL / "config.json").is_file():
+            if read_checkpoint_config(folder / SIZE_MODEL).get("sha256") == model.info.sha256:
+                return model  # the size model itself
             return load_model(folder / SIZE_MODEL, device=model.device)
     return model
 
