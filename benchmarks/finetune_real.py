@@ -61,7 +61,7 @@ def segment_all(model, pairs, *, device: str = "cpu") -> dict[str, np.ndarray]:
     from napari_dmqpm.inference import InferenceConfig, segment_acquisition
     from napari_dmqpm.io import read_acquisition
 
-    config = InferenceConfig(device=device)
+    config = InferenceConfig(device=device, backend="torch")  # the reference engine
     predicted = {}
     for name, image, _ in pairs:
         (result,) = segment_acquisition(read_acquisition(image, **READ), model, config=config)
