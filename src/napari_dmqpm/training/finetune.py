@@ -201,6 +201,8 @@ def at_model_scale(samples, diameter_px: float | None) -> list:
     neighbour. Samples without cells, within :data:`SCALE_TOLERANCE` of the diameter, or with
     ``diameter_px`` None are returned as they are.
     """
+    from skimage.transform import resize as resize_image
+
     from napari_dmqpm.inference.diameter import MIN_CELLS, cell_diameters
     from napari_dmqpm.inference.predict import resize
     from napari_dmqpm.training.data import Sample
@@ -217,9 +219,9 @@ def at_model_scale(samples, diameter_px: float | None) -> list:
             out.append(sample)
             continue
         shape = tuple(max(1, round(n * factor)) for n in sample.labels.shape)
-        rows = (np.arange(shape[0]) + 0.5) * sample.labels.shape[0] / shape[0]
-        cols = (np.arange(shape[1]) + 0.5) * sample.labels.shape[1] / shape[1]
-        labels = sample.labels[rows.astype(int)[:, None], cols.astype(int)[None, :]]
+        labels = resize_image(
+            sample.labels, shape, order=0, preserve_range=True, anti_aliasing=False
+        ).astype(sample.labels.dtype)
         angles = None if sample.angles is None else resize(sample.angles, shape)
         phase = resize(sample.phase[None], shape)[0]
         out.append(Sample(phase=phase, labels=labels, angles=angles, name=sample.name))
