@@ -236,9 +236,7 @@ def save_best(checkpoint_dir: str | Path, model: DMQPMNet, *, extra: dict[str, A
     return folder
 
 
-def record_run(
-    checkpoint_dir: str | Path, run: dict[str, Any], *, cell_diameter_px: float | None = None
-) -> Path | None:
+def record_run(checkpoint_dir: str | Path, run: dict[str, Any]) -> Path | None:
     """Store what the whole run did with ``<checkpoint_dir>/best`` and rewrite its card.
 
     Parameters
@@ -249,10 +247,6 @@ def record_run(
         JSON-native: ``epochs`` (run), ``iterations`` (optimizer steps), ``wall_s`` (seconds)
         and ``ended`` (``"budget"``, ``"epochs"`` or ``"stop"``); stored as
         ``training.run`` in ``config.json`` (the weights and their sha256 are untouched).
-    cell_diameter_px : float, optional
-        The diameter the images were shown at, when the run resampled them to it (a
-        fine-tuning run keeps its base model's): stored as ``training.cell_diameter_px``, the
-        diameter inference resamples to, instead of the one measured on the training split.
 
     Returns
     -------
@@ -266,8 +260,6 @@ def record_run(
         return None
     content = read_checkpoint_config(folder)
     content.setdefault("training", {})["run"] = run
-    if cell_diameter_px:
-        content["training"]["cell_diameter_px"] = cell_diameter_px
     text = json.dumps(content, indent=2) + "\n"
     atomic_write(folder / "config.json", lambda f: f.write(text.encode("utf-8")), overwrite=True)
     title = f"{Path(checkpoint_dir).name} (best epoch {content['training'].get('best_epoch')})"

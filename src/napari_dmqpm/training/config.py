@@ -154,6 +154,11 @@ class TrainConfig:
         Pixel size (µm) shared by all training images, recorded with the weights so inference
         can resample other magnifications; None when unknown or mixed (the simulator draws
         one per field). The cell diameter in pixels is always measured and recorded.
+    cell_diameter_px : float or None
+        The median cell diameter (px) the training images are shown at, when they were
+        resampled to it (fine-tuning resamples each image to its base model's trained
+        diameter): recorded as the model's trained diameter, the one inference resamples to.
+        None: the diameter measured on the training split is recorded.
     """
 
     model: ModelConfig | None = None
@@ -186,6 +191,7 @@ class TrainConfig:
     validate_every: int = 1
     select_by: str = "dice"
     pixel_size_um: float | None = None
+    cell_diameter_px: float | None = None
 
     def __post_init__(self) -> None:
         if self.model is not None and self.base_checkpoint is not None:
@@ -223,6 +229,7 @@ class TrainConfig:
             "num_workers": isinstance(self.num_workers, int) and self.num_workers >= 0,
             "seed": isinstance(self.seed, int) and self.seed >= 0,
             "pixel_size_um": self.pixel_size_um is None or self.pixel_size_um > 0,
+            "cell_diameter_px": self.cell_diameter_px is None or self.cell_diameter_px > 0,
         }
         for name, ok in checks.items():
             if not ok:

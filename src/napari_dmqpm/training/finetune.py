@@ -333,6 +333,8 @@ def iter_finetune(
     started = time.monotonic()
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
     trained = base_training(config.base_checkpoint)
+    # the images are shown at the base's trained diameter, which best/ then records
+    config = dataclasses.replace(config, cell_diameter_px=trained.get("cell_diameter_px"))
     if augment is None:
         augment = _base_augment(trained)
     if augment is not None:
@@ -343,7 +345,7 @@ def iter_finetune(
         angles=angles,
         val_fraction=val_fraction,
         seed=config.seed,
-        diameter_px=trained.get("cell_diameter_px"),
+        diameter_px=config.cell_diameter_px,
     )
     config = _fit_patch(config, train)
     if not overwrite:  # refuse a folder holding another run before measuring the budget
@@ -368,7 +370,7 @@ def iter_finetune(
     run = {"epochs": last.epoch, "iterations": last.iteration,
            "wall_s": round(earlier + time.monotonic() - started, 1),
            "ended": "stop" if stopped else (last.stop_reason or "budget")}  # fmt: skip
-    record_run(config.checkpoint_dir, run, cell_diameter_px=trained.get("cell_diameter_px"))
+    record_run(config.checkpoint_dir, run)
 
 
 def _train(config: TrainConfig, train, val, should_stop, *, started, share, overwrite=False):

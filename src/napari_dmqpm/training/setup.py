@@ -206,12 +206,13 @@ def checkpoint_extra(
         images = statistics_samples(config, data) if config.simulator else data.fixed
         data.description["diameters"] = describe_diameters(config, list(images) or data.val)
     low, mid, high = data.description["diameters"]["native"]
+    shown = config.cell_diameter_px  # the samples were resampled to it (fine-tuning)
     extra["training"] = {
         "config": config.to_dict(),
         "base_checkpoint": config.base_checkpoint,
         "base_sha256": base_content.get("sha256"),
         "data": {k: v for k, v in data.description.items() if k != "diameters"},
-        "cell_diameter_px": None if not np.isfinite(mid) else round(mid, 2),
+        "cell_diameter_px": shown if shown else None if not np.isfinite(mid) else round(mid, 2),
         "cell_diameter_px_p10_p90": None
         if not np.isfinite(mid)
         else [round(low, 2), round(high, 2)],
