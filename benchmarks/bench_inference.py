@@ -28,9 +28,9 @@ import functools
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
-from bench_attention import count_gflop
 
 from napari_dmqpm.inference import (
     InferenceConfig,
@@ -41,6 +41,11 @@ from napari_dmqpm.inference import (
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import ModelNotFoundError, load_model
 from napari_dmqpm.simulation import SimulationConfig, simulate_field, simulate_timelapse
+
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_attention import count_gflop
 
 SHAPES = ((512, 512), (1024, 1224))
 SIZES = (256, 512, 1024, 2048)

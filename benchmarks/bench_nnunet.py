@@ -33,7 +33,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench_attention import _peak_mib, _rss_mib, count_gflop
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_attention import _peak_mib, _rss_mib, count_gflop
 
 ROOT = Path(__file__).resolve().parents[1]
 NNUNET_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "nnunet-default" / "best"
@@ -263,8 +266,8 @@ def run_child(spec: dict, device: str, repeats: int, threads: int) -> dict:
 def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dict]:
     """Mean Dice and F1 of each trained network on the held-out synthetic test set."""
     import numpy as np
-    import results
 
+    from benchmarks import results
     from napari_dmqpm.inference import InferenceConfig
     from napari_dmqpm.model.registry import load_model
 

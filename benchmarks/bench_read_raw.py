@@ -26,6 +26,9 @@ from napari_dmqpm.io import demosaic, read_acquisition
 from napari_dmqpm.io.detect import inspect_file
 from napari_dmqpm.io.read import read_pixels
 
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_PNG = ROOT.parent / "shared/data/real/polanalyser_imx250mzr/raw/polarizer_IMX250MZR.png"
 N_RUNS = 5
@@ -83,9 +86,8 @@ def stage_times(path: Path) -> dict[str, float]:
 
 
 def machine() -> str:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     try:
-        from run_all import machine_description
+        from benchmarks.run_all import machine_description
 
         return machine_description()
     except ImportError:

@@ -49,10 +49,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import results  # noqa: E402
-from results import Case  # noqa: E402
+from benchmarks import results
+from benchmarks.results import Case
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench_cache" / "scale"
@@ -171,12 +172,12 @@ def model_runner(name: str) -> Callable[[Case, str], tuple[np.ndarray, dict]]:
 
 def baseline_runner(name: str) -> Callable[[Case, str], tuple[np.ndarray, dict]]:
     """The classical methods: one mode each ("none": they take no diameter)."""
-    import baselines
+    from benchmarks import baselines
 
     if name == "otsu":
         config = results.tune_baseline(3, results.SYNTHETIC_SHAPE, None)["config"]
         return lambda case, mode: (baselines.segment_otsu_watershed(case.phase, config=config), {})
-    import iit
+    from benchmarks import iit
 
     preset = iit.IIT_PRESETS[name.split("-", 1)[1]]
 

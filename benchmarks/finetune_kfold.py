@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import iit  # noqa: E402
-from finetune_real import READ, REAL, commit, real_pairs, segment_all  # noqa: E402
+from benchmarks import iit
+from benchmarks.finetune_real import READ, REAL, commit, real_pairs, segment_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results_finetune_kfold.md"

@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "vicar_qphase_iit"
 DEFAULT_OUT = ROOT / "docs" / "results_finetune.md"
@@ -230,7 +233,7 @@ def main() -> int:
     args.out.write_text(section)
     print(section)
     if args.out == DEFAULT_OUT:
-        from results_report import update_finetune_section
+        from benchmarks.results_report import update_finetune_section
 
         if update_finetune_section(ROOT / "docs" / "results.md"):
             print("updated the fine-tuning section of docs/results.md")

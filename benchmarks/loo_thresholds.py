@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bench_scale  # noqa: E402
-import results  # noqa: E402
+from benchmarks import bench_scale, results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -48,12 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import baselines  # noqa: E402
-import iit  # noqa: E402
-import results_report  # noqa: E402
-from results_report import (  # noqa: E402
+from benchmarks import baselines, iit, results_report
+from benchmarks.results_report import (
     DENSITIES,
     PIXEL_RANGE_UM,
     REAL_SEED,
@@ -559,7 +558,7 @@ def run_benchmark(
 def scale_sweep(real_dir: Path | None, cache: Path, say: Progress) -> dict:
     """The scale sweep's summary (``bench_scale.summarize``) of every shipped model and
     baseline, from the records cached in ``cache`` (the missing ones computed first)."""
-    import bench_scale
+    from benchmarks import bench_scale
 
     cases = bench_scale.sweep_cases(Path(real_dir) if real_dir else Path("absent"))
     records = {}
@@ -687,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     models = names | given
     quick = {"fields_per_density": 2, "timing_repeats": 3} if args.quick else {}
-    import bench_scale
+    from benchmarks import bench_scale
 
     results = run_benchmark(
         models,

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from run_all import commit_description, machine_description
+
+from benchmarks.run_all import commit_description, machine_description
 
 DENSITIES = ("sparse", "medium", "dense", "confluent")
 TEST_SEED, REAL_SEED, TUNE_SEED = 9_000_000, 9_100_000, 9_200_000
@@ -465,7 +466,7 @@ def scale_target_rows(numbers: Mapping) -> list[dict]:
     summary = _scale_summary(numbers)
     if not summary:
         return []
-    import bench_scale
+    from benchmarks import bench_scale
 
     return bench_scale.target_rows(summary, [m for m in SCALE_MODELS if m in summary])
 
@@ -477,7 +478,7 @@ def scale_section(numbers: Mapping) -> list[str]:
     lines = ["## 3. Across magnifications (scale sweep)", ""]
     if not summary:
         return [*lines, "Not run here (`--no-scale`): see docs/results_scale.md.", ""]
-    import bench_scale
+    from benchmarks import bench_scale
 
     models = [m for m in SCALE_MODELS if m in summary]
     classics = [m for m in SCALE_BASELINES if m in summary]

@@ -21,9 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from results import synthetic_cases  # noqa: E402
+from benchmarks.results import synthetic_cases
 
 POSTPROCESS_SEED = 9_300_000
 

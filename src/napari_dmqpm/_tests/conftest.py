@@ -4,7 +4,7 @@
   ``../shared/data/README.md``); a test that asks for it is skipped, with the reason, where
   that folder is absent (on a user's machine, or an installed package).
 - ``bench``: the script ``benchmarks/<BENCHMARK>.py`` named by the test module's ``BENCHMARK``,
-  imported as a module (skipped outside a source checkout).
+  imported as ``benchmarks.<BENCHMARK>`` (skipped outside a source checkout).
 - ``backend="auto"`` runs torch in every test, whatever runtimes are installed (an export and
   its check cost seconds per checkpoint); a test module that tests the choice itself sets
   ``KEEP_AUTO_BACKEND = True``.
@@ -45,19 +45,19 @@ def _auto_backend_is_torch(request, monkeypatch):
 def bench(request):
     """The benchmark script named by the test module's ``BENCHMARK``, imported as a module.
 
-    ``benchmarks/`` is on ``sys.path`` only while the module's tests run (the scripts import
-    each other by name), and the scripts it imported are forgotten afterwards.
+    The repository root is on ``sys.path`` only while the module's tests run, so that
+    ``benchmarks.<script>`` (and the scripts it imports) can be imported; the package is
+    forgotten afterwards.
     """
     name = request.module.BENCHMARK
     if not (BENCHMARKS_DIR / f"{name}.py").is_file():
         pytest.skip(f"needs the source checkout ({BENCHMARKS_DIR / name}.py is absent)")
-    path, before = list(sys.path), set(sys.modules)
-    sys.path.insert(0, str(BENCHMARKS_DIR))
-    yield importlib.import_module(name)
+    path = list(sys.path)
+    sys.path.insert(0, str(REPO_ROOT))
+    yield importlib.import_module(f"benchmarks.{name}")
     sys.path[:] = path
-    for module in set(sys.modules) - before:
-        if Path(getattr(sys.modules[module], "__file__", None) or "").parent == BENCHMARKS_DIR:
-            del sys.modules[module]
+    for module in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        del sys.modules[module]
 
 
 @pytest.fixture(scope="session")

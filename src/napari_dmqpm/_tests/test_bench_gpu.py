@@ -16,7 +16,7 @@ def test_without_cuda_it_measures_nothing_and_says_so(bench, capsys):
 
 
 def test_run_all_runs_it_only_when_named_and_keeps_its_section(bench, tmp_path):
-    import run_all
+    from benchmarks import run_all
 
     names = ["bench_gpu", "bench_inference", "bench_memory"]
     assert "bench_gpu" not in run_all.chosen_benchmarks(names, None)

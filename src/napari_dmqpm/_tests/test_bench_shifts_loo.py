@@ -39,11 +39,10 @@ def test_the_report_gives_the_change_from_the_unshifted_maps(bench):
 
 
 def test_leave_one_out_never_tunes_on_the_map_it_scores(bench, monkeypatch):
-    import importlib
+    from benchmarks import loo_thresholds as loo
 
     from napari_dmqpm import training
 
-    loo = importlib.import_module("loo_thresholds")
     seen = []
     real = training.tune_postprocess
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 pytestmark = pytest.mark.skipif(
     not (BENCHMARKS / "results.py").is_file(), reason="needs the source checkout (benchmarks/)"
 )
+#: The script under test (the ``bench`` fixture of conftest imports it).
+BENCHMARK = "results"
 DISTANCE = HeadConfig(name="distance", kind="sigmoid", channels=("distance",))
 TINY_GRIDS = {
     "foreground": {"smooth_sigma_px": (1.0,), "threshold_factor": (0.3, 0.5)},
@@ -32,20 +32,6 @@ TINY_RUN = {
     "timing_repeats": 1,
     "timing_warmup": 0,
 }
-
-
-@pytest.fixture(scope="module")
-def bench():
-    """benchmarks/results.py imported as a module (it puts benchmarks/ on sys.path)."""
-    path = list(sys.path)
-    spec = importlib.util.spec_from_file_location("dmqpm_results_script", BENCHMARKS / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    yield module
-    sys.path[:] = path
-    for name in (spec.name, "baselines", "results_report", "run_all"):
-        sys.modules.pop(name, None)
 
 
 def save_tiny(folder: Path, *, inputs: str) -> Path:
@@ -282,7 +268,7 @@ def _sweep_records(f1_auto: float, f1_iit: float) -> dict:
 
 
 def test_scale_section_shows_every_model_and_baseline_at_every_scale(bench):
-    import bench_scale  # on sys.path through benchmarks/results.py
+    from benchmarks import bench_scale
 
     report = bench.results_report
     for f1_auto, real_met in ((0.95, True), (0.76, False)):  # 0.76: only 0.04 above IIT
