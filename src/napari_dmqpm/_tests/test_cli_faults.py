@@ -134,6 +134,49 @@ def test_a_full_disk_in_segment_is_one_line_naming_the_file(tmp_path, monkeypatc
     assert not _no_partial_files(out)
 
 
+def _short_write(monkeypatch, free_bytes):
+    """numpy's tofile on a full disk: a short write without an errno, as tifffile raises it."""
+    import os
+    import types
+
+    def write(self, *args, **kwargs):
+        self._fh.write(b"\0" * 100)
+        raise OSError("327680 requested and 100 written")
+
+    monkeypatch.setattr(tifffile.TiffWriter, "write", write)
+    room = types.SimpleNamespace(f_bavail=free_bytes // 4096, f_frsize=4096)
+    monkeypatch.setattr(os, "statvfs", lambda path: room)
+
+
+@pytest.mark.parametrize("command", ["simulate", "segment"])
+def test_a_short_write_on_a_full_disk_is_one_line_naming_the_file(
+    tmp_path, monkeypatch, capsys, command
+):
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((64, 64), np.float32))
+    _short_write(monkeypatch, free_bytes=0)
+    out = tmp_path / "out"
+    args = {"simulate": ["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"],
+            "segment": ["segment", str(phase), "--out", str(out), "--model", "phase-only",
+                        "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]}  # fmt: skip
+    assert main(args[command]) == 2
+    err = _one_line(capsys)
+    target = out / ("sim_0000.tif" if command == "simulate" else "cells_labels.tif")
+    assert err.endswith(
+        f"error: {target}: No space left on device (100 of 327680 bytes of a write stored)"
+    )
+    assert not out.exists() or not _no_partial_files(out)
+
+
+def test_a_short_write_with_room_left_is_named_as_such(tmp_path, monkeypatch, capsys):
+    _short_write(monkeypatch, free_bytes=2**30)
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--n", "1", "--size", "32", "32"]) == 2
+    assert _one_line(capsys).endswith(
+        f"error: {out / 'sim_0000.tif'}: short write: 100 of 327680 bytes of a write stored"
+    )
+
+
 def test_a_read_only_output_folder_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
     def read_only(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from napari_dmqpm.io import write_labels
-from napari_dmqpm.io.write import LabelsStream, place_file
+from napari_dmqpm.io.write import LabelsStream, name_os_error, place_file
 
 from .measure import empty_table, table_to_csv, write_table_csv
 
@@ -173,10 +173,11 @@ def stream_outputs(
         _place_all(list(zip(names, targets, strict=True)), overwrite)
     except OSError as error:  # a full disk: name the output, not a removed temporary
         written = [str(name) for name in names]
-        if not error.strerror or str(error.filename or written[0]) not in written:
+        where = str(error.filename or written[0])  # numpy's short write names no file
+        named = name_os_error(error, targets[written.index(where)]) if where in written else error
+        if named is error:
             raise
-        target = targets[written.index(str(error.filename or written[0]))]
-        raise type(error)(error.errno, error.strerror, str(target)) from error
+        raise named from error
     finally:
         for name in names:
             with contextlib.suppress(FileNotFoundError):

@@ -8,8 +8,10 @@ unless ``overwrite=True``, and a failed write leaves nothing under the final nam
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 from napari_dmqpm.io._tags import LABELS_TAG
 from napari_dmqpm.io.acquisition import Acquisition
 
-__all__ = ["STACK_CHANNELS", "LabelsStream", "write_labels", "write_stack"]
+__all__ = ["STACK_CHANNELS", "LabelsStream", "name_os_error", "write_labels", "write_stack"]
 
 #: Channel names of the canonical ssQPM stack, in order.
 STACK_CHANNELS: tuple[str, ...] = ("I0", "I45", "I90", "I135", "phase")
@@ -87,9 +89,32 @@ def _umask() -> int:
     return _UMASK
 
 
-def _naming(error: OSError, path: Path) -> OSError:
-    """The same error naming ``path`` (a full disk, a read-only folder), when it has a reason."""
-    return type(error)(error.errno, error.strerror, str(path)) if error.strerror else error
+_SHORT_WRITE = re.compile(r"^(\d+) requested and (\d+) written$")
+
+
+def name_os_error(error: OSError, path: Path) -> OSError:
+    """The same error naming ``path`` (a full disk, a read-only folder), when it has a reason.
+
+    numpy's ``tofile`` (tifffile writes arrays with it) reports a full disk as a short write
+    without an errno (``OSError("327680 requested and 51076 written")``); that one becomes
+    ``ENOSPC`` naming ``path`` when the folder has less room left than was asked for, else a
+    short write naming ``path``.
+    """
+    if error.strerror:
+        return type(error)(error.errno, error.strerror, str(path))
+    short = _SHORT_WRITE.match(str(error))
+    if short is None:
+        return error
+    requested, written = (int(n) for n in short.groups())
+    try:
+        status = os.statvfs(path.parent)
+        free: int | None = status.f_bavail * status.f_frsize
+    except (OSError, AttributeError):  # no statvfs (Windows), or the folder is gone
+        free = None
+    detail = f"{written} of {requested} bytes of a write stored"
+    if free is not None and free < requested - written:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({detail})", str(path))
+    return OSError(errno.EIO, f"short write: {detail}", str(path))
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -> Path:
@@ -97,7 +122,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -
     try:
         descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
-        raise _naming(error, path) from error
+        raise name_os_error(error, path) from error
     os.close(descriptor)
     temporary = Path(name)
     try:
@@ -108,10 +133,13 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -
             os.fsync(handle.fileno())
         place_file(temporary, path, overwrite)
     except BaseException as error:
+        named = error  # the file asked for, not the temporary; found before the unlink frees room
+        if isinstance(error, OSError) and str(error.filename or temporary) == str(temporary):
+            named = name_os_error(error, path)
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-        if isinstance(error, OSError) and str(error.filename or temporary) == str(temporary):
-            raise _naming(error, path) from error  # the file asked for, not the temporary
+        if named is not error:
+            raise named from error
         raise
     _fsync_folder(path.parent)
     return path
