@@ -35,7 +35,12 @@ from napari_dmqpm.io._series import first_series
 from napari_dmqpm.io.acquisition import FormatError
 from napari_dmqpm.io.arrays import assemble, clean_intensities
 from napari_dmqpm.io.detect import FileInfo, is_tiff, tifffile_errors
-from napari_dmqpm.io.limits import WORK_BYTES_PER_VALUE, check_declared, memory_budget
+from napari_dmqpm.io.limits import (
+    WORK_BYTES_PER_VALUE,
+    check_declared,
+    check_retrieval,
+    memory_budget,
+)
 from napari_dmqpm.io.mosaic import demosaic
 
 __all__ = ["LAZY_THRESHOLD_BYTES", "STRIP_BYTES", "PlaneReader", "lazy_parts", "wants_lazy"]
@@ -270,6 +275,20 @@ def _row_chunks(n_rows: int, n_cols: int, row_readable: bool) -> tuple[int, ...]
     return tuple(sizes + ([n_rows % per_chunk] if n_rows % per_chunk else []))
 
 
+def retrieved_frame_shape(info: FileInfo, options: dict) -> tuple[int, int] | None:
+    """Rows and columns of one frame's phase as retrieved (a raw mosaic's after demosaicing).
+
+    Read from the header alone; None when the planes hold no full super-pixel (the readers
+    say so).
+    """
+    has_samples = info.axes.endswith("S")
+    plane = tuple(int(n) for n in (info.shape[-3:-1] if has_samples else info.shape[-2:]))
+    try:
+        return _frame_shape(info, plane, options)
+    except FormatError:
+        return None
+
+
 def _frame_shape(info: FileInfo, plane_shape: tuple[int, int], options: dict) -> tuple[int, int]:
     if info.kind != "raw-mosaic":
         return plane_shape
@@ -319,6 +338,8 @@ def lazy_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     check_declared(
         info.path, (planes, *shape), np.float32, what="one frame takes", work_bytes_per_value=0
     )
+    if info.kind not in _STORED_PLANES:  # the phase is retrieved from whole frames
+        check_retrieval(info.path, shape)
     stored = info.kind in ("ssqpm-stack", "phase-map", "angles-stack")
     strips = _row_chunks(shape[0], shape[1], frames.reader.row_readable and stored)
     whole = (shape[0],)

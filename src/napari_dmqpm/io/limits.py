@@ -9,9 +9,12 @@ the declared size
 - with the memory the read needs (the decoded pixels plus float32 working copies, about
   :data:`WORK_BYTES_PER_VALUE` bytes per stored value) against the budget: the memory
   available now, and at most ``$NAPARI_DMQPM_MAX_GIB`` GiB when that is set
-  (:func:`memory_budget`).
+  (:func:`memory_budget`);
+- for files whose phase is retrieved (angle stacks, raw mosaics), with what retrieving the
+  phase of one frame needs at its peak (:func:`check_retrieval`): the unwrapper works on the
+  whole frame, so such a frame cannot be read in strips.
 
-Both raise the reader's :class:`~napari_dmqpm.io.acquisition.FormatError`, naming the file and
+All raise the reader's :class:`~napari_dmqpm.io.acquisition.FormatError`, naming the file and
 the declared size.
 """
 
@@ -29,8 +32,10 @@ __all__ = [
     "LIMIT_ENV",
     "MAX_EXPANSION",
     "WORK_BYTES_PER_VALUE",
+    "RETRIEVAL_BYTES_PER_PIXEL",
     "available_memory",
     "check_declared",
+    "check_retrieval",
     "format_bytes",
     "memory_budget",
 ]
@@ -41,6 +46,10 @@ LIMIT_ENV = "NAPARI_DMQPM_MAX_GIB"
 FALLBACK_BYTES = 16 * 2**30
 #: Float32 working copies a read makes per stored value (angles, phase, modulation).
 WORK_BYTES_PER_VALUE = 12
+#: Peak bytes per pixel of one frame's phase retrieval: its four float32 angle planes (16)
+#: and what :func:`napari_dmqpm.phase.retrieve_phase` allocates above them, 122-124 bytes per
+#: pixel measured on noisy 1-9 MP frames (scikit-image's float64 unwrapper and its records).
+RETRIEVAL_BYTES_PER_PIXEL = 144
 #: Most output bytes per compressed byte, by compression (with a margin for LZW).
 MAX_EXPANSION = {"deflate": 1032, "LZW": 1400, "PackBits": 64}
 
@@ -157,3 +166,33 @@ def check_declared(
             f"{claim}; reading it needs about {format_bytes(needed)}, more than {why}; not decoded"
         )
     return n_bytes
+
+
+def check_retrieval(path: str | os.PathLike, frame_shape: tuple[int, int]) -> int:
+    """Refuse a frame whose phase retrieval needs more than the memory budget, before decoding.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, for the message.
+    frame_shape : (int, int)
+        Rows and columns of one frame's retrieved phase (after demosaicing a raw mosaic).
+
+    Returns
+    -------
+    int
+        The bytes of one float32 plane of that shape.
+
+    Raises
+    ------
+    FormatError
+        Naming the file, the frame's shape and the memory the retrieval needs
+        (:data:`RETRIEVAL_BYTES_PER_PIXEL` per pixel) against :func:`memory_budget`.
+    """
+    return check_declared(
+        path,
+        tuple(frame_shape),
+        np.float32,
+        work_bytes_per_value=RETRIEVAL_BYTES_PER_PIXEL - 4,
+        what="retrieving the phase of one frame works on",
+    )

@@ -15,8 +15,13 @@ from napari_dmqpm.io.acquisition import ANGLES_DEG, Acquisition, DataWarning, Fo
 from napari_dmqpm.io.arrays import assemble, check_retrieval_options
 from napari_dmqpm.io.detect import FileInfo, inspect_file, is_tiff, open_pillow, tifffile_errors
 from napari_dmqpm.io.labels import LABELS_KIND, LabelImage
-from napari_dmqpm.io.lazy import LAZY_THRESHOLD_BYTES, lazy_parts, wants_lazy
-from napari_dmqpm.io.limits import check_declared
+from napari_dmqpm.io.lazy import (
+    LAZY_THRESHOLD_BYTES,
+    lazy_parts,
+    retrieved_frame_shape,
+    wants_lazy,
+)
+from napari_dmqpm.io.limits import check_declared, check_retrieval
 from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
 from napari_dmqpm.io.units import radians_per_unit
 
@@ -57,6 +62,10 @@ def read_pixels(info: FileInfo) -> np.ndarray:
             f"{info.path}: the pixel data have shape {data.shape}, the header says {info.shape}"
         )
     return data
+
+
+#: The kinds whose phase is retrieved from the angle images when they are read.
+_RETRIEVED = ("angles-stack", "raw-mosaic")
 
 
 def _check_options(
@@ -221,6 +230,10 @@ def read_acquisition(
 
 def _eager_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     """Read every pixel now: ``angles``, ``phase``, ``modulation`` and ``phase_source``."""
+    shape = retrieved_frame_shape(info, options) if info.kind in _RETRIEVED else None
+    if shape is not None:  # before decoding: the stored pixels, then one frame's retrieval
+        check_declared(info.path, info.shape, info.dtype, compression=info.compression)
+        check_retrieval(info.path, shape)
     stack = arrange(read_pixels(info), info.layout, info.axes)
     where = str(info.path)
     if info.kind == "phase-map":

@@ -97,3 +97,26 @@ def test_a_single_frame_too_large_to_read_whole_is_read_in_strips(tmp_path, monk
     acquisition = read_acquisition(path)  # lazy=None: lazily, as the whole would not fit
     assert acquisition.is_lazy
     np.testing.assert_array_equal(np.asarray(acquisition.phase[0, 100:110]), phase[100:110])
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_frame_whose_phase_retrieval_does_not_fit_is_refused_before_decoding(
+    tmp_path, monkeypatch, lazy
+):
+    # 8 MiB of mosaic fit the eager budget (stored + float32 copies, 56 MiB), but unwrapping
+    # the 1024 x 1024 demosaiced frame needs about 144 MiB: refused, not a crash in the unwrapper
+    path = tmp_path / "mosaic.tif"
+    tifffile.imwrite(path, np.zeros((2048, 2048), np.uint16), photometric="minisblack")
+    monkeypatch.setattr(limits_module, "available_memory", lambda: 100 * 2**20)
+    decoded = []
+    monkeypatch.setattr(tifffile.TiffFile, "asarray", lambda *a, **k: decoded.append(1))
+    with pytest.raises(FormatError) as caught:
+        read_acquisition(path, kind="raw-mosaic", lazy=lazy)
+    assert str(caught.value) == (
+        f"{path}: retrieving the phase of one frame works on 4.0 MiB of pixels (shape (1024, "
+        "1024), float32); reading it needs about 144.0 MiB, more than the memory available "
+        "(100.0 MiB); not decoded"
+    )
+    assert not decoded
+    monkeypatch.undo()  # with the memory of this machine, it reads
+    assert read_acquisition(path, kind="raw-mosaic", lazy=lazy).frame_shape == (1024, 1024)
