@@ -43,6 +43,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
 
 from benchmarks import bench_scale, results
 from benchmarks.results import Case
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench_cache" / "shifts"
@@ -177,21 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_records = {path.stem: bench_scale._load_cache(path) for path in paths}
     seconds = sum(r["cpu_s"] for records in all_records.values() for r in records.values())
     header = bench_scale.header_lines(seconds, "python benchmarks/bench_shifts.py")
-    header[-2:] = [
-        (
-            "- Each method with its defaults: the models with the automatic cell diameter and the "
-            "map's pixel size, each checkpoint's stored post-processing, no TTA; the classical "
-            "methods with their settings of docs/results_scale.md."
-        )
-    ]
+    header[-2:] = render("shifts/methods.md")
     if any("@" in name for name in all_records):
-        header.append(
-            "- `NAME@COMMIT`: the model of that commit, as that commit ran it (records kept from "
-            "a run at that commit). `phase-only@9fe9d00` is the model before the scale-robust "
-            "fine-tuning, without the background-offset removal of `InferenceConfig.phase_offset`. "
-            "To score an old checkpoint with today's code: `git worktree add ../old COMMIT`, then "
-            "`--model NAME@COMMIT=../old/weights/NAME`."
-        )
+        header += render("shifts/old_commits.md")
     args.out.write_text(report(all_records, header=header), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

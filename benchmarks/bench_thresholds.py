@@ -38,6 +38,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_scale, loo_thresholds, results
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench_cache" / "thresholds"
@@ -155,19 +156,7 @@ def decision(all_records: Mapping[str, Mapping[str, dict]]) -> list[str]:
                 f"{max(real):+.3f} over the resamplings and the simulated fields' by "
                 f"{min(sim):+.3f} to {max(sim):+.3f} (lowest simulated scale {worst:.3f})."
             )  # fmt: skip
-    lines += [
-        "",
-        "The thresholds chosen on the real maps lift F1 on those maps at every resampling, and "
-        "cost F1 on most simulated scales. The real gain is measured on the images "
-        "that chose the values (held out only in docs/results_loo.md, at x1), from one "
-        "instrument and one annotation style; the simulated loss is on images no choice saw. "
-        "The shipped models therefore keep their thresholds (tuned on simulated fields), and "
-        "users whose images resemble the Q-PHASE maps can pass the real-loo values as a "
-        "`PostprocessConfig` in Python (the widget's Thresholds section and `dmqpm segment "
-        "--seed-threshold / --foreground-threshold` set two of them; `seed_h` and the "
-        "smoothing are not exposed there).",
-        "",
-    ]
+    lines += ["", *render("thresholds/reading.md"), ""]
     return lines
 
 
@@ -195,13 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = sum(r["cpu_s"] for records in all_records.values() for r in records.values())
     command = "python benchmarks/bench_thresholds.py" + (" --quick" if args.quick else "")
     header = bench_scale.header_lines(seconds, command)[:4]  # command, machine, commit
-    header += [
-        "- Inference: CPU, the automatic cell diameter with the image's pixel size, no TTA; each "
-        "image's probabilities scored with every preset (`probabilities_to_labels`); F1 at IoU "
-        "0.5 and foreground Dice from `napari_dmqpm.training.metrics.score_image`.",
-        "- Images: those of docs/results_scale.md (simulated dense fields, 2 per diameter; the "
-        "15 real Q-PHASE maps at each resampling).",
-    ]
+    header += render("thresholds/inference.md")
     text = report(all_records, header=header)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
