@@ -30,22 +30,12 @@ import tifffile
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.templates import render
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "vicar_qphase_iit"
 DEFAULT_OUT = ROOT / "docs" / "results_finetune.md"
 READ = {"phase_unit": "pg_per_um2", "wavelength_um": 0.65}
-
-
-#: What sets qpi15 apart from the other 14 images (../shared/data/README.md).
-QPI15_NOTE = [
-    "`qpi15` is not like the images it is scored on: it comes from the other folder of the "
-    "data set (`raw/data`, not `raw/data_dense`), its manual mask separates touching cells by "
-    "1-px background gaps where the other 14 let them share a border, and it is the densest "
-    "image (32 % of the field in cells, the others 3-26 %). Fine-tuned on it, the model "
-    "learns that annotation and does worse on the other 14: correct an image like the ones "
-    "you will segment.",
-    "",
-]
 
 
 def real_pairs() -> list[tuple[str, Path, Path]]:
@@ -152,25 +142,19 @@ def run(images: list[str], minutes: float, base: str) -> str:
     pairs = real_pairs()
     before = segment_all(base, pairs)
     runs = [finetune_one(image, pairs, before, minutes, base) for image in images]
-    lines = [
-        "## Fine-tuning on one corrected real image (human in the loop)",
-        "",
-        f"Base model `{base}`. Each row fine-tunes it on ONE real Q-PHASE image with its "
-        f"manual labels, for at most {minutes:g} min of wall time on the CPU "
-        f"({torch.get_num_threads()} threads; `finetune`, the core of the napari fine-tune "
-        "widget and `dmqpm finetune`, with its defaults: the epoch kept is the best by the "
-        "mean of validation Dice and F1 on a held-out strip of the same image), and scores "
-        f"the OTHER {runs[0]['n_others']} images of the set, never seen in training, before "
-        "and after. "
-        f"Dice: foreground; F1 at IoU 0.5; mean ± sd over the images. Commit {commit()}.",
-        "",
-        "The epochs are those that fit in the budget: the CPU is shared with the host's other "
-        "work, and fewer epochs mean a busier machine (about 25 on a quiet one).",
-        "",
-        "| fine-tuned on | cells | minutes (epochs) | Dice before | Dice after "
-        "| F1@0.5 before | F1@0.5 after | thresholds |",
-        "|---|---:|---:|---|---|---|---|---|",
-    ]
+    return report(runs, base=base, minutes=minutes, threads=torch.get_num_threads())
+
+
+def report(runs: list[dict], *, base: str, minutes: float, threads: int) -> str:
+    """The markdown section from the records of :func:`finetune_one`."""
+    lines = render(
+        "finetune_real/intro.md",
+        base=base,
+        minutes=f"{minutes:g}",
+        threads=threads,
+        n_others=runs[0]["n_others"],
+        commit=commit(),
+    )
     for r in runs:
         thresholds = "tuned on the strip" if r["tuned"] else "the base model's"
         lines.append(
@@ -178,37 +162,32 @@ def run(images: list[str], minutes: float, base: str) -> str:
             f"| {_cell(r['before']['dice'])} | **{_cell(r['after']['dice'])}** "
             f"| {_cell(r['before']['f1'])} | **{_cell(r['after']['f1'])}** | {thresholds} |"
         )
+    gains = "; ".join(
+        f"`{r['image']}` Dice {r['after']['dice'][0] - r['before']['dice'][0]:+.3f}, "
+        f"F1 {r['after']['f1'][0] - r['before']['f1'][0]:+.3f}"
+        for r in runs
+    )
+    validation = "; ".join(
+        f"`{r['image']}` Dice {r['result'].dice_before:.3f} → {r['result'].dice_after:.3f}, "
+        f"F1 {r['result'].f1_before:.3f} → {r['result'].f1_after:.3f}"
+        for r in runs
+    )
+    strip_tuned = "; ".join(
+        f"`{r['image']}` F1 {_cell(r['strip_tuned']['f1'])}"
+        for r in runs
+        if r["strip_tuned"] is not None
+    )
     lines += [
         "",
-        "Gain in the mean over the other images: "
-        + "; ".join(
-            f"`{r['image']}` Dice {r['after']['dice'][0] - r['before']['dice'][0]:+.3f}, "
-            f"F1 {r['after']['f1'][0] - r['before']['f1'][0]:+.3f}"
-            for r in runs
-        )
-        + ".",
+        *render(
+            "finetune_real/reading.md", gains=gains, validation=validation, strip_tuned=strip_tuned
+        ),
         "",
-        "Validation on the held-out strip of the training image (what the widget shows as "
-        "before → after): "
-        + "; ".join(
-            f"`{r['image']}` Dice {r['result'].dice_before:.3f} → {r['result'].dice_after:.3f}, "
-            f"F1 {r['result'].f1_before:.3f} → {r['result'].f1_after:.3f}"
-            for r in runs
-        )
-        + ". The strips hold too few cells (under "
-        "`training.finetune.MIN_TUNING_CELLS` = 100) to tune the post-processing thresholds "
-        "on, so the fine-tuned models keep the base model's. Tuned on the strip instead, "
-        "they would fit the strip and score on the other images: "
-        + "; ".join(
-            f"`{r['image']}` F1 {_cell(r['strip_tuned']['f1'])}"
-            for r in runs
-            if r["strip_tuned"] is not None
-        )
-        + ".",
-        "",
-        *(QPI15_NOTE if any(r["image"] == "qpi15" for r in runs) else []),
-        "Regenerate with `python benchmarks/finetune_real.py` (about "
-        f"{len(runs) * (minutes + 0.7) + 0.5:.0f} minutes).",
+    ]
+    if any(r["image"] == "qpi15" for r in runs):
+        lines += [*render("finetune_real/qpi15.md"), ""]
+    lines += [
+        *render("finetune_real/regenerate.md", minutes=f"{len(runs) * (minutes + 0.7) + 0.5:.0f}"),
         "",
     ]
     return "\n".join(lines)

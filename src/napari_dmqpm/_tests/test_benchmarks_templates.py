@@ -63,3 +63,33 @@ def test_the_training_section_keeps_its_table_head(bench):
     lines = bench.training_section({"models": {}})
     assert lines[0].startswith("## 7. Training budgets")
     assert re.fullmatch(r"(\|---){11}\|", lines[-2]) and lines[-1] == ""
+
+
+def _finetune_run(image: str, strip_f1: float | None) -> dict:
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(dice_before=0.8, dice_after=0.9, f1_before=0.6, f1_after=0.7)
+    return {
+        "image": image, "n_cells": 40, "seconds": 180.0, "n_epochs": 20, "tuned": False,
+        "before": {"dice": (0.85, 0.05), "f1": (0.70, 0.10)},
+        "after": {"dice": (0.90, 0.04), "f1": (0.75, 0.08)},
+        "result": result, "n_others": 14,
+        "strip_tuned": None if strip_f1 is None else {"f1": (strip_f1, 0.2)},
+    }  # fmt: skip
+
+
+def test_the_fine_tuning_page_fills_its_template_and_notes_qpi15_only_when_used(bench):
+    from benchmarks import finetune_real
+
+    runs = [_finetune_run("dense_011", 0.5), _finetune_run("qpi15", None)]
+    text = finetune_real.report(runs, base="phase-only", minutes=3.0, threads=2)
+    assert "Base model `phase-only`. Each row fine-tunes it" in text
+    assert "for at most 3 min of wall time on the CPU (2 threads;" in text
+    assert "the OTHER 14 images of the set" in text
+    assert "| `qpi15` | 40 | 3.0 (20) | 0.850 ± 0.050 | **0.900 ± 0.040** |" in text
+    assert "`dense_011` Dice +0.050, F1 +0.050; `qpi15` Dice +0.050, F1 +0.050." in text
+    assert "score on the other images: `dense_011` F1 0.500 ± 0.200." in text
+    assert "`qpi15` is not like the images" in text
+    assert text.endswith("(about 8 minutes).\n")  # 2 x (3 + 0.7) + 0.5
+    alone = finetune_real.report(runs[:1], base="phase-only", minutes=3.0, threads=2)
+    assert "`qpi15` is not like" not in alone and "$" not in alone
