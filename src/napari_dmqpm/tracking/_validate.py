@@ -101,13 +101,14 @@ def check_phase_stack(phase_tyx: np.ndarray | None, shape: tuple[int, ...]) -> n
 
 
 def check_table(table: Mapping[str, np.ndarray], n_frames: int) -> dict[str, np.ndarray]:
-    """A per-cell-per-frame table with at least ``frame``, ``label`` and ``dry_mass_pg``."""
+    """A per-cell-per-frame table: frame, label, dry_mass_pg (and background_ok when given)."""
     missing = [name for name in ("frame", "label", "dry_mass_pg") if name not in table]
     if missing:
         raise ValueError(
             f"table must have the columns frame, label and dry_mass_pg (pg); missing {missing}"
         )
-    columns = {name: np.asarray(table[name]) for name in ("frame", "label", "dry_mass_pg")}
+    names = ["frame", "label", "dry_mass_pg"] + [n for n in ("background_ok",) if n in table]
+    columns = {name: np.asarray(table[name]) for name in names}
     lengths = {column.shape for column in columns.values()}
     if len(lengths) != 1 or len(next(iter(lengths))) != 1:
         raise ValueError(f"table columns must be equally long 1-D arrays; got shapes {lengths}")
@@ -117,11 +118,14 @@ def check_table(table: Mapping[str, np.ndarray], n_frames: int) -> dict[str, np.
             f"table column frame must lie in [0, {n_frames - 1}] (the frames of labels_tyx); "
             f"got values from {frames.min()} to {frames.max()}"
         )
-    return {
+    checked = {
         "frame": frames.astype(np.int64),
         "label": columns["label"].astype(np.int64),
         "dry_mass_pg": columns["dry_mass_pg"].astype(np.float64),
     }
+    if "background_ok" in columns:  # 1 or 0 (NaN, an empty CSV field: trusted)
+        checked["background_ok"] = columns["background_ok"].astype(np.float64)
+    return checked
 
 
 def positive_or_none(name: str, value: float | None) -> float | None:

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Curve", "lineage_curves", "track_at"]
+__all__ = ["POINT_FEATURES", "Curve", "lineage_curves", "track_at"]
+
+#: The columns of :attr:`Tracks.cells` a viewer keeps per track point (napari's Tracks layer
+#: features), from which :func:`~napari_dmqpm.tracking.restore.restore_tracks` rebuilds a
+#: result; ``background_ok`` False marks a mass the growth fits leave out.
+POINT_FEATURES = ("frame", "label", "dry_mass_pg", "background_ok")
 
 
 @dataclass(frozen=True, eq=False)

@@ -88,8 +88,9 @@ def track_file(
         its phase gives the dry mass, its pixel size and wavelength are used unless given.
     table_path : str or path-like, optional
         The per-cell table of the same segmentation (``dmqpm segment``'s ``<stem>_cells.csv``:
-        ``frame``, ``label``, ``dry_mass_pg``): the dry mass is taken from it and the phase of
-        ``phase_path`` is not read (its file still gives the frame interval).
+        ``frame``, ``label``, ``dry_mass_pg`` and, when present, ``background_ok``): the dry
+        mass is taken from it and the phase of ``phase_path`` is not read (its file still
+        gives the frame interval).
     frame_interval_min : float, optional
         Minutes between frames; overrides the files' metadata.
     pixel_size_um, wavelength_um : float, optional
@@ -106,7 +107,7 @@ def track_file(
     labels = read_labels(labels_path, pixel_size_um=pixel_size_um)
     phase, table = None, None
     if table_path is not None:
-        columns = read_table_csv(table_path, ("frame", "label", "dry_mass_pg"))
+        columns = read_table_csv(table_path, _table_columns(table_path))
         table = {**columns, "frame": columns["frame"].astype(np.int64),
                  "label": columns["label"].astype(np.int64)}  # fmt: skip
     elif phase_path is not None:
@@ -128,6 +129,15 @@ def track_file(
     )
     paths = write_tracks(tracks, out_dir, stem, overwrite=overwrite)
     return TrackFileResult(tracks, paths, interval, source)
+
+
+def _table_columns(path: str | os.PathLike) -> tuple[str, ...]:
+    """The columns tracking reads from a cells CSV (``background_ok`` when it has one)."""
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    return ("frame", "label", "dry_mass_pg") + (
+        ("background_ok",) if "background_ok" in header else ()
+    )
 
 
 def track_paths(out_dir: str | os.PathLike, stem: str) -> list[Path]:

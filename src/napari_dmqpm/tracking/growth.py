@@ -7,9 +7,13 @@ of :math:`\ln m` against time (1/h) and the doubling time is :math:`\ln 2 / k` (
 that grow (:math:`k > 0`); for an exponential law :math:`m(t) = m_0 e^{k t}` both are exact.
 
 Frames in which the cell touches the field edge are left out of the fits (the edge cuts its
-mass). Without a frame interval the per-hour columns are NaN and the per-frame columns hold the same
-fits against the frame index; without dry mass (no phase, pixel size or wavelength) every
-rate is NaN. Nothing is guessed.
+mass), and so are frames whose background the mass measurement could not trust
+(``background_ok`` 0 in the cells table: too little background near the cell, the fitted
+surface extrapolated; on simulated confluent time-lapses with the background cut, such masses
+were off by a median 3.7-20 %, trusted ones by 0.2-0.7 %: benchmarks/bench_growth_background.py).
+``n_fit_frames`` says how many frames each fit used. Without a frame interval the per-hour
+columns are NaN and the per-frame columns hold the same fits against the frame index; without
+dry mass (no phase, pixel size or wavelength) every rate is NaN. Nothing is guessed.
 
 References
 ----------
@@ -36,6 +40,8 @@ TRACK_COLUMNS: dict[str, str] = {
     "first_frame": "time point index",
     "last_frame": "time point index",
     "n_frames": "frames in which the cell was found",
+    "n_fit_frames": "frames the growth fits used: off the field edge, background trusted, "
+    "dry mass positive (fewer than 3: no fit)",
     "division_frame": "first frame of the daughters (-1: no division seen)",
     "n_daughters": "tracks whose parent this is",
     "touches_border": "the cell touches the field edge in some frame (mass cut; bool)",
@@ -101,7 +107,8 @@ def track_table(
     ----------
     cells : dict of str to ndarray of shape (n_points,)
         One row per cell and frame with ``track_id``, ``frame``, ``dry_mass_pg`` and
-        ``touches_border``, sorted by track, then frame.
+        ``touches_border`` (and ``background_ok``: frames where it is False are not fitted),
+        sorted by track, then frame.
     graph : dict of int to list of int
         ``{daughter_id: [parent_id]}``.
     frame_interval_min : float or None
@@ -119,12 +126,16 @@ def track_table(
     for child, (parent,) in graph.items():
         daughters.setdefault(parent, []).append(child)
     first_frame = {int(i): int(cells["frame"][s]) for i, s in zip(ids, starts, strict=True)}
+    # the edge cuts the mass; an untrusted background makes it unreliable
+    fitted = ~np.asarray(cells["touches_border"], bool)
+    if "background_ok" in cells:
+        fitted &= np.asarray(cells["background_ok"], bool)
     rows = []
     for track_id, start, stop in zip(ids, bounds[:-1], bounds[1:], strict=True):
         frames = cells["frame"][start:stop]
         masses = cells["dry_mass_pg"][start:stop]
-        inside = ~cells["touches_border"][start:stop]  # the edge cuts the mass of the others
-        rate, specific = fit_growth(frames[inside].astype(np.float64), masses[inside])
+        used = fitted[start:stop] & np.isfinite(masses) & (masses > 0)
+        rate, specific = fit_growth(frames[used].astype(np.float64), masses[used])
         children = daughters.get(int(track_id), [])
         rows.append(
             (
@@ -133,6 +144,7 @@ def track_table(
                 int(frames[0]),
                 int(frames[-1]),
                 int(frames.size),
+                int(np.count_nonzero(used)),
                 min((first_frame[c] for c in children), default=-1),
                 len(children),
                 bool(cells["touches_border"][start:stop].any()),
@@ -149,7 +161,7 @@ def track_table(
 
 
 def _columns(rows: list[tuple]) -> dict[str, np.ndarray]:
-    dtypes = (np.int64,) * 7 + (bool,) + (np.float64,) * 7
+    dtypes = (np.int64,) * 8 + (bool,) + (np.float64,) * 7
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(TRACK_COLUMNS)
     return {
         name: np.array(values, dtype=dtype)

@@ -1,7 +1,8 @@
 """The cells of every frame as one table: the nodes that tracking links.
 
-One row per (frame, label): centroid, area, dry mass and whether the cell touches the field
-edge (its mass is then cut by the edge). The dry mass comes from the phase through
+One row per (frame, label): centroid, area, dry mass, whether the cell touches the field
+edge (its mass is then cut by the edge) and whether its background was trusted (else its mass
+is not: ``background_ok`` of the cells table). The dry mass comes from the phase through
 :func:`napari_dmqpm.inference.measure.measure_cells` (which imports no torch), or from a
 per-cell table the caller measured before.
 """
@@ -25,6 +26,8 @@ REGION_COLUMNS: dict[str, str] = {
     "area_px": "pixels",
     "dry_mass_pg": "pg (NaN without phase, pixel size and wavelength, or a table)",
     "touches_border": "the cell touches the field edge (bool)",
+    "background_ok": "the dry mass was measured above a trusted background (bool; True "
+    "without a background fit, False where the cells table says background_ok 0)",
 }
 
 
@@ -48,7 +51,8 @@ def measure_regions(
         gives the dry mass.
     table : dict of str to ndarray, optional
         Per-cell-per-frame table with ``frame``, ``label`` and ``dry_mass_pg`` (pg); the dry
-        mass is taken from it (NaN for cells it does not list).
+        mass is taken from it (NaN for cells it does not list), and ``background_ok`` when
+        it has that column (else every cell's background is taken as trusted).
     pixel_size_um, wavelength_um : float, optional
         µm; without them the dry mass from the phase is NaN.
     alpha_um3_per_pg : float
@@ -82,10 +86,14 @@ def measure_regions(
             background="quadratic" if phase_tyx is not None else None,  # no phase: no fit
         )
         measured["touches_border"] = np.isin(measured["label"], _border_labels(labels))
+        measured["background_ok"] = measured["background_ok"].astype(bool)
         per_frame.append({name: measured[name] for name in REGION_COLUMNS})
     regions = {name: np.concatenate([t[name] for t in per_frame]) for name in REGION_COLUMNS}
     if table is not None:
-        regions["dry_mass_pg"] = _mass_from_table(regions, table)
+        regions["dry_mass_pg"] = _from_table(regions, table, "dry_mass_pg", math.nan)
+        if "background_ok" in table:
+            trusted = _from_table(regions, table, "background_ok", 1.0)
+            regions["background_ok"] = trusted != 0  # a NaN (empty field) is not 0: trusted
     return regions
 
 
@@ -94,15 +102,17 @@ def _border_labels(labels: np.ndarray) -> np.ndarray:
     return np.unique(edge[edge > 0])
 
 
-def _mass_from_table(regions: dict[str, np.ndarray], table: dict[str, np.ndarray]) -> np.ndarray:
-    """The table's dry mass of each region (NaN where the table has no row for it)."""
+def _from_table(
+    regions: dict[str, np.ndarray], table: dict[str, np.ndarray], column: str, missing: float
+) -> np.ndarray:
+    """The table's ``column`` for each region (``missing`` where the table has no row for it)."""
     lookup = {
         (int(f), int(lab)): float(m)
-        for f, lab, m in zip(table["frame"], table["label"], table["dry_mass_pg"], strict=True)
+        for f, lab, m in zip(table["frame"], table["label"], table[column], strict=True)
     }
     return np.array(
         [
-            lookup.get((int(f), int(lab)), math.nan)
+            lookup.get((int(f), int(lab)), missing)
             for f, lab in zip(regions["frame"], regions["label"], strict=True)
         ],
         dtype=np.float64,

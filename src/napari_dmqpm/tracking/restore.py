@@ -37,7 +37,8 @@ def restore_tracks(
         The input labels (as segmented, before tracking), T >= 2. Not modified.
     points : mapping of str to ndarray of shape (n_points,)
         ``track_id``, ``frame`` and ``label`` (the input label) of every cell of every frame,
-        and optionally ``dry_mass_pg`` (pg; NaN without it).
+        and optionally ``dry_mass_pg`` (pg; NaN without it) and ``background_ok`` (False:
+        the growth fits leave the point out; True without it).
     graph : mapping of int to sequence of int
         The lineage, ``{daughter_track: [mother_track]}``.
     frame_interval_min : float, optional
@@ -73,6 +74,8 @@ def restore_tracks(
     label = np.asarray(points["label"]).astype(np.int64)
     mass = np.asarray(points.get("dry_mass_pg", np.full(track_id.size, np.nan)), np.float64)
     table = {"frame": frame, "label": label, "dry_mass_pg": mass}
+    if "background_ok" in points:
+        table["background_ok"] = np.asarray(points["background_ok"]).astype(np.float64)
     regions = measure_regions(labels, table=table)
     track_of = _track_of(regions, track_id, frame, label)
     _one_cell_per_frame(track_of, regions["frame"])

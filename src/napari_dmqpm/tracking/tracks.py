@@ -38,7 +38,8 @@ class Tracks:
         parent, first/last frame, division frame, dry mass, growth rate, doubling time.
     cells : dict of str to ndarray of shape (n_points,)
         One row per cell and frame: track_id, frame, time_h, input label, centroid, area,
-        dry mass (pg), edge contact; the dry mass against time of each track.
+        dry mass (pg), edge contact, trusted background; the dry mass against time of each
+        track.
     metadata : dict
         JSON-native provenance: linker, its parameters, frame interval, units.
     """
@@ -139,6 +140,7 @@ def assemble_tracks(
         "area_px": regions["area_px"][order],
         "dry_mass_pg": regions["dry_mass_pg"][order],
         "touches_border": regions["touches_border"][order],
+        "background_ok": regions["background_ok"][order],
     }
     data = np.column_stack(
         [cells["track_id"], cells["frame"], cells["centroid_row"], cells["centroid_col"]]

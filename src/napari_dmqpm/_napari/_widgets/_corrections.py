@@ -20,6 +20,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QFileDialog, QPushButton, QShortcut
 
+from napari_dmqpm.tracking.curves import POINT_FEATURES
+
 from ._form import int_spin
 
 if TYPE_CHECKING:
@@ -212,6 +214,13 @@ class TrackCorrections:
         try:
             result = self.result()
             paths = write_tracks(result, folder, stem.removesuffix("_cells") or "tracks")
+        except FileExistsError as error:  # the core's message names overwrite=True
+            existing = str(error).split(" exists")[0]
+            self.dock.fail(
+                f"Save tracks: {existing} exists, and files are never replaced: choose "
+                "another folder (nothing was written)"
+            )
+            return
         except (ValueError, OSError) as error:
             self.dock.fail(f"Save tracks: {error}")
             return
@@ -238,7 +247,7 @@ class TrackCorrections:
             features = layer.features
             points = {
                 "track_id": np.asarray(layer.data)[:, 0].astype(np.int64),
-                **{name: features[name].to_numpy() for name in ("frame", "label", "dry_mass_pg")},
+                **{name: features[name].to_numpy() for name in POINT_FEATURES if name in features},
             }
             tracking = dict(layer.metadata.get("tracking") or {})
             self._result = restore_tracks(
@@ -272,11 +281,7 @@ class TrackCorrections:
     def _write(self, layer: Any, result: Tracks) -> None:
         """The result into the Tracks layer, then the dock redrawn."""
         layer.data = result.data  # napari resets the features and the graph here
-        layer.features = {
-            "frame": result.cells["frame"],
-            "label": result.cells["label"],
-            "dry_mass_pg": result.cells["dry_mass_pg"],
-        }
+        layer.features = {name: result.cells[name] for name in POINT_FEATURES}
         layer.graph = result.graph
         layer.metadata = {
             **layer.metadata, "tracking": result.metadata, "track_table": result.table,

@@ -80,6 +80,11 @@ def _describe(track: int, table: dict, interval: float | None) -> str:
         f"track {track}: frames {table['first_frame'][i]}-{table['last_frame'][i]}",
         f"growth {rate:.3g} {unit}" if math.isfinite(rate) else "growth not fitted",
     ]
+    if "n_fit_frames" in table and table["n_fit_frames"][i] < table["n_frames"][i]:
+        words[-1] += (
+            f" ({table['n_fit_frames'][i]} of {table['n_frames'][i]} frames fitted: the others "
+            "touch the field edge or lack a trusted background)"
+        )
     if math.isfinite(doubling):
         words.append(f"doubling time {doubling:.3g} {'h' if interval else 'frames'}")
     if not interval:

@@ -27,12 +27,20 @@ _MARGIN = (44, 10, 10, 24)  # left, top, right, bottom, in pixels
 _TEXT = QColor(200, 200, 200)
 
 
-def _span(values: np.ndarray) -> tuple[float, float]:
+def _span(values: np.ndarray, pad: float = 0.0) -> tuple[float, float]:
+    """The range of the finite values, widened by ``pad`` of its width on each side."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0.0, 1.0
     low, high = float(finite.min()), float(finite.max())
-    return (low - 0.5, high + 0.5) if high <= low else (low, high)
+    if high <= low:
+        return low - 0.5, high + 0.5
+    margin = pad * (high - low)
+    return low - margin, high + margin
+
+
+#: How the legend of :class:`MassPlot` names each role.
+_ROLE_NAMES = {"track": "this track", "mother": "mother", "daughter": "daughters"}
 
 
 class _Axes(QWidget):
@@ -97,8 +105,9 @@ class MassPlot(_Axes):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         times = np.concatenate([c.time for c in self.curves]) if self.curves else np.zeros(0)
         masses = np.concatenate([c.dry_mass_pg for c in self.curves]) if self.curves else times
-        xs, ys = _span(times), _span(masses)
+        xs, ys = _span(times), _span(masses, pad=0.08)  # no curve on the frame's edge
         self.draw_axes(painter, xs, ys)
+        self._draw_legend(painter)
         for curve in self.curves:
             path, started = QPainterPath(), False
             for x, y in zip(curve.time, curve.dry_mass_pg, strict=True):
@@ -111,6 +120,17 @@ class MassPlot(_Axes):
             painter.setPen(QPen(ROLE_COLORS.get(curve.role, _TEXT), width))
             painter.drawPath(path)
         painter.end()
+
+    def _draw_legend(self, painter: QPainter) -> None:
+        """The roles shown, each in its colour, along the top right of the frame."""
+        roles = [role for role in _ROLE_NAMES if any(c.role == role for c in self.curves)]
+        right, top = self.frame().right() - 4, self.frame().top() + 12
+        for role in reversed(roles):
+            text = _ROLE_NAMES[role]
+            width = painter.fontMetrics().horizontalAdvance(text)
+            painter.setPen(QPen(ROLE_COLORS[role], 1))
+            painter.drawText(QPointF(right - width, top), text)
+            right -= width + 10
 
 
 class RateHistogram(_Axes):
