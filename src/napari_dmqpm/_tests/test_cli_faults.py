@@ -372,9 +372,13 @@ def test_a_batch_goes_on_past_a_failing_file_and_reports_it_at_the_end(
         (["info", "{tmp}/loop"], "{tmp}/loop: cannot be opened (Too many levels of symbolic"),
         (["info", "{tmp}/broken"], "{tmp}/broken: a broken symbolic link (its target"),
         (["segment", "{tmp}/file", "--out", "{tmp}/o", "--model", ""],
-         "model must be a model name or a checkpoint folder; got ''"),
+         "--model must be a model name or a checkpoint folder; got ''"),
+        (["finetune", "--image", "{tmp}/file", "--labels", "{tmp}/file", "--out", "{tmp}/o",
+          "--model", ""], "--model must be a model name or a checkpoint folder; got ''"),
         (["evaluate", "--pred", "{tmp}/p", "--truth", "{tmp}/t"],
          "{tmp}/p/x_labels.tif: cannot read it as a labels TIFF (TiffFileError"),
+        (["evaluate", "--pred", "{tmp}/nowhere", "--truth", "{tmp}/t"],
+         "--pred is not a folder: '{tmp}/nowhere'"),
     ],
 )  # fmt: skip
 def test_messages_name_the_file_and_the_problem(tmp_path, capsys, args, words):
@@ -389,6 +393,25 @@ def test_messages_name_the_file_and_the_problem(tmp_path, capsys, args, words):
         (tmp_path / folder / "x_labels.tif").write_bytes(b"junk")
     assert main([arg.format(tmp=tmp_path) for arg in args]) == 2
     assert words.format(tmp=tmp_path) in _one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [(np.full((64, 64), -5, np.int32), "labels hold negative values (min -5)"),
+     (np.full((64, 64), 1.5, np.float32), "labels must be integers (one ID per cell); got float32"),
+     (None, "cannot read it as a labels TIFF (TiffFileError")],
+)  # fmt: skip
+def test_finetune_labels_that_are_not_labels_name_the_file(
+    tmp_path, finetune_args, capsys, labels, words
+):
+    path = tmp_path / "cells_labels.tif"
+    if labels is None:
+        path.write_bytes(b"junk")
+    else:
+        tifffile.imwrite(path, labels)
+    assert main(finetune_args) == 2
+    assert f"error: {path}: {words}" in _one_line(capsys)
+    assert not (tmp_path / "run").exists()  # nothing trained
 
 
 # --- item 9: bounds on workers and on the network a config asks for ---

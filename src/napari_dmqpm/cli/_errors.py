@@ -73,7 +73,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "scheduler_file": "--scheduler-file",
         "scheduler": "--scheduler",
     },
-    "evaluate": {"iou_threshold": "--iou"},
+    "evaluate": {"iou_threshold": "--iou", "pred_dir": "--pred", "truth_dir": "--truth"},
     "train": {
         "minutes": "--minutes",
         "epochs": "--epochs",
@@ -95,10 +95,12 @@ FLAGS: dict[str, dict[str, str]] = {
 
 #: Whole phrases first: a command without --overwrite says what to do instead.
 PHRASES = {
+    "segment": {"model must be a model name": "--model must be a model name"},
     "finetune": {
+        "model must be a model name": "--model must be a model name",
         "pass overwrite=True": "choose another --name",
         "choose another name": "choose another --name",
-    }
+    },
 }
 
 

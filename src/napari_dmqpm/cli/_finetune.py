@@ -51,10 +51,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     tune.set_defaults(run=run)
 
 
-def read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
-    """Phase (and angle) frames of each --image with the matching --labels, as lists."""
+def _read_labels(path: Path):
+    """A --labels file's integer labels, >= 0; errors name the file."""
+    import numpy as np
     import tifffile
 
+    try:
+        labels = tifffile.imread(path)
+    except (ValueError, tifffile.TiffFileError) as error:  # not a TIFF, damaged
+        raise ValueError(
+            f"{path}: cannot read it as a labels TIFF ({type(error).__name__}: {error})"
+        ) from error
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: labels must be integers (one ID per cell); got {labels.dtype}")
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(
+            f"{path}: labels hold negative values (min {int(labels.min())}); instance labels "
+            "are 0 for background and a positive integer per cell"
+        )
+    return labels
+
+
+def read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
+    """Phase (and angle) frames of each --image with the matching --labels, as lists."""
     from napari_dmqpm.io import read_acquisition
 
     if len(args.image) != len(args.labels):
@@ -65,7 +84,7 @@ def read_finetune_data(args: argparse.Namespace, needs_angles: bool) -> dict:
     data: dict[str, list] = {"phase": [], "labels": [], "angles": []}
     for image_path, labels_path in zip(args.image, args.labels, strict=True):
         acquisition = read_acquisition(image_path, lazy=False, **reader_kwargs(args))
-        labels = tifffile.imread(labels_path)
+        labels = _read_labels(labels_path)
         if labels.shape[-2:] != acquisition.frame_shape:
             raise ValueError(
                 f"{labels_path}: labels of shape {labels.shape} do not match the frames "
@@ -92,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     # the name must be free and the user models folder writable before any work
     destination = None if args.name is None else check_new_user_model(args.name)
-    base = args.model or default_model_for("phase-map")
+    base = default_model_for("phase-map") if args.model is None else args.model  # '' is refused
     resolved = resolve_model(base, kind="phase-map", device="cpu")
     network = resolved.network if isinstance(resolved, LoadedModel) else resolved
     data = read_finetune_data(args, needs_angles=network.config.inputs != "phase")
