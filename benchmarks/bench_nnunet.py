@@ -37,6 +37,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attention import _peak_mib, _rss_mib, count_gflop
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 NNUNET_CHECKPOINT = ROOT.parent / "runs" / "ablation" / "nnunet-default" / "best"
@@ -481,29 +482,42 @@ def camera_rate(results_by_name: dict[str, dict], retrieval_ms: float | None) ->
         else "was not timed here (--quick; see bench_read_raw)"
     )
     return [
-        f"### Camera rate: {CAMERA_FPS:.0f} fps at {FRAME[1]}×{FRAME[0]}",
-        "",
-        f"A {CAMERA_FPS:.0f} fps IMX250MZR leaves **{budget:.1f} ms per frame**. {name} "
-        f"(features {ours['features'][0]}..{ours['features'][-1]}, from the checkpoint) costs "
-        f"{d['gflop_mp']:.0f} GFLOP per megapixel: **{d['gflop']['whole']:.0f} GFLOP** per "
-        f"whole frame (padded to {d['padded'][0]}×{d['padded'][1]}; frames up to "
-        "`whole_frame_px` run as one tile), "
-        f"{d['gflop']['tiled']:.0f} GFLOP if cut into {d['n_tiles']} overlapping {TILE}² tiles "
-        f"({d['gflop']['tiled'] / d['gflop']['whole']:.1f}× the work).",
-        "",
-        f"Assuming an H100 SXM at {H100_BF16_TFLOPS:.0f} TFLOP/s dense bf16 (tensor cores), of "
-        f"which convolutions of {ours['features'][0]}–{ours['features'][2]} channels reach "
-        f"{low:.0%}–{high:.0%}: the whole frame needs **{d['compute_ms']['whole', high]:.2f}–"
-        f"{d['compute_ms']['whole', low]:.2f} ms** of compute. "
-        f"One forward writes {ours['elements_tile'] / (TILE**2 / 1e6) / 1e6:.0f} M activation "
-        f"elements per megapixel: {d['traffic_gb']:.1f} GB of bf16 traffic per frame (each "
-        f"written and read once), **{d['memory_ms']:.2f} ms** at {H100_HBM_TBPS} TB/s: the "
-        "highest-resolution layers with few channels are bound by memory, not by FLOPs. Floor "
-        f"max(compute, memory): **{floors}** per frame, against the {budget:.1f} ms budget "
-        f"({versus}). Eager PyTorch adds {ours['kernels']} kernel launches per "
-        f"forward, ≈{d['launch_ms']:.1f} ms at {LAUNCH_US:.0f} µs each. Measured here on "
-        f"{ours['device']}: {ours['frame_ms']:.0f} ms per frame "
-        f"({1e3 / ours['frame_ms']:.2f} fps).",
+        *render(
+            "nnunet/camera_rate.md",
+            fps=f"{CAMERA_FPS:.0f}",
+            columns=FRAME[1],
+            rows=FRAME[0],
+            budget=f"{budget:.1f}",
+            name=name,
+            first_features=ours["features"][0],
+            last_features=ours["features"][-1],
+            third_features=ours["features"][2],
+            gflop_mp=f"{d['gflop_mp']:.0f}",
+            gflop_whole=f"{d['gflop']['whole']:.0f}",
+            padded_rows=d["padded"][0],
+            padded_columns=d["padded"][1],
+            gflop_tiled=f"{d['gflop']['tiled']:.0f}",
+            n_tiles=d["n_tiles"],
+            tile=TILE,
+            tiled_ratio=f"{d['gflop']['tiled'] / d['gflop']['whole']:.1f}",
+            tflops=f"{H100_BF16_TFLOPS:.0f}",
+            low=f"{low:.0%}",
+            high=f"{high:.0%}",
+            compute_high=f"{d['compute_ms']['whole', high]:.2f}",
+            compute_low=f"{d['compute_ms']['whole', low]:.2f}",
+            m_elements=f"{ours['elements_tile'] / (TILE**2 / 1e6) / 1e6:.0f}",
+            traffic_gb=f"{d['traffic_gb']:.1f}",
+            memory_ms=f"{d['memory_ms']:.2f}",
+            hbm=H100_HBM_TBPS,
+            floors=floors,
+            versus=versus,
+            kernels=ours["kernels"],
+            launch_ms=f"{d['launch_ms']:.1f}",
+            launch_us=f"{LAUNCH_US:.0f}",
+            device=ours["device"],
+            frame_ms=f"{ours['frame_ms']:.0f}",
+            frame_fps=f"{1e3 / ours['frame_ms']:.2f}",
+        ),
         "",
         *camera_needs(ours, d, retrieval),
     ]
@@ -513,32 +527,15 @@ def camera_needs(ours: dict, d: dict, retrieval: str) -> list[str]:
     """The list of what the code needs for camera rate, with the numbers of ``d``."""
     whole_mib = ours["estimate_mib"] * d["gflop"]["whole"] / d["gflop_mp"] / (TILE**2 / 1e6)
     input_mb = 5 * 4 * FRAME[0] * FRAME[1] / 1e6
-    return [
-        "What the code does for it: bf16 autocast, channels_last inputs, batched tiles sized "
-        "to the free memory, `torch.inference_mode`, optional `torch.compile`, whole frames "
-        f"up to `whole_frame_px` as one tile (this frame: ≈{whole_mib / 1024:.1f} GiB by "
-        "`estimate_tile_bytes`), and the strided stem of `dmqpm-fast`, which runs every stage "
-        "at half resolution and so cuts the full-resolution activations that bound the "
-        "memory floor. What it still needs:",
-        "",
-        "- **Batch frames** of a time-lapse (B frames per forward) for throughput; one frame "
-        "per forward for latency.",
-        '- **CUDA graphs** (`torch.compile(mode="reduce-overhead")`) to remove the '
-        f"≈{d['launch_ms']:.1f} ms of launches, and inductor's fusion of InstanceNorm + "
-        "LeakyReLU to cut the traffic that bounds these layers. InstanceNorm makes its input "
-        "contiguous, undoing channels_last between convolutions: measure, or fuse it.",
-        "- **Pinned host memory, non-blocking copies and a second CUDA stream**: the "
-        f"{input_mb:.0f} MB float32 input of a frame (4 angles + phase) takes ≈"
-        f"{input_mb / 25:.1f} ms over PCIe 4 at 25 GB/s from pinned memory, several times "
-        "more from pageable memory; overlap it with the previous frame's compute (uint16 "
-        "angles halve it).",
-        f"- **Phase retrieval on the GPU**: unwrapping {retrieval}; it must move to the "
-        "GPU (e.g. a DCT least-squares unwrap in torch) or be skipped.",
-        "- **Post-processing off the critical path**: the watershed runs on the CPU "
-        "(`bench_inference`); run it asynchronously or on every k-th frame, keep argmax and "
-        "blending on the GPU, copy back only labels.",
-        "",
-    ]
+    needs = render(
+        "nnunet/camera_needs.md",
+        whole_gib=f"{whole_mib / 1024:.1f}",
+        launch_ms=f"{d['launch_ms']:.1f}",
+        input_mb=f"{input_mb:.0f}",
+        input_ms=f"{input_mb / 25:.1f}",
+        retrieval=retrieval,
+    )
+    return [*needs, ""]
 
 
 def main() -> int:

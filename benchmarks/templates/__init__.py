@@ -13,12 +13,12 @@ from string import Template
 FOLDER = Path(__file__).resolve().parent
 
 
-def render(name: str, **fields: object) -> list[str]:
-    """The lines of the template ``name`` (a path under this folder), its fields filled.
+def render(template: str, /, **fields: object) -> list[str]:
+    """The lines of ``template`` (a path under this folder), its fields filled.
 
     Parameters
     ----------
-    name : str
+    template : str
         The template's path relative to ``benchmarks/templates``, e.g. ``"results/header.md"``.
     **fields : object
         The value of each ``$field``, written with ``str``; every field must be given
@@ -29,4 +29,4 @@ def render(name: str, **fields: object) -> list[str]:
     list of str
         The filled template, split into lines (without line ends).
     """
-    return Template((FOLDER / name).read_text("utf-8")).substitute(fields).splitlines()
+    return Template((FOLDER / template).read_text("utf-8")).substitute(fields).splitlines()

@@ -99,3 +99,22 @@ def test_the_equal_wall_clock_line_pairs_dmqpm_fast_with_nnunet_on_its_budget(be
     assert line.startswith("At one wall-clock budget (both 50 min on this CPU of batch 2")
     assert "15500 and 2600 iterations; thresholds tuned / default" in line
     assert f"{bench.FAST} scores Dice 0.995, F1 0.978" in line
+
+
+def test_the_camera_rate_text_analyses_the_fastest_shipped_model(bench):
+    measured = {
+        bench.NNUNET: result(900.0, 9000.0, gflop=400.0),
+        bench.SHIPPED: result(100.0, 1000.0),
+        bench.FAST: result(50.0, 500.0, gflop=50.0, divisor=32),
+    }
+    text = "\n".join(bench.camera_rate(measured, 123.0))
+    assert text.startswith("### Camera rate: 75 fps at 1224×1024\n")
+    assert f"leaves **13.3 ms per frame**. {bench.FAST} (features 16..256" in text
+    assert (
+        "padded to 1024×1248" in text
+        and "Measured here on cpu: 500 ms per frame (2.00 fps)" in text
+    )
+    assert "unwrapping takes 123 ms on this CPU (9× the budget)" in text
+    assert "$" not in text
+    untimed = "\n".join(bench.camera_rate(measured, None))
+    assert "unwrapping was not timed here (--quick; see bench_read_raw)" in untimed
