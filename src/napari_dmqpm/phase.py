@@ -198,13 +198,36 @@ def unwrap(wrapped: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (M, N), float32
         The unwrapped phase, equal to ``wrapped`` plus a multiple of ``2 pi`` per pixel.
+
+    Notes
+    -----
+    A map in which no two neighbours (in a row or a column) differ by more than ``pi`` is
+    returned as it is, without running the unwrapper: that is exactly what the unwrapper
+    returns for it, since every edge it joins pixels along then adds no multiple of ``2 pi``.
     """
     wrapped = np.asarray(wrapped)
     if wrapped.ndim != 2:
         raise ValueError(f"wrapped must have shape (M, N); got wrapped.shape={wrapped.shape}")
     if min(wrapped.shape) < 2:
         return wrapped.astype(np.float32)
-    return unwrap_phase(wrapped.astype(np.float64, copy=False)).astype(np.float32)
+    values = wrapped.astype(np.float64, copy=False)
+    if not _has_jumps(values):
+        return wrapped.astype(np.float32)
+    return unwrap_phase(values).astype(np.float32)
+
+
+def _has_jumps(values: np.ndarray) -> bool:
+    """Whether two neighbours in a row or a column differ by more than ``pi``.
+
+    The unwrapper's own rule (its ``find_wrap``, in float64): only such an edge makes it add
+    a multiple of ``2 pi``. Row by row blocks, so that a map with jumps stops early.
+    """
+    for start in range(0, values.shape[0], 256):
+        block = values[start : start + 257]
+        for axis in (0, 1):  # `any` of comparisons: a NaN hides no jump (max would)
+            if (np.abs(np.diff(block, axis=axis)) > np.pi).any():
+                return True
+    return False
 
 
 _unwrap = unwrap  # retrieve_phase's `unwrap` flag shadows the function's name
