@@ -119,7 +119,7 @@ class NormalizationConfig:
                 raise ValueError(f"{name} must have {N_ANGLES} values; got {name}={value!r}")
             _check_finite(name, value)
             object.__setattr__(self, name, value)
-        scalars = ("phase_low", "phase_high", "phase_mean", "phase_std")
+        scalars: tuple[str, ...] = ("phase_low", "phase_high", "phase_mean", "phase_std")
         scalars += ("low_percentile", "high_percentile")
         _check_finite(", ".join(scalars), tuple(getattr(self, n) for n in scalars))
         for name in scalars:
@@ -324,6 +324,10 @@ class ModelConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+    def from_dict(cls, data: Any) -> ModelConfig:
+        """Build a config from :meth:`to_dict` output (``ValueError`` for unknown keys).
+
+        ``data`` may be any JSON value read from a file: one that is not a dict raises
+        ``ValueError`` too.
+        """
         return config_from_dict(cls, data)

@@ -9,10 +9,25 @@ strided, :class:`SubPixelHead` returns the output to the input's resolution.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import torch
 from torch import nn
 
 from .blocks import StackedConvBlocks, make_upsampling
+
+
+class EncoderShape(Protocol):
+    """What the decoder reads of an encoder: channels and stride of each stage."""
+
+    @property
+    def output_channels(self) -> Sequence[int]:
+        """Channels of each stage's output, shallowest first."""
+
+    @property
+    def strides(self) -> Sequence[int]:
+        """Stride of each stage relative to the one before."""
 
 
 class UNetDecoder(nn.Module):
@@ -20,7 +35,7 @@ class UNetDecoder(nn.Module):
 
     Parameters
     ----------
-    encoder : nn.Module
+    encoder : EncoderShape
         Anything with ``output_channels`` and ``strides`` (one entry per stage).
     n_outputs : int
         Channels of each segmentation head.
@@ -35,7 +50,7 @@ class UNetDecoder(nn.Module):
 
     def __init__(
         self,
-        encoder: nn.Module,
+        encoder: EncoderShape,
         n_outputs: int,
         *,
         n_conv_per_stage: int = 2,

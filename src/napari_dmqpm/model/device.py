@@ -426,7 +426,8 @@ def compiled_or_eager(network: torch.nn.Module) -> Callable[..., torch.Tensor]:
     other than out-of-memory emits one :class:`DeviceFallbackWarning` and the wrapper then
     always calls ``network`` itself.
     """
-    compiled, failed = torch.compile(network, dynamic=False), []
+    compiled = torch.compile(network, dynamic=False)
+    failed: list[str] = []
 
     def forward(*args: torch.Tensor | None) -> torch.Tensor:
         if not failed:
@@ -454,6 +455,7 @@ def cpu_copy(network: torch.nn.Module) -> torch.nn.Module:
     the weights (no second copy on a full accelerator; torch's random state is left as it
     was); other modules are deep-copied and moved.
     """
+    clone: torch.nn.Module
     if isinstance(network, DMQPMNet):
         with torch.random.fork_rng(devices=[]):  # building initialises weights: keep the RNG
             clone = type(network)(network.config)

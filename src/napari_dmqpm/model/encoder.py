@@ -122,28 +122,39 @@ class DualEncoder(nn.Module):
                 f"inputs={config.inputs!r}, fusion={config.fusion!r}"
             )
         stage = config.fusion_stage
-        common = dict(
-            n_conv_per_stage=config.n_conv_per_stage, norm=config.norm, nonlin=config.nonlin
-        )
-        head = dict(features=config.features[: stage + 1], strides=config.strides[: stage + 1])
-        self.angles = PlainConvEncoder(N_ANGLES, **head, **common)
-        self.phase = PlainConvEncoder(1, **head, **common)
+        features, strides = config.features[: stage + 1], config.strides[: stage + 1]
+        self.angles = self._stages(N_ANGLES, features, strides, config)
+        self.phase = self._stages(1, features, strides, config)
         self.merge_skips = nn.ModuleList(
             ConvNormAct(2 * f, f, kernel_size=1, norm=config.norm, nonlin=config.nonlin)
             for f in config.features[:stage]
         )
         self.fusion = build_fusion(config)
-        self.tail = None
+        self.tail: PlainConvEncoder | None = None
         if stage + 1 < config.n_stages:
-            self.tail = PlainConvEncoder(
+            self.tail = self._stages(
                 config.features[stage],
-                features=config.features[stage + 1 :],
-                strides=config.strides[stage + 1 :],
-                **common,
+                config.features[stage + 1 :],
+                config.strides[stage + 1 :],
+                config,
             )
         self.fusion_stage = stage
         self.output_channels = tuple(config.features)
         self.strides = tuple(config.strides)
+
+    @staticmethod
+    def _stages(
+        in_channels: int, features: tuple[int, ...], strides: tuple[int, ...], config: ModelConfig
+    ) -> PlainConvEncoder:
+        """A :class:`PlainConvEncoder` of these stages with the config's blocks."""
+        return PlainConvEncoder(
+            in_channels,
+            features=features,
+            strides=strides,
+            n_conv_per_stage=config.n_conv_per_stage,
+            norm=config.norm,
+            nonlin=config.nonlin,
+        )
 
     def forward(self, angles: torch.Tensor, phase: torch.Tensor) -> list[torch.Tensor]:
         """One skip per stage from normalized (B, 4, M, N) angles and (B, 1, M, N) phase."""

@@ -73,8 +73,8 @@ class CrossAttention(nn.Module):
         if self.attention == "windowed":
             return self._windowed(x, context)
         if self.attention == "kv-reduced" and self.kv_reduction > 1:
-            size = tuple(math.ceil(n / self.kv_reduction) for n in context.shape[-2:])
-            context = F.adaptive_avg_pool2d(context, size)
+            rows, cols = (math.ceil(n / self.kv_reduction) for n in context.shape[-2:])
+            context = F.adaptive_avg_pool2d(context, (rows, cols))
         batch, channels, rows, cols = x.shape
         out = self._attend(_to_tokens(x), _to_tokens(context))
         return out.transpose(1, 2).reshape(batch, channels, rows, cols)

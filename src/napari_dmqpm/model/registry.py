@@ -292,7 +292,8 @@ def load_model(
             return _CACHE[key]
         network, content = load_checkpoint(info.path, device=target, expected_sha256=info.sha256)
         if target.type == "cuda":
-            network = network.to(memory_format=torch.channels_last)
+            # torch's overloads of Module.to omit memory_format, which Module.to accepts
+            network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         loaded = LoadedModel(info, network, target, content)
         if key is not None:
             for old in [k for k in _CACHE if k[:2] == key[:2]]:

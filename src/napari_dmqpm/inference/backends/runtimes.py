@@ -54,7 +54,7 @@ def cpu_supports(precision: str) -> bool:
     """Whether this CPU runs ``precision`` natively in OpenVINO (float32 always)."""
     if precision == "float32":
         return True
-    import openvino  # type: ignore[import-untyped]
+    import openvino
 
     capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return {"bfloat16": "BF16", "float16": "FP16"}[precision] in capabilities
@@ -80,7 +80,7 @@ def _onnxruntime_session(path: Path, threads: int) -> Session:
 
 
 def _openvino_session(path: Path, threads: int, precision: str) -> Session:
-    import openvino  # type: ignore[import-untyped]
+    import openvino
 
     hint = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[precision]
     compiled = openvino.Core().compile_model(
