@@ -18,7 +18,7 @@ References
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +68,16 @@ def ctc_tracks(
         )
     if labels.size and labels.min() < 0:
         raise ValueError("labels_tyx must hold labels >= 0")
-    parent_of = {int(k): _single(v) for k, v in (parents or {}).items()}
     present = [set(np.unique(frame[frame > 0]).tolist()) for frame in labels]
+    runs, renamed, tracks = _plan(present, parents)
+    return _relabel_runs(labels, runs, renamed), tracks
+
+
+def _plan(
+    present: list[set[int]], parents: Mapping[int, int] | None
+) -> tuple[list, dict[tuple[int, int], int], np.ndarray]:
+    """The runs of each label, their CTC labels and the track lines, from each frame's labels."""
+    parent_of = {int(k): _single(v) for k, v in (parents or {}).items()}
     runs = _runs(present)
     next_label = max((label for label, _, _ in runs), default=0) + 1
     renamed: dict[tuple[int, int], int] = {}  # (label, first frame of run) -> CTC label
@@ -85,9 +93,21 @@ def ctc_tracks(
         lines.append((ctc_label, first, last, parent, label))
     if next_label - 1 > _MAX_LABEL:
         raise ValueError(f"the CTC format holds labels up to {_MAX_LABEL}; got {next_label - 1}")
-    out = _relabel_runs(labels, runs, renamed)
     tracks = np.array(sorted(line[:4] for line in lines), dtype=np.int64).reshape(-1, 4)
-    return out, _parents_of_first_runs(tracks, lines)
+    return runs, renamed, _parents_of_first_runs(tracks, lines)
+
+
+def _frame_labels(frame: object, index: int) -> np.ndarray:
+    """One frame of a frame sequence, checked: integers >= 0 of shape (M, N)."""
+    frame = np.asarray(frame)
+    if frame.ndim != 2 or not np.issubdtype(frame.dtype, np.integer):
+        raise ValueError(
+            f"labels_tyx frame {index} must be integer labels of shape (M, N); got shape "
+            f"{frame.shape}, dtype {frame.dtype}"
+        )
+    if frame.size and frame.min() < 0:
+        raise ValueError("labels_tyx must hold labels >= 0")
+    return frame
 
 
 def _single(value: int | list[int]) -> int:
@@ -122,6 +142,16 @@ def _relabel_runs(labels: np.ndarray, runs: list, renamed: dict) -> np.ndarray:
     return out
 
 
+def _relabel_frame(frame: np.ndarray, index: int, runs: list, renamed: dict) -> np.ndarray:
+    """Frame ``index`` in CTC labels (uint16): the runs after a gap get their new label."""
+    out = frame.astype(np.uint16)
+    for label, first, last in runs:
+        new = renamed[(label, first)]
+        if new != label and first <= index <= last:
+            out[frame == label] = new
+    return out
+
+
 def _parents_of_first_runs(tracks: np.ndarray, lines: list) -> np.ndarray:
     """Parents that point at a label with gaps point at its last run before the daughter."""
     last_run = {}
@@ -138,7 +168,7 @@ def _parents_of_first_runs(tracks: np.ndarray, lines: list) -> np.ndarray:
 
 def write_ctc(
     folder: str | os.PathLike,
-    labels_tyx: np.ndarray,
+    labels_tyx: np.ndarray | Sequence[np.ndarray],
     parents: Mapping[int, int] | None = None,
     *,
     ground_truth: bool = False,
@@ -152,8 +182,10 @@ def write_ctc(
         Created when missing. Results go to ``folder/res_track.txt`` and
         ``folder/maskTTT.tif``; ground truth (``ground_truth=True``) to
         ``folder/TRA/man_track.txt`` and ``folder/TRA/man_trackTTT.tif``.
-    labels_tyx : ndarray of shape (T, M, N), integer
-        Labels by track (see :func:`ctc_tracks`).
+    labels_tyx : ndarray of shape (T, M, N), integer, or a sequence of T frames (M, N)
+        Labels by track (see :func:`ctc_tracks`). Read one frame at a time, twice (the
+        frames holding each label, then the masks): a sequence that reads or computes its
+        frames when indexed is written with the memory of one frame.
     parents : mapping of int to int, optional
         ``{daughter_label: parent_label}`` or ``{daughter: [parent]}``.
     ground_truth : bool
@@ -166,13 +198,20 @@ def write_ctc(
     list of Path
         The track file, then the masks in frame order.
     """
-    labels, tracks = ctc_tracks(labels_tyx, parents)
+    if isinstance(labels_tyx, np.ndarray) and labels_tyx.ndim != 3:
+        raise ValueError(f"labels_tyx must have shape (T, M, N); got shape {labels_tyx.shape}")
+    n_frames = len(labels_tyx)
+    present = []
+    for index in range(n_frames):
+        frame = _frame_labels(labels_tyx[index], index)
+        present.append(set(np.unique(frame[frame > 0]).tolist()))
+    runs, renamed, tracks = _plan(present, parents)
     folder = Path(folder) / "TRA" if ground_truth else Path(folder)
     prefix, track_name = (
         ("man_track", "man_track.txt") if ground_truth else ("mask", "res_track.txt")
     )
-    digits = max(3, len(str(labels.shape[0] - 1)))
-    masks = [folder / f"{prefix}{t:0{digits}d}.tif" for t in range(labels.shape[0])]
+    digits = max(3, len(str(n_frames - 1)))
+    masks = [folder / f"{prefix}{t:0{digits}d}.tif" for t in range(n_frames)]
     targets = [folder / track_name, *masks]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
@@ -183,6 +222,7 @@ def write_ctc(
     folder.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{a} {b} {c} {d}\n" for a, b, c, d in tracks.tolist()).encode("ascii")
     atomic_write(targets[0], lambda handle: handle.write(text), overwrite=overwrite)
-    for path, frame in zip(masks, labels, strict=True):
-        atomic_write(path, lambda handle, f=frame: tifffile.imwrite(handle, f), overwrite=overwrite)
+    for index, path in enumerate(masks):
+        mask = _relabel_frame(np.asarray(labels_tyx[index]), index, runs, renamed)
+        atomic_write(path, lambda handle, m=mask: tifffile.imwrite(handle, m), overwrite=overwrite)
     return targets

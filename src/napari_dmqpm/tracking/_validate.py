@@ -11,10 +11,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from napari_dmqpm.tracking.frames import LabelFrames
+
 __all__ = ["check_labels_stack", "check_phase_stack", "check_table", "positive_or_none"]
 
 
-def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+def check_labels_stack(
+    labels_tyx: np.ndarray | Sequence[np.ndarray] | LabelFrames,
+) -> np.ndarray | LabelFrames:
     """The labels as one integer array of shape (T, M, N), T >= 2, every label >= 0.
 
     Parameters
@@ -28,6 +32,10 @@ def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndar
     ndarray of shape (T, M, N), integer
         ``labels_tyx`` itself when it is an integer array (not copied), else int64.
     """
+    if isinstance(labels_tyx, LabelFrames):  # read frame by frame; unsigned, one shape
+        if len(labels_tyx) < 2:
+            raise ValueError(_too_few(len(labels_tyx)))
+        return labels_tyx
     if isinstance(labels_tyx, np.ndarray):
         frames = list(labels_tyx) if labels_tyx.ndim == 3 else None
         if frames is None:
@@ -35,10 +43,7 @@ def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndar
     else:
         frames = [np.asarray(frame) for frame in labels_tyx]
     if len(frames) < 2:
-        raise ValueError(
-            f"nothing to track: labels_tyx has {len(frames)} frame(s); tracking needs at least "
-            "2 time points (a single image has no time axis)"
-        )
+        raise ValueError(_too_few(len(frames)))
     shape = np.shape(frames[0])
     for index, frame in enumerate(frames):
         if np.ndim(frame) != 2:
@@ -52,6 +57,13 @@ def check_labels_stack(labels_tyx: np.ndarray | Sequence[np.ndarray]) -> np.ndar
     if isinstance(labels_tyx, np.ndarray) and np.issubdtype(labels_tyx.dtype, np.integer):
         return labels_tyx  # checked frame by frame; no copy of a long time-lapse
     return np.stack(checked)
+
+
+def _too_few(n_frames: int) -> str:
+    return (
+        f"nothing to track: labels_tyx has {n_frames} frame(s); tracking needs at least "
+        "2 time points (a single image has no time axis)"
+    )
 
 
 def _ndim_message(shape: tuple[int, ...]) -> str:
@@ -89,6 +101,14 @@ def check_phase_stack(phase_tyx: np.ndarray | None, shape: tuple[int, ...]) -> n
     """The phase as a float array of the labels' shape (T, M, N), or None."""
     if phase_tyx is None:
         return None
+    if not isinstance(phase_tyx, np.ndarray) and hasattr(phase_tyx, "dtype"):
+        # a lazily read time-lapse (dask): each frame is computed when measured
+        if tuple(phase_tyx.shape) != tuple(shape):
+            raise ValueError(
+                f"phase_tyx must have the shape of labels_tyx {tuple(shape)}; "
+                f"got phase_tyx.shape={tuple(phase_tyx.shape)}"
+            )
+        return phase_tyx
     phase = np.asarray(phase_tyx)
     if phase.shape != tuple(shape):
         raise ValueError(

@@ -290,7 +290,7 @@ def _rebuild(
     order = np.lexsort((cells["frame"], track_id))
     new_cells = {name: np.asarray(column)[order] for name, column in cells.items()}
     new_cells["track_id"] = np.asarray(track_id)[order]
-    labels = _relabel(tracks.labels, cells, track_id)
+    labels = _relabel(np.asarray(tracks.labels), cells, track_id)
     data = np.column_stack(
         [new_cells[n] for n in ("track_id", "frame", "centroid_row", "centroid_col")]
     ).astype(np.float64)

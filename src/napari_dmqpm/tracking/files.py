@@ -17,15 +17,17 @@ result says so.
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from napari_dmqpm.inference.measure import read_table_csv, write_table_csv
+from napari_dmqpm.inference.measure import write_table_csv
 from napari_dmqpm.io.ctc import write_ctc
 from napari_dmqpm.io.timing import read_frame_interval
+from napari_dmqpm.tracking.frames import LabelFrames
 from napari_dmqpm.tracking.link import track_labels
 from napari_dmqpm.tracking.tracks import Tracks
 
@@ -102,26 +104,26 @@ def track_file(
     -------
     TrackFileResult
     """
-    from napari_dmqpm.io import read_acquisition, read_labels
+    from napari_dmqpm.io import read_acquisition
 
-    labels = read_labels(labels_path, pixel_size_um=pixel_size_um)
+    labels, labels_pixel_um = _open_labels(labels_path, pixel_size_um)
     phase, table = None, None
     if table_path is not None:
-        columns = read_table_csv(table_path, _table_columns(table_path))
+        columns = _read_columns(table_path, _table_columns(table_path))
         table = {**columns, "frame": columns["frame"].astype(np.int64),
                  "label": columns["label"].astype(np.int64)}  # fmt: skip
     elif phase_path is not None:
         acquisition = read_acquisition(phase_path, pixel_size_um=pixel_size_um)
-        phase = acquisition.phase
+        phase = acquisition.phase  # lazy for a long time-lapse: measured frame by frame
         pixel_size_um = pixel_size_um or acquisition.pixel_size_um
         wavelength_um = wavelength_um or acquisition.wavelength_um
-    pixel_size_um = pixel_size_um or labels.pixel_size_um
+    pixel_size_um = pixel_size_um or labels_pixel_um
     interval, source = _interval(frame_interval_min, [labels_path, phase_path])
     stem = output_stem(labels_path)
     _refuse_existing(track_paths(out_dir, stem), overwrite)
     tracks = track_labels(
-        labels.labels,
-        phase_tyx=None if phase is None else _as_array(phase),
+        labels,
+        phase_tyx=phase,
         table=table,
         frame_interval_min=interval,
         pixel_size_um=pixel_size_um,
@@ -194,6 +196,46 @@ def _interval(given: float | None, paths: list) -> tuple[float | None, str]:
     return None, "unknown"
 
 
-def _as_array(phase: object) -> np.ndarray:
-    """The phase as a numpy array (a lazily read time-lapse is read here)."""
-    return np.asarray(phase)
+def _open_labels(
+    path: str | os.PathLike, pixel_size_um: float | None
+) -> tuple[np.ndarray | LabelFrames, float | None]:
+    """The labels stack, read frame by frame where the file allows, and its pixel size.
+
+    A plain (T, M, N) labels TIFF (what ``dmqpm segment`` writes) is read one frame at a time
+    when tracking measures and writes it; anything else is read whole by ``read_labels``,
+    which also names what is wrong with a file that is not labels.
+    """
+    from napari_dmqpm.io import LABELS_KIND, inspect_file, read_labels
+
+    frames = LabelFrames.open(path)
+    if frames is not None:
+        info = inspect_file(path)
+        if info.kind == LABELS_KIND and tuple(info.shape) == frames.shape:
+            return frames, pixel_size_um or info.pixel_size_um
+    labels = read_labels(path, pixel_size_um=pixel_size_um)
+    return labels.labels, labels.pixel_size_um
+
+
+def _read_columns(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Some columns of a cells CSV as float64 arrays (empty fields: NaN), row by row.
+
+    The per-cell table of a long time-lapse has a row per cell and frame: only the columns
+    named are kept, not every field of every row.
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = [name for name in names if name not in header]
+        if missing:
+            raise ValueError(f"{path} has no column {missing[0]!r}; it has {header}")
+        where = [header.index(name) for name in names]
+        values: list[list[float]] = [[] for _ in names]
+        for line, row in enumerate(reader, start=2):
+            try:
+                for column, index in zip(values, where, strict=True):
+                    column.append(float(row[index]) if row[index] else np.nan)
+            except (ValueError, IndexError) as error:
+                raise ValueError(f"{path}, line {line}: not a number ({error})") from None
+    return {
+        name: np.array(column, dtype=np.float64) for name, column in zip(names, values, strict=True)
+    }

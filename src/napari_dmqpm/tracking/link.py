@@ -37,6 +37,7 @@ from napari_dmqpm.tracking._validate import (
     check_table,
     positive_or_none,
 )
+from napari_dmqpm.tracking.frames import LabelFrames
 from napari_dmqpm.tracking.regions import measure_regions
 from napari_dmqpm.tracking.tracks import Tracks, build_tracks
 
@@ -54,7 +55,7 @@ DIVISION_TOLERANCE = 0.3
 
 
 def track_labels(
-    labels_tyx: np.ndarray | Sequence[np.ndarray],
+    labels_tyx: np.ndarray | Sequence[np.ndarray] | LabelFrames,
     *,
     phase_tyx: np.ndarray | None = None,
     table: dict[str, np.ndarray] | None = None,
@@ -72,7 +73,9 @@ def track_labels(
     Parameters
     ----------
     labels_tyx : ndarray of shape (T, M, N), or a sequence of T arrays of shape (M, N)
-        Instance labels per frame (integers, 0 background), T >= 2. Not modified.
+        Instance labels per frame (integers, 0 background), T >= 2. Not modified. A
+        :class:`~napari_dmqpm.tracking.frames.LabelFrames` is read one frame at a time, and
+        the result's labels are then relabelled when indexed (no stack in memory).
     phase_tyx : ndarray of shape (T, M, N), optional
         Phase in radians; with ``pixel_size_um`` and ``wavelength_um`` it gives each cell's
         dry mass (pg), used for linking and for the growth fits.

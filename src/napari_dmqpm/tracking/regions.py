@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from napari_dmqpm.inference.measure import measure_cells
+from napari_dmqpm.tracking.frames import LabelFrames
 
 __all__ = ["REGION_COLUMNS", "measure_regions"]
 
@@ -32,7 +33,7 @@ REGION_COLUMNS: dict[str, str] = {
 
 
 def measure_regions(
-    labels_tyx: np.ndarray,
+    labels_tyx: np.ndarray | LabelFrames,
     *,
     phase_tyx: np.ndarray | None = None,
     table: dict[str, np.ndarray] | None = None,

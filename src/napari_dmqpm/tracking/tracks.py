@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_dmqpm.tracking.frames import LabelFrames, RelabelledFrames
 from napari_dmqpm.tracking.growth import track_table
 
 __all__ = ["Tracks", "assemble_tracks", "build_tracks"]
@@ -27,7 +28,9 @@ class Tracks:
     ----------
     labels : ndarray of shape (T, M, N), int32
         The input labels relabelled by track: a cell keeps its id in every frame, a daughter
-        gets a new id; 0 is background.
+        gets a new id; 0 is background. For labels read frame by frame (``track_file``), a
+        :class:`~napari_dmqpm.tracking.frames.RelabelledFrames` that relabels a frame when it
+        is indexed (``np.asarray`` gives the array).
     data : ndarray of shape (n_points, 4), float64
         napari's Tracks layer data: ``track_id, t, row, col`` (row and column of the
         centroid in px), sorted by track, then time.
@@ -44,7 +47,7 @@ class Tracks:
         JSON-native provenance: linker, its parameters, frame interval, units.
     """
 
-    labels: np.ndarray
+    labels: np.ndarray | RelabelledFrames
     data: np.ndarray
     graph: dict[int, list[int]]
     table: dict[str, np.ndarray]
@@ -63,7 +66,7 @@ class Tracks:
 
 
 def build_tracks(
-    labels_tyx: np.ndarray,
+    labels_tyx: np.ndarray | LabelFrames,
     regions: dict[str, np.ndarray],
     edges: np.ndarray,
     *,
@@ -98,7 +101,7 @@ def build_tracks(
 
 
 def assemble_tracks(
-    labels_tyx: np.ndarray,
+    labels_tyx: np.ndarray | LabelFrames,
     regions: dict[str, np.ndarray],
     track_of: np.ndarray,
     parent_of: dict[int, int],
@@ -183,9 +186,15 @@ def _assign_tracks(frames: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, d
 
 
 def _relabel(
-    labels_tyx: np.ndarray, regions: dict[str, np.ndarray], track_of: np.ndarray
-) -> np.ndarray:
-    """Each frame's labels mapped to track ids through a lookup table."""
+    labels_tyx: np.ndarray | LabelFrames, regions: dict[str, np.ndarray], track_of: np.ndarray
+) -> np.ndarray | RelabelledFrames:
+    """Each frame's labels mapped to track ids through a lookup table.
+
+    Labels read frame by frame (:class:`~napari_dmqpm.tracking.frames.LabelFrames`) give
+    frames relabelled when indexed, so that no stack is held.
+    """
+    if not isinstance(labels_tyx, np.ndarray):
+        return RelabelledFrames(labels_tyx, regions["frame"], regions["label"], track_of)
     out = np.zeros(labels_tyx.shape, dtype=np.int32)
     for frame, labels in enumerate(labels_tyx):
         rows = np.flatnonzero(regions["frame"] == frame)
