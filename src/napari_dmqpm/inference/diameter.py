@@ -15,6 +15,18 @@ diameter, by a fixed-point iteration on the model's own output:
    or until two passes ``SCALE_STEP`` apart in scale measure the same diameter where the
    next pass would look closer (a few large cells in a small field, :func:`_seen_before`).
 
+What a pass costs (issue 17): the first pass looks at the whole window; every later one at a
+central window expected to hold about ``WINDOW_CELLS`` cells at the highest density the passes
+have found so far (never more than ``max_pixels``), since the median of a few hundred cells is
+as good as that of a thousand and the passes near the trained scale are the expensive ones.
+A pass below the model's scale (cells larger than trained) makes its labels at the model's
+scale instead of resampling the probabilities back to the input's and post-processing there,
+which cost more than the network at coarse scales. benchmarks/bench_scale.py
+``--compare-estimates`` measures both, old against new, on the images of the scale sweep and
+on camera-sized frames (docs/results_scale.md).
+The last pass's probabilities are not reused for the segmentation: they are of a window, at
+the assumed scale, not the measured one.
+
 Why from above: seen at too fine a scale, a large textured cell falls into pieces that are
 themselves about the trained size, so the measured diameter can agree with a wrong, small
 assumed one (on a real Q-PHASE map enlarged x2, cells of 94 px: passes assuming 8-32 px
@@ -48,10 +60,17 @@ import numpy as np
 
 from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel
+from napari_dmqpm.phase import background_level
 
 from .config import AUTO_DIAMETER, InferenceConfig, PostprocessConfig
 from .postprocess import probabilities_to_labels
-from .predict import SCALE_RANGE, predict_probabilities, resolve_scale, trained_diameter
+from .predict import (
+    SCALE_RANGE,
+    predict_probabilities,
+    resize,
+    resolve_scale,
+    trained_diameter,
+)
 from .tiling import Cancelled, StopCallback
 
 __all__ = [
@@ -74,6 +93,14 @@ MAX_PASSES = 8
 START_FACTOR = 6.0
 #: Pixels, at the model's scale, of the central window one estimation pass segments.
 ESTIMATE_PIXELS = 1024 * 1024
+#: After the first pass, a pass segments a central window expected to hold about this many
+#: cells at the highest density (cells per pixel) a pass has found so far, at most
+#: ``max_pixels`` and at least ``MIN_WINDOW_PIXELS`` at the model's scale.
+WINDOW_CELLS = 150
+MIN_WINDOW_PIXELS = 256 * 256
+#: A pass at a scale below this (model pixels per input pixel) is post-processed at the
+#: model's scale, not resampled back to the input's (see :func:`_labels`).
+MODEL_SCALE_BELOW = 1.0
 #: Fewer cells than this away from the window's edge: the edge cells are counted too.
 MIN_CELLS = 5
 #: A diameter is accepted only when at least this many cells confirm it.
@@ -245,16 +272,30 @@ def _window(shape: tuple[int, int], scale: float, max_pixels: int) -> tuple[slic
     return cuts[0], cuts[1]
 
 
-def _needed(
-    shape: tuple[int, int], assumed: float, found: float, max_pixels: int, trained: float
-) -> int:
+def _window_pixels(density: float | None, scale: float, max_pixels: int) -> int:
+    """Pixels, at the model's scale, of a window that holds about ``WINDOW_CELLS`` cells.
+
+    ``density`` is the cells per input pixel the previous pass found (None before the first
+    pass: the whole ``max_pixels``). A coarse pass that sees merged cells counts too few, so
+    the window errs on the large side.
+    """
+    if not density:
+        return max_pixels
+    pixels = WINDOW_CELLS / density * scale**2
+    return int(np.clip(pixels, min(MIN_WINDOW_PIXELS, max_pixels), max_pixels))
+
+
+def _area(rows: slice, cols: slice) -> int:
+    return (rows.stop - rows.start) * (cols.stop - cols.start)
+
+
+def _needed(area: int, found: float) -> int:
     """How many cells must confirm a diameter: ``MIN_CONFIRM``, or fewer in a small window.
 
-    A 96 x 96 px image holds about six cells of 20 px at a sparse cover; asking it for ten made
-    every pass halve the assumed diameter (and upsample the image) until ``MAX_PASSES``.
+    ``area`` is the pass's window, in input pixels. A 96 x 96 px image holds about six cells
+    of 20 px at a sparse cover; asking it for ten made every pass halve the assumed diameter
+    (and upsample the image) until ``MAX_PASSES``.
     """
-    rows, cols = _window(shape, trained / assumed, max_pixels)
-    area = (rows.stop - rows.start) * (cols.stop - cols.start)
     holds = int(MIN_COVER * area / (math.pi / 4.0 * found**2))
     return int(np.clip(holds, MIN_CELLS, MIN_CONFIRM))
 
@@ -262,6 +303,53 @@ def _needed(
 def _clamp(diameter: float, trained: float) -> float:
     """Keep the resampling ``trained / diameter`` inside ``SCALE_RANGE``."""
     return float(np.clip(diameter, trained / SCALE_RANGE[1], trained / SCALE_RANGE[0]))
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass measured: diameters (input px) and the window's area (input px)."""
+
+    diameters: np.ndarray
+    area: int
+
+    @property
+    def density(self) -> float:
+        """Cells per input pixel (those away from the edge, or all when too few)."""
+        return self.diameters.size / max(self.area, 1)
+
+
+def _labels(
+    model: DMQPMNet | LoadedModel,
+    phase: np.ndarray | None,
+    angles: np.ndarray | None,
+    config: InferenceConfig,
+    postprocess: PostprocessConfig,
+    pixel_size_um: float | None,
+    scale: float,
+) -> tuple[np.ndarray, float]:
+    """One pass's labels and their pixels per input pixel.
+
+    Below the model's scale (``scale < 1``, cells larger than trained) the labels come at the
+    model's scale: the network sees the same downsampled window as
+    :func:`predict_probabilities` would give it, but its maps are not resampled back up and
+    post-processed at the input's size, which cost more than the network at coarse scales.
+    """
+    if scale >= MODEL_SCALE_BELOW:
+        probabilities = predict_probabilities(
+            model, angles=angles, phase=phase, config=config, pixel_size_um=pixel_size_um
+        )
+        return probabilities_to_labels(probabilities, config=postprocess), 1.0
+    source = phase if angles is None else angles
+    shape = np.shape(source)[-2:]
+    target = tuple(max(1, int(round(n * scale))) for n in shape)
+    if phase is not None and config.phase_offset:  # referenced before resampling, as there
+        phase = (phase - np.float32(background_level(phase))).astype(np.float32, copy=False)
+    phase = None if phase is None else resize(phase[None], target)[0]
+    angles = None if angles is None else resize(angles, target)
+    at_model = config.replace(diameter_px=trained_diameter(model), phase_offset=False)
+    probabilities = predict_probabilities(model, angles=angles, phase=phase, config=at_model)
+    labels = probabilities_to_labels(probabilities, config=postprocess)
+    return labels, math.sqrt(target[0] * target[1] / (shape[0] * shape[1]))
 
 
 def _measure(
@@ -272,7 +360,7 @@ def _measure(
     postprocess: PostprocessConfig,
     pixel_size_um: float | None,
     max_pixels: int,
-) -> np.ndarray:
+) -> _Pass:
     """Diameters (input px) of the cells one pass finds in the central window."""
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
     rows, cols = _window(shape, scale, max_pixels)
@@ -280,12 +368,10 @@ def _measure(
     inputs = model.network.config.inputs if isinstance(model, LoadedModel) else model.config.inputs
     phase = phase if inputs in ("both", "phase") else None
     angles = angles if inputs in ("both", "angles") else None
-    probabilities = predict_probabilities(
-        model, angles=angles, phase=phase, config=config, pixel_size_um=pixel_size_um
-    )
-    labels = probabilities_to_labels(probabilities, config=postprocess)
+    labels, factor = _labels(model, phase, angles, config, postprocess, pixel_size_um, scale)
     inner = cell_diameters(labels)
-    return inner if inner.size >= MIN_CELLS else cell_diameters(labels, exclude_border=False)
+    diameters = inner if inner.size >= MIN_CELLS else cell_diameters(labels, exclude_border=False)
+    return _Pass(diameters / factor, _area(rows, cols))
 
 
 def estimate_diameter(
@@ -395,15 +481,18 @@ def estimate_from_reader(
     assumed = _clamp(float(start_diameter_px), trained)
     few: tuple[float, np.ndarray] | None = None  # a fixed point with too few cells
     history: list[tuple[float, float, np.ndarray]] = []  # (assumed, found, diameters) per pass
+    density = None  # cells per input pixel the last pass found: sizes the next window
     for passes in range(1, MAX_PASSES + 1):
         if should_stop is not None and should_stop():
             raise Cancelled("stopped while estimating the cell diameter")
         pass_config = config.replace(diameter_px=assumed)
-        diameters = _measure(model, read, shape, pass_config, postprocess, pixel_size_um,
-                             max_pixels)  # fmt: skip
+        window = _window_pixels(density, trained / assumed, max_pixels)
+        seen = _measure(model, read, shape, pass_config, postprocess, pixel_size_um, window)
+        diameters = seen.diameters
         if diameters.size == 0:  # cells too small to see at this scale: look closer
             assumed = _clamp(assumed / 2.0, trained)
             continue
+        density = max(density or 0.0, seen.density)
         found = _clamp(float(np.median(diameters)), trained)
         same = _seen_before(history, assumed, found, diameters)
         history.append((assumed, found, diameters))
@@ -411,7 +500,7 @@ def estimate_from_reader(
         if few is not None and abs(found / few[0] - 1.0) <= DIAMETER_TOLERANCE:
             # looking closer found the same cells, not smaller ones: the few were right
             return _estimate(few[0], target, few[1], passes, converged=True)
-        needed = _needed(shape, assumed, found, max_pixels, trained)
+        needed = _needed(seen.area, found)
         if found > MERGED_FACTOR * assumed or diameters.size < needed:
             if same is not None:  # a few large cells (a small field), seen at two scales
                 return _estimate(same[0], target, same[1], passes, converged=True)
