@@ -175,7 +175,7 @@ def draw_spatial(
         and cell_diameter_px > 0.0
         and rng.random() < config.p_diameter
     )
-    if by_diameter:
+    if by_diameter and cell_diameter_px is not None:
         target = float(np.exp(rng.uniform(*np.log(config.diameter_px))))
         scale = float(cell_diameter_px) / target
     else:
@@ -291,8 +291,9 @@ def crop_transformed(
     """
     spatial = spatial or SpatialParams()
     if spatial.rotation == 0.0 and spatial.scale == 1.0:
-        start = tuple(
-            int(round(c - (s - 1) / 2.0)) for c, s in zip(center, patch_shape, strict=True)
+        start = (
+            int(round(center[0] - (patch_shape[0] - 1) / 2.0)),
+            int(round(center[1] - (patch_shape[1] - 1) / 2.0)),
         )
         image_patch = _plain_crop(image, start, patch_shape).astype(np.float32)
         labels_patch = _plain_crop(labels, start, patch_shape)
@@ -309,8 +310,8 @@ def crop_transformed(
         labels_patch = ndimage.map_coordinates(labels[window], local, order=0, mode="mirror")
     axes = [axis for axis, flag in ((-2, spatial.mirror_rows), (-1, spatial.mirror_cols)) if flag]
     if axes:
-        image_patch = np.flip(image_patch, axis=axes)
-        labels_patch = np.flip(labels_patch, axis=axes)
+        image_patch = np.flip(image_patch, axis=tuple(axes))
+        labels_patch = np.flip(labels_patch, axis=tuple(axes))
     return np.ascontiguousarray(image_patch), np.ascontiguousarray(labels_patch)
 
 

@@ -136,7 +136,8 @@ def _budget_lines(training: dict[str, Any]) -> list[str]:
 
 def _validation_lines(training: dict, config: dict, last: dict) -> list[str]:
     best_epoch = training.get("best_epoch")
-    best = next((h for h in training.get("history", []) if h.get("epoch") == best_epoch), {})
+    history = training.get("history", [])
+    best: dict[str, Any] = next((h for h in history if h.get("epoch") == best_epoch), {})
     select_by = config.get("select_by", "dice")
     f1 = best.get("val_f1")
     base = training.get("base_validation")

@@ -196,7 +196,7 @@ def samples_from_arrays(phase, labels, *, angles=None, name: str = "array") -> l
         raise ValueError(
             f"labels must have one frame per phase frame ({len(phases)}); got {len(label_frames)}"
         )
-    angle_frames = [None] * len(phases)
+    angle_frames: Sequence[np.ndarray | None] = [None] * len(phases)
     if angles is not None:
         angle_frames = _as_frames(angles, name="angles", frame_ndim=3)
         if len(angle_frames) != len(phases):

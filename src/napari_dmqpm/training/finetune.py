@@ -127,7 +127,7 @@ def finetune_config(
         iterations_per_epoch=iterations_per_epoch,
         learning_rate=learning_rate,
         batch_size=batch_size,
-        patch_size=patch_size,
+        patch_size=(patch_size, patch_size) if isinstance(patch_size, int) else patch_size,
         seed=seed,
         device=device,
         select_by=select_by,
@@ -332,6 +332,7 @@ def iter_finetune(
     """
     started = time.monotonic()
     config = finetune_config(base=base, out=out, val_fraction=val_fraction, **options)
+    assert config.base_checkpoint is not None  # finetune_config always sets it
     trained = base_training(config.base_checkpoint)
     # the images are shown at the base's trained diameter, which best/ then records
     config = dataclasses.replace(config, cell_diameter_px=trained.get("cell_diameter_px"))

@@ -139,7 +139,8 @@ class _Trainer:
             model, self.base_content = build_model(config, data, device=device)
         self.model: DMQPMNet = model.to(device)
         if device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # torch's overloads of Module.to omit memory_format, which Module.to accepts
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.amp_dtype = autocast_dtype(device) if config.amp else None
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
@@ -304,15 +305,12 @@ def _report(
             amp_dtype=trainer.amp_dtype,
             postprocessing=trainer.base_content.get("postprocessing"),
         )
-    score = (
-        None
-        if result is None
-        else SELECTION_SCORES[trainer.config.select_by](result.dice, result.f1)
-    )
-    is_best = score is not None and score > state.best_score
-    if is_best:
-        state.best_val_dice, state.best_score, state.best_epoch = result.dice, score, epoch
-    best_f1 = result.f1 if is_best else _history_f1(state.history, state.best_epoch)
+    is_best, best_f1 = False, _history_f1(state.history, state.best_epoch)
+    if result is not None:
+        score = SELECTION_SCORES[trainer.config.select_by](result.dice, result.f1)
+        if score > state.best_score:
+            is_best, best_f1 = True, result.f1
+            state.best_val_dice, state.best_score, state.best_epoch = result.dice, score, epoch
     return EpochReport(
         epoch=epoch,
         epochs=trainer.config.epochs,
@@ -388,10 +386,10 @@ def iter_training(
     config.save(_mkdir(folder) / "train_config.json")
     save_digest(folder, digest)
     if trainer.state.epoch == 0 and not trainer.state.history and config.base_checkpoint:
-        report = _report(trainer, 0, float("nan"), 0.0, True, None)
-        trainer.state.history.append(report.to_dict())
+        first = _report(trainer, 0, float("nan"), 0.0, True, None)
+        trainer.state.history.append(first.to_dict())
         trainer.save(best=True)
-        yield report
+        yield first
     while trainer.state.epoch < config.epochs and trainer.budget_left(trainer.state.elapsed):
         report = _run_epoch(trainer, should_stop)
         if report is None:

@@ -88,7 +88,8 @@ class PatchDataset(IterableDataset):
         if not callable(samples) and not self.samples:
             raise ValueError("PatchDataset needs at least one training sample; got none")
         self.n_patches = int(n_patches)
-        self.patch_shape = tuple(int(v) for v in patch_shape)
+        rows, cols = patch_shape
+        self.patch_shape = (int(rows), int(cols))
         self.batch_size = int(batch_size)
         self.seed, self.epoch = int(seed), int(epoch)
         self.augment = augment or AugmentConfig()
@@ -137,7 +138,8 @@ class PatchDataset(IterableDataset):
         """
         rows, cols = sample.shape
         if foreground and points.size:
-            center = np.unravel_index(int(points[rng.integers(points.size)]), (rows, cols))
+            row, col = np.unravel_index(int(points[rng.integers(points.size)]), (rows, cols))
+            center = (float(row), float(col))
         else:
             center = (rng.uniform(0, rows - 1), rng.uniform(0, cols - 1))
         channels = (

@@ -175,7 +175,12 @@ def build_model(
         model_config = config.model or ModelConfig()
         images = statistics_samples(config, data)
         _check_inputs(model_config, images)
-        angles = [s.angles for s in images] if model_config.inputs != "phase" else None
+        # _check_inputs has made sure that every image has the angles the model takes
+        angles = (
+            [s.angles for s in images if s.angles is not None]
+            if model_config.inputs != "phase"
+            else None
+        )
         phases = [s.phase for s in images] if model_config.inputs != "angles" else None
         norm = estimate_normalization(angles, phases, rng=config.seed)
         data.description["diameters"] = describe_diameters(config, images)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.checkpoint import load_checkpoint, save_checkpoint
 
 LAST, BEST = "last", "best"
@@ -67,7 +68,7 @@ def find_last(folder: str | Path) -> Path | None:
 
 def save_last(
     folder: str | Path,
-    model: torch.nn.Module,
+    model: DMQPMNet,
     optimizer: torch.optim.Optimizer,
     state: RunState,
     *,
@@ -112,7 +113,7 @@ def _swap_in(staging: Path, target: Path, old: Path) -> None:
 
 def load_last(
     last: str | Path, *, device: torch.device
-) -> tuple[torch.nn.Module, dict[str, Any], RunState, dict[str, Any]]:
+) -> tuple[DMQPMNet, dict[str, Any], RunState, dict[str, Any]]:
     """Read a ``last/`` folder.
 
     Returns

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.training.data import Sample
 from napari_dmqpm.training.losses import SegmentationLoss
 from napari_dmqpm.training.metrics import foreground_dice, score_image
@@ -31,14 +32,14 @@ class ValidationResult:
 
 
 def model_inputs(
-    model: torch.nn.Module, angles, phase, *, device: torch.device
+    model: DMQPMNet, angles, phase, *, device: torch.device
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The ``(angles, phase)`` tensors the model takes (None for an input it does not use).
 
     ``angles`` (B, 4, M, N) and ``phase`` (B, 1, M, N) may be numpy arrays or tensors.
     """
     inputs = model.config.inputs
-    out = []
+    out: list[torch.Tensor | None] = []
     for name, value in (("angles", angles), ("phase", phase)):
         if inputs not in ("both", name):
             out.append(None)
@@ -61,7 +62,7 @@ def _pad_to(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_logits(
-    model: torch.nn.Module,
+    model: DMQPMNet,
     sample: Sample,
     *,
     device: torch.device,
@@ -75,7 +76,7 @@ def predict_logits(
     """
     divisor = model.required_divisor
     rows, cols = sample.shape
-    padded = tuple(-(-n // divisor) * divisor for n in (rows, cols))
+    padded = (-(-rows // divisor) * divisor, -(-cols // divisor) * divisor)
     tile = max(divisor, tile // divisor * divisor)
     phase = _pad_to(sample.phase[None], padded)
     angles = None if sample.angles is None else _pad_to(sample.angles, padded)
@@ -115,7 +116,7 @@ def _distance_map(logits: torch.Tensor, loss_fn: SegmentationLoss) -> np.ndarray
 
 
 def validate(
-    model: torch.nn.Module,
+    model: DMQPMNet,
     samples: Sequence[Sample],
     *,
     loss_fn: SegmentationLoss,
