@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +118,7 @@ class Cell:
         index = ((theta + np.pi) * (_N_ANGLES / (2 * np.pi))).astype(np.int64) % _N_ANGLES
         return self.lamellipodium_table()[index]
 
-    def moved(self, **changes: float | np.ndarray | bool) -> Cell:
+    def moved(self, **changes: Any) -> Cell:
         """A copy with some attributes changed."""
         return dataclasses.replace(self, **changes)
 

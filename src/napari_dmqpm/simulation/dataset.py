@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from napari_dmqpm.simulation.config import SimulationConfig
-from napari_dmqpm.simulation.field import simulate_field, simulate_timelapse
+from napari_dmqpm.simulation.field import (
+    SimulatedField,
+    SimulatedTimelapse,
+    simulate_field,
+    simulate_timelapse,
+)
 
 __all__ = ["write_dataset", "write_growth_dataset"]
 
@@ -130,6 +135,7 @@ def _write_one(
     from napari_dmqpm.io import write_labels, write_stack
 
     rng = np.random.default_rng(seed)
+    result: SimulatedField | SimulatedTimelapse
     if n_frames == 1:
         result = simulate_field(config, rng=rng)
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -190,7 +191,7 @@ def _image(
     total = true_phase + reference_wavefront(config, optics_rng)
     mean = illumination(true_phase, config, optics_rng)
     angles = detect(expected_intensities(total, mean, config), config, rng=noise_rng)
-    background = "quadratic" if config.curvature_rad > 0 else "plane"
+    background: Literal["quadratic", "plane"] = "quadratic" if config.curvature_rad > 0 else "plane"
     retrieval = retrieve_phase(angles, sign=config.sign, background=background)
     phase = retrieval.phase if residual is None else retrieval.phase + residual
     return SimulatedField(

@@ -344,12 +344,13 @@ def _spots(
     spots = np.zeros(labels.shape, dtype=np.float32)
     sigma = sigma_um / pixel_size_um
     for label_id, index in enumerate(cell_index):
-        if index < 0 or points[label_id] is None:
+        cell_points = points[label_id]
+        if index < 0 or cell_points is None:
             continue
         cell = cells[index]
         long_axis, short_axis = cell.semi_axes_um
         cos, sin = np.cos(cell.angle), np.sin(cell.angle)
-        for point in points[label_id]:
+        for point in cell_points:
             along, across = point[0], point[1]
             col = cell.col_um + along * long_axis * cos - across * short_axis * sin
             row = cell.row_um + along * long_axis * sin + across * short_axis * cos

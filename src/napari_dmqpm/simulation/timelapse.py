@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,13 @@ import numpy as np
 from napari_dmqpm.io.acquisition import Acquisition
 from napari_dmqpm.simulation.cells import Cell, place_cells
 from napari_dmqpm.simulation.config import SimulationConfig
-from napari_dmqpm.simulation.field import _acquisition, _children, _image, _residual
+from napari_dmqpm.simulation.field import (
+    SimulatedField,
+    _acquisition,
+    _children,
+    _image,
+    _residual,
+)
 from napari_dmqpm.simulation.phantoms import render_phantom
 
 __all__ = ["SimulatedGrowth", "simulate_growth"]
@@ -138,7 +145,7 @@ def simulate_growth(
     doubling_time_h: tuple[float, float] = (15.0, 30.0),
     speed_um_per_min: float = 0.1,
     drift_um_per_min: float = 0.05,
-    rng: np.random.Generator | int | None = None,
+    rng: np.random.Generator | int | Sequence[int] | None = None,
 ) -> SimulatedGrowth:
     """Simulate a time-lapse of growing cells that divide and enter and leave the field.
 
@@ -157,8 +164,9 @@ def simulate_growth(
         Sd of each velocity component of a cell's own random walk, µm/min.
     drift_um_per_min : float
         Speed of the common drift of all cells (random direction), µm/min.
-    rng : int or numpy.random.Generator, optional
-        Seed or random source: the same seed gives the same time-lapse.
+    rng : int, sequence of int or numpy.random.Generator, optional
+        Seed (a sequence of ints is a seed namespace, as ``numpy.random.default_rng`` takes)
+        or random source: the same seed gives the same time-lapse.
 
     Returns
     -------
@@ -189,7 +197,8 @@ def simulate_growth(
         placement,
         motion,
     )
-    frames, scales = [], []
+    frames: list[SimulatedField] = []
+    scales: list[tuple[int, int, float, float]] = []
     for frame in range(n_frames):
         if frame > 0:
             live = _step(live, frame_interval_min, drift, speed_um_per_min, nodes, motion)
@@ -246,7 +255,7 @@ def _first_cells(config, duration_min, drift, doubling, speed, nodes, placement,
 def _step(live, interval_min, drift, speed, nodes, rng) -> list[_Live]:
     """Advance every cell by one frame: growth, division, motion, deformation."""
     keep = math.exp(-interval_min / _PERSISTENCE_MIN)
-    moved = []
+    moved: list[_Live] = []
     for cell in live:
         cell.scale *= math.exp(cell.rate_per_h * interval_min / 60.0)
         kick = rng.standard_normal(2) * speed * math.sqrt(1.0 - keep**2)
