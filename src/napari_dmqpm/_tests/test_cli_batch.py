@@ -51,8 +51,10 @@ def test_a_local_pool_writes_the_same_files_as_one_process(two_inputs, tmp_path,
     names = sorted(path.name for path in (tmp_path / "one_process").iterdir())
     assert names == [
         "field_cells.csv",
+        "field_frames.csv",
         "field_labels.tif",
         "sim_0000_cells.csv",
+        "sim_0000_frames.csv",
         "sim_0000_labels.tif",
     ]
     for name in names:
@@ -104,7 +106,8 @@ def test_a_pool_goes_on_past_a_failing_file_and_reports_it_at_the_end(two_inputs
     assert err[0].startswith(f"dmqpm segment: error: {bad}: ")
     assert err[1] == f"dmqpm segment: 1 of 3 inputs failed (nothing written for them): {bad}"
     assert f"{lapse}: " in captured.out and f"{field}: " in captured.out
-    names = ["field_cells.csv", "field_labels.tif", "sim_0000_cells.csv", "sim_0000_labels.tif"]
+    names = ["field_cells.csv", "field_frames.csv", "field_labels.tif", "sim_0000_cells.csv",
+             "sim_0000_frames.csv", "sim_0000_labels.tif"]  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == names
 
 

@@ -361,7 +361,8 @@ def test_a_batch_goes_on_past_a_failing_file_and_reports_it_at_the_end(
     assert err[1] == f"dmqpm segment: 1 of 3 inputs failed (nothing written for them): {bad}"
     assert f"{good}: " in captured.out and f"{other}: " in captured.out
     assert sorted(p.name for p in out.iterdir()) == [
-        "a_cells.csv", "a_labels.tif", "c_cells.csv", "c_labels.tif"]  # fmt: skip
+        "a_cells.csv", "a_frames.csv", "a_labels.tif", "c_cells.csv", "c_frames.csv",
+        "c_labels.tif"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -557,13 +558,71 @@ def test_only_constant_inputs_are_featureless():
     flat = np.full((4, 32, 32), 100.0, np.float32)
     cells = flat.copy()
     cells[:, 10:14, 10:14] += np.arange(4)[:, None, None] * 5.0  # one small object, in angles
-    for angles, expected in ((flat, True), (cells, False)):
+    both = "the phase (0 rad) and the four angle images are constant"
+    for angles, expected in ((flat, both), (cells, None)):
         acquisition = acquisition_from_arrays(angles=angles, phase=np.zeros((32, 32), np.float32))
-        assert _featureless(acquisition, 0, "both") is expected
-        assert _featureless(acquisition, 0, "phase") is True  # the phase alone is flat
+        assert _featureless(acquisition, 0, "both") == expected
+        # the phase alone is flat
+        assert _featureless(acquisition, 0, "phase") == "the phase is constant (0 rad)"
     phase = np.zeros((32, 32), np.float32)
     phase[5, 5] = 0.01
-    assert not _featureless(acquisition_from_arrays(phase=phase), 0, "phase")
+    assert _featureless(acquisition_from_arrays(phase=phase), 0, "phase") is None
+
+
+def _frames_csv(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_frames_without_cells_are_said_in_the_frames_table_and_the_output(
+    tmp_path, tiny_model, capsys
+):
+    phase = np.zeros((4, 64, 64), np.float32)
+    phase[1] = 1.0  # a flat frame at 1 rad
+    phase[2, 20:40, 20:40] = 1.5  # a frame with something in it
+    phase[3] = np.random.default_rng(0).normal(0.0, 0.2, (64, 64))
+    path = tmp_path / "lapse.tif"
+    tifffile.imwrite(path, phase, photometric="minisblack")
+    out = tmp_path / "out"
+    args = ["segment", str(path), "--out", str(out), "--model", str(tiny_model), "--device",
+            "cpu", "--diameter", "20", "--kind", "phase-map", "--phase-unit", "rad"]  # fmt: skip
+    assert main(args) == 0
+    labels = tifffile.imread(out / "lapse_labels.tif")
+    rows = _frames_csv(out / "lapse_frames.csv")
+    assert [row["frame"] for row in rows] == ["0", "1", "2", "3"]
+    assert rows[0] == {"frame": "0", "n_cells": "0", "status": "featureless",
+                       "reason": "the phase is constant (0 rad)"}  # fmt: skip
+    assert rows[1]["status"] == "featureless" and rows[1]["reason"].endswith("(1 rad)")
+    assert not labels[:2].any()
+    for t in (2, 3):  # as many cells as the labels hold; 'empty' exactly when none
+        n_cells = len(np.unique(labels[t])) - 1
+        assert rows[t]["n_cells"] == str(n_cells)
+        assert rows[t]["status"] == ("ok" if n_cells else "empty")
+        assert rows[t]["reason"] == ("" if n_cells else "the model found no cells")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"{path}: ") and str(out / "lapse_frames.csv") in line
+    assert "; no cells in " in line and "featureless: frames 0, 1 (" in line
+
+
+def test_the_frames_table_is_written_with_the_others_or_not_at_all(tmp_path, tiny_model):
+    from napari_dmqpm.inference import segment_file
+
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, np.zeros((64, 64), np.float32))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "flat_frames.csv").write_text("mine")
+    with pytest.raises(FileExistsError, match="flat_frames.csv"):
+        segment_file(path, out_dir=tmp_path / "out", model=tiny_model)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["flat_frames.csv"]
+    (tmp_path / "out2").mkdir()
+    result = segment_file(path, out_dir=tmp_path / "out2", model=tiny_model)
+    assert result.frames_path == tmp_path / "out2" / "flat_frames.csv"
+    assert [s.status for s in result.frames] == ["featureless"] and result.n_cells == 0
+    assert result.frames_path.read_text() == (
+        "frame,n_cells,status,reason\n0,0,featureless,the phase is constant (0 rad)\n"
+    )
 
 
 @pytest.mark.slow
@@ -579,9 +638,13 @@ def test_an_all_zero_stack_or_a_featureless_raw_frame_gives_no_cells(tmp_path, c
     args = ["segment", str(path), "--out", str(tmp_path / "out"), "--kind", kind,
             "--device", "cpu"]  # fmt: skip
     assert main(args) == 0
-    assert f"{path}: 0 cells in 1 frame(s) with dmqpm-default" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{path}: 0 cells in 1 frame(s) with dmqpm-default" in printed
+    assert "no cells in 1 of 1 frame(s): featureless: frame 0 (" in printed
     table = (tmp_path / "out" / "flat_cells.csv").read_text().splitlines()
     assert len(table) == 1  # the header only
+    (row,) = _frames_csv(tmp_path / "out" / "flat_frames.csv")
+    assert row["status"] == "featureless" and row["n_cells"] == "0"
 
 
 def test_info_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):

@@ -52,8 +52,10 @@ def test_segment_of_a_simulate_folder_skips_the_label_files(
     ]
     assert sorted(p.name for p in out.iterdir()) == [
         "sim_0000_cells.csv",
+        "sim_0000_frames.csv",
         "sim_0000_labels.tif",
         "sim_0001_cells.csv",
+        "sim_0001_frames.csv",
         "sim_0001_labels.tif",
     ]
 

@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 2 when an input failed: the others are segmented all the same.
     """
-    from napari_dmqpm.inference import output_paths
+    from napari_dmqpm.inference import describe_frames, output_paths
     from napari_dmqpm.inference.batch import FileFailure, cap_workers, iter_segment_files
 
     if args.scheduler is None and args.scheduler_file is None and args.workers > 1:
@@ -277,10 +277,13 @@ def run(args: argparse.Namespace) -> int:
                 words = cli_words(result.message, args.command)
                 print(f"dmqpm segment: error: {words}", file=sys.stderr, flush=True)
                 continue
+            written = (result.labels_path, result.table_path, result.frames_path)
+            without = describe_frames(result.frames)  # said, not left to an empty table
             print(
                 f"{inputs[result.labels_path]}: {result.n_cells} cells in {result.n_frames} "
                 f"frame(s) with {result.model}, {describe_diameter(result, args.diameter)} "
-                f"-> {result.labels_path}, {result.table_path}",
+                f"-> {', '.join(str(path) for path in written if path is not None)}"
+                f"{'' if without is None else '; ' + without}",
                 flush=True,
             )
             if args.track:

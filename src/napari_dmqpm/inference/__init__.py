@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .batch import iter_segment_files, segment_files
     from .config import InferenceConfig, PostprocessConfig
     from .diameter import DiameterEstimate, cell_diameters, estimate_diameter
+    from .frames import FrameStatus, describe_frames, frame_status
     from .measure import (
         TABLE_COLUMNS,
         concat_tables,
@@ -73,6 +74,9 @@ _WHERE = {
     "DiameterEstimate": ".diameter",
     "cell_diameters": ".diameter",
     "estimate_diameter": ".diameter",
+    "FrameStatus": ".frames",
+    "describe_frames": ".frames",
+    "frame_status": ".frames",
     "TABLE_COLUMNS": ".measure",
     "concat_tables": ".measure",
     "empty_table": ".measure",
@@ -117,6 +121,7 @@ __all__ = [
     "Cancelled",
     "DiameterEstimate",
     "FrameResult",
+    "FrameStatus",
     "InferenceConfig",
     "OutOfDeviceMemory",
     "PostprocessConfig",
@@ -128,9 +133,11 @@ __all__ = [
     "concat_tables",
     "count_tiles",
     "default_postprocess",
+    "describe_frames",
     "empty_table",
     "estimate_diameter",
     "frame_plan",
+    "frame_status",
     "gaussian_weights",
     "labels_from_probabilities",
     "measure_cells",

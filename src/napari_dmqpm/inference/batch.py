@@ -99,7 +99,7 @@ def iter_segment_files(
     frames: Sequence[int] | None = None,
     keep_going: bool = False,
 ) -> Generator[SegmentFileResult | FileFailure, None, None]:
-    """Segment files, yielding each file's result once both of its outputs are written.
+    """Segment files, yielding each file's result once all of its outputs are written.
 
     Parameters
     ----------
@@ -159,8 +159,8 @@ def iter_segment_files(
 
     Notes
     -----
-    Each file's outputs are written by the client when its last task is done: both complete or
-    both absent. On the first failed task (without ``keep_going``, or a failure that ends the
+    Each file's outputs are written by the client when its last task is done: all complete or
+    all absent. On the first failed task (without ``keep_going``, or a failure that ends the
     batch), or Ctrl+C, the remaining tasks are cancelled and the client is closed; the files
     finished by then stay, the others are not written.
     """
@@ -258,7 +258,7 @@ def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Pa
         raise ValueError("paths must name at least one input file; got none")
     targets = [output_paths(path, out_dir) for path in paths]
     seen: dict[Path, str | os.PathLike] = {}
-    for path, (labels_path, _) in zip(paths, targets, strict=True):
+    for path, (labels_path, *_) in zip(paths, targets, strict=True):
         if labels_path in seen:
             raise ValueError(
                 f"inputs {seen[labels_path]} and {path} would both write {labels_path.name}; "

@@ -25,6 +25,7 @@ from napari_dmqpm.model.registry import find_model
 
 from . import batch_worker
 from .batch_worker import _Job, _Part, _segment_task, _Spec
+from .frames import frame_status
 from .outputs import stream_outputs
 from .scheduler_probe import probe_scheduler
 from .segment import SegmentFileResult
@@ -237,9 +238,9 @@ def _part_or_failure(future, job: _Job, retries: int) -> _Part | Exception:
 
 
 class _FileOutputs:
-    """The labels TIFF and CSV of one file, filled frame by frame (see :func:`_collect`)."""
+    """The labels TIFF and CSVs of one file, filled frame by frame (see :func:`_collect`)."""
 
-    def __init__(self, first: _Part, targets: tuple[Path, Path], overwrite: bool) -> None:
+    def __init__(self, first: _Part, targets: tuple[Path, ...], overwrite: bool) -> None:
         self.stack = first.is_timelapse or first.n_frames > 1
         shape = (first.n_frames, *first.labels.shape) if self.stack else first.labels.shape
         self.targets, self._exits = targets, contextlib.ExitStack()
@@ -252,15 +253,18 @@ class _FileOutputs:
         self._waiting: dict[int, Any] = {}
 
     def add(self, part: _Part) -> None:
-        """Write the part's labels now, and every table whose turn has come."""
+        """Write the part's labels now, and every table and status whose turn has come."""
         self.outputs.labels.write(part.frame if self.stack else 0, part.labels)
-        self._waiting[part.frame] = part.table
+        status = part.status or frame_status(part.frame, part.labels)
+        self._waiting[part.frame] = (part.table, status)
         while self._next in self._waiting:
-            self.outputs.append_rows(self._waiting.pop(self._next))
+            table, status = self._waiting.pop(self._next)
+            self.outputs.append_rows(table)
+            self.outputs.append_status(status)
             self._next += 1
 
     def close(self, model_folder: str) -> SegmentFileResult:
-        """Place both outputs (every frame is in) and describe them."""
+        """Place the outputs (every frame is in) and describe them."""
         self._exits.close()
         info = find_model(Path(model_folder))
         return SegmentFileResult(
@@ -270,6 +274,8 @@ class _FileOutputs:
             n_cells=self.outputs.n_rows,
             model=info.name,
             model_sha256=info.sha256,
+            frames_path=self.targets[2] if len(self.targets) > 2 else None,
+            frames=tuple(self.outputs.statuses),
             cell_diameter_px=tuple(sorted(self.outputs.diameters)),
         )
 

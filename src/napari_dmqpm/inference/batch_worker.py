@@ -18,6 +18,7 @@ from napari_dmqpm.io import Acquisition, read_acquisition
 from napari_dmqpm.model.checkpoint import CheckpointError
 
 from .config import InferenceConfig, PostprocessConfig
+from .frames import FrameStatus
 from .segment import resolve_model, segment_acquisition
 
 #: Errors of the input (file, model, options): a task returns them instead of raising, so
@@ -49,7 +50,7 @@ class _Spec:
 
 @dataclass(frozen=True)
 class _Part:
-    """What a task sends back: one frame's labels and table, and how the file is laid out."""
+    """What a task sends back: one frame's labels, table and status, and the file's layout."""
 
     frame: int
     labels: np.ndarray
@@ -57,6 +58,7 @@ class _Part:
     n_frames: int
     is_timelapse: bool
     pixel_size_um: float | None
+    status: FrameStatus | None = None  # None: what the labels alone say
 
 
 def _n_cores() -> int:
@@ -89,7 +91,7 @@ def _segment_task(job: _Job, spec: _Spec) -> _Part | BaseException:
         return err
     return _Part(
         result.frame, result.labels, result.table, acquisition.n_frames,
-        acquisition.is_timelapse, acquisition.pixel_size_um,
+        acquisition.is_timelapse, acquisition.pixel_size_um, result.status,
     )  # fmt: skip
 
 

@@ -1,7 +1,9 @@
-"""Writing a file's segmentation: labels TIFF and per-cell CSV, both complete or both absent.
+"""Writing a file's segmentation: labels TIFF, per-cell CSV and per-frame CSV, all or none.
 
-Both files are written to temporary names in the output folder and moved into place only when
-both are complete. Without ``overwrite`` they are linked into place (``os.link`` fails when the
+``<stem>_frames.csv`` gives each frame's cell count and status (ok, empty, featureless; see
+:mod:`~napari_dmqpm.inference.frames`), so that a frame without cells is said in a table.
+The files are written to temporary names in the output folder and moved into place only when
+all are complete. Without ``overwrite`` they are linked into place (``os.link`` fails when the
 name exists), so an existing file is never replaced; on any error, or Ctrl+C, the files placed
 so far and the temporary files are removed.
 
@@ -24,16 +26,22 @@ import numpy as np
 from napari_dmqpm.io import write_labels
 from napari_dmqpm.io.write import LabelsStream, name_os_error, place_file
 
+from .frames import FrameStatus, frame_status, frames_to_csv
 from .measure import empty_table, table_to_csv, write_table_csv
 
 _STEMS = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png")
 
 
-def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """``(<out_dir>/<stem>_labels.tif, <out_dir>/<stem>_cells.csv)`` for an input file."""
+def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """``<out_dir>/<stem>_labels.tif``, ``<stem>_cells.csv`` and ``<stem>_frames.csv``."""
     name = Path(path).name
     stem = next((name[: -len(s)] for s in _STEMS if name.lower().endswith(s)), Path(name).stem)
-    return Path(out_dir) / f"{stem}_labels.tif", Path(out_dir) / f"{stem}_cells.csv"
+    out_dir = Path(out_dir)
+    return (
+        out_dir / f"{stem}_labels.tif",
+        out_dir / f"{stem}_cells.csv",
+        out_dir / f"{stem}_frames.csv",
+    )
 
 
 def check_out_dir(out_dir: Path, targets: tuple[Path, ...], overwrite: bool) -> None:
@@ -85,19 +93,35 @@ def _place_all(staged: list[tuple[Path, Path]], overwrite: bool) -> None:
         raise
 
 
+def _statuses(labels: np.ndarray) -> list[FrameStatus]:
+    """Frame statuses from labels alone (frames 0..T-1; no frame known to be featureless)."""
+    frames = labels if labels.ndim == 3 else labels[None]
+    return [frame_status(t, plane) for t, plane in enumerate(frames)]
+
+
 def write_outputs(
-    targets: tuple[Path, Path],
+    targets: tuple[Path, ...],
     labels: np.ndarray,
     table: dict[str, np.ndarray],
     pixel_size_um: float | None,
     *,
     overwrite: bool,
+    statuses: list[FrameStatus] | None = None,
 ) -> None:
-    """Write the labels TIFF and the CSV to temporary files, then move both into place."""
+    """Write the labels TIFF and the CSVs to temporary files, then move them all into place.
+
+    ``targets`` as :func:`output_paths` gives them (the frames CSV is left out when only two
+    are given); ``statuses`` default to what the labels alone say, frames numbered from 0.
+    """
     out_dir = targets[0].parent
 
     def write_labels_to(path: Path) -> None:
         write_labels(path, labels, pixel_size_um=pixel_size_um)
+
+    def write_frames_to(path: Path) -> None:
+        text = frames_to_csv(_statuses(labels) if statuses is None else statuses)
+        with open(path, "x", encoding="utf-8", newline="") as handle:
+            handle.write(text)
 
     staged: list[tuple[Path, Path]] = []
     try:
@@ -105,6 +129,8 @@ def write_outputs(
         staged.append(
             (_stage(out_dir, targets[1], lambda p: write_table_csv(p, table)), targets[1])
         )
+        if len(targets) > 2:
+            staged.append((_stage(out_dir, targets[2], write_frames_to), targets[2]))
         _place_all(staged, overwrite)
     finally:
         for temporary, _ in staged:
@@ -113,16 +139,34 @@ def write_outputs(
 
 
 class OutputStream:
-    """The two outputs of :func:`stream_outputs`, filled one frame at a time."""
+    """The outputs of :func:`stream_outputs`, filled one frame at a time."""
 
-    def __init__(self, labels: LabelsStream, table: Any) -> None:
-        self.labels, self.table, self.n_rows = labels, table, 0
+    def __init__(self, labels: LabelsStream, table: Any, frames: Any = None) -> None:
+        self.labels, self.table, self.frames, self.n_rows = labels, table, frames, 0
         self.diameters: set[float] = set()  # cell_diameter_px values of the rows written
+        self.statuses: list[FrameStatus] = []  # the frames' statuses, in the order given
 
-    def add(self, index: int, labels: np.ndarray, table: dict[str, np.ndarray]) -> None:
-        """Write frame ``index`` of the labels and append the frame's rows to the CSV."""
+    def add(
+        self,
+        index: int,
+        labels: np.ndarray,
+        table: dict[str, np.ndarray],
+        status: FrameStatus | None = None,
+    ) -> None:
+        """Write frame ``index`` of the labels, append its rows and its status to the CSVs.
+
+        Without a ``status``, the labels alone give it (``ok`` or ``empty``), numbered
+        ``index``.
+        """
         self.labels.write(index, labels)
         self.append_rows(table)
+        self.append_status(frame_status(index, labels) if status is None else status)
+
+    def append_status(self, status: FrameStatus) -> None:
+        """Append a frame's status to the frames CSV (frames in the order of the labels)."""
+        self.statuses.append(status)
+        if self.frames is not None:
+            self.frames.write(frames_to_csv([status], header=False))
 
     def append_rows(self, table: dict[str, np.ndarray]) -> None:
         """Append rows to the CSV (frames' rows go in frame order; labels in any order)."""
@@ -134,7 +178,7 @@ class OutputStream:
 
 @contextlib.contextmanager
 def stream_outputs(
-    targets: tuple[Path, Path],
+    targets: tuple[Path, ...],
     *,
     shape: tuple[int, ...],
     pixel_size_um: float | None,
@@ -144,8 +188,9 @@ def stream_outputs(
 
     Parameters
     ----------
-    targets : (Path, Path)
-        Final labels TIFF and CSV (from :func:`output_paths`), in one existing folder.
+    targets : (Path, Path, Path) or (Path, Path)
+        Final labels TIFF, cells CSV and frames CSV (from :func:`output_paths`), in one
+        existing folder; without the third, no frames CSV is written.
     shape : (M, N) or (T, M, N)
         Shape of the labels image; every frame must be added.
     pixel_size_um : float or None
@@ -156,20 +201,27 @@ def stream_outputs(
     Yields
     ------
     OutputStream
-        ``add(index, labels, table)`` per frame. When the ``with`` block ends normally the
-        files are flushed, fsync'ed and placed (both or neither); when it raises (any error,
+        ``add(index, labels, table, status)`` per frame. When the ``with`` block ends normally
+        the files are flushed, fsync'ed and placed (all or none); when it raises (any error,
         Ctrl+C) nothing is left under the final names and the temporaries are removed. The
         result is byte for byte what :func:`write_outputs` writes for the same frames.
     """
     out_dir = targets[0].parent
     names = [_temporary_name(out_dir, target) for target in targets]
     try:
-        with LabelsStream(names[0], shape=shape, pixel_size_um=pixel_size_um) as labels:
-            with open(names[1], "x", encoding="utf-8", newline="") as table:
-                table.write(table_to_csv(empty_table()))
-                yield OutputStream(labels, table)
-                table.flush()
-                os.fsync(table.fileno())
+        with contextlib.ExitStack() as files:
+            labels = files.enter_context(
+                LabelsStream(names[0], shape=shape, pixel_size_um=pixel_size_um)
+            )
+            texts = [files.enter_context(open(name, "x", encoding="utf-8", newline=""))
+                     for name in names[1:]]  # fmt: skip
+            texts[0].write(table_to_csv(empty_table()))
+            if len(texts) > 1:
+                texts[1].write(frames_to_csv([]))
+            yield OutputStream(labels, *texts)
+            for text in texts:
+                text.flush()
+                os.fsync(text.fileno())
         _place_all(list(zip(names, targets, strict=True)), overwrite)
     except OSError as error:  # a full disk: name the output, not a removed temporary
         written = [str(name) for name in names]

@@ -3,8 +3,8 @@
 :func:`segment_acquisition` is the one core function behind the napari widget, ``dmqpm
 segment`` and the tests: a generator over frames, so memory does not grow with the number of
 frames and a caller can stop between frames (or within one batch of tiles, through
-``should_stop``). :func:`segment_file` drives it for one file and writes both outputs so that
-they are either both complete or both absent.
+``should_stop``). :func:`segment_file` drives it for one file and writes its outputs (labels,
+cells table, frame statuses) so that they are all complete or all absent.
 
 :func:`segment_file` keeps its memory bounded: it opens the file lazily (a frame is read when
 it is segmented), writes each frame's labels and rows as soon as they exist, and cuts frames of
@@ -38,6 +38,7 @@ from .diameter import (
     estimate_from_reader,
     resolve_diameter,
 )
+from .frames import FrameStatus, featureless_reason, frame_status
 from .measure import measure_cells
 from .outputs import check_out_dir, output_paths, stream_outputs
 from .postprocess import labels_in_strips, probabilities_to_labels, seed_score
@@ -73,6 +74,10 @@ class FrameResult:
     diameter : DiameterEstimate or None
         The cell diameter the frame was resampled for, and whether it was estimated, given
         or implied by the pixel size.
+    status : FrameStatus or None
+        ``ok``, ``empty`` (no cells found) or ``featureless`` (constant inputs: the network
+        was not run), with the reason (see :mod:`~napari_dmqpm.inference.frames`); set by
+        :func:`segment_acquisition`.
     """
 
     frame: int
@@ -80,6 +85,7 @@ class FrameResult:
     probabilities: Probabilities | None
     table: dict[str, np.ndarray]
     diameter: DiameterEstimate | None = None
+    status: FrameStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,10 @@ class SegmentFileResult:
     n_cells: int
     model: str
     model_sha256: str | None
+    frames_path: Path | None = None
+    """``<stem>_frames.csv``: each frame's cell count and status (ok, empty, featureless)."""
+    frames: tuple[FrameStatus, ...] = ()
+    """The status of each frame written, in the labels' order."""
     cell_diameter_px: tuple[float, ...] = ()
     """The cell diameters the frames were resampled for, px (distinct, ascending; one value
     unless a time-lapse re-check changed it; empty when not resampled by size)."""
@@ -345,7 +355,8 @@ def _iter_frames(
     estimated = False
     for index, frame in enumerate(chosen):
         sample = _phase_sample(acquisition, frame)  # read once: the two tests below share it
-        if _featureless(acquisition, frame, uses, sample):  # no cells to find: no prediction
+        featureless = _featureless(acquisition, frame, uses, sample)
+        if featureless is not None:  # no cells to find: no prediction
             labels = np.zeros(acquisition.frame_shape, np.int32)
             phase = _repaired("phase", acquisition.phase[frame], frame)
             table = measure_cells(labels, phase, pixel_size_um=acquisition.pixel_size_um,
@@ -353,7 +364,8 @@ def _iter_frames(
                                   alpha_um3_per_pg=options.alpha, frame=frame,
                                   cell_diameter_px=diameter.diameter_px)  # fmt: skip
             progress.frame_done()
-            yield FrameResult(frame, labels, None, table, diameter)
+            status = frame_status(frame, labels, featureless=featureless)
+            yield FrameResult(frame, labels, None, table, diameter, status)
             continue
         level = None  # the frame's background level, measured once for all its predictions
         if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
@@ -391,7 +403,9 @@ def _iter_frames(
             cell_diameter_px=diameter.diameter_px,
         )
         progress.frame_done()
-        yield FrameResult(frame, labels, probabilities, table, diameter)
+        yield FrameResult(
+            frame, labels, probabilities, table, diameter, frame_status(frame, labels)
+        )
 
 
 def _estimate(
@@ -453,28 +467,25 @@ def _phase_sample(acquisition: Acquisition, frame: int) -> np.ndarray:
     return _repaired("phase", acquisition.phase[frame, ::step, ::step], frame)
 
 
-def _is_constant(plane: np.ndarray) -> bool:
-    return float(np.ptp(plane)) <= 1e-6 * max(1.0, float(np.abs(plane).max()))
-
-
 def _featureless(
     acquisition: Acquisition, frame: int, uses: str, phase_sample: np.ndarray | None = None
-) -> bool:
-    """True when the frame's inputs are constant (an all-zero stack, a flat camera frame).
+) -> str | None:
+    """Why the frame's inputs hold nothing to segment (an all-zero stack, a flat camera frame).
 
-    Looked at on the subsample of :func:`_phase_sample` (the angles only when the phase is
-    constant and the model takes them); such a frame holds no cells, and a network given one
-    can invent some (issue 18).
+    :func:`~napari_dmqpm.inference.frames.featureless_reason` on the subsample of
+    :func:`_phase_sample` (the angles read only when the phase is constant and the model
+    takes them); None when the frame may hold cells. A network given a flat frame can invent
+    cells (issue 18).
     """
     if phase_sample is None:
         phase_sample = _phase_sample(acquisition, frame)
-    if not _is_constant(phase_sample):
-        return False
+    if featureless_reason(phase_sample) is None:
+        return None
     if uses in ("both", "angles") and acquisition.angles is not None:
         step = _sample_step(acquisition)
         angles = _repaired("angles", acquisition.angles[frame, :, ::step, ::step], frame)
-        return all(_is_constant(plane) for plane in angles)
-    return True
+        return featureless_reason(phase_sample, angles)
+    return featureless_reason(phase_sample)
 
 
 def _predict(
@@ -552,7 +563,7 @@ def segment_file(
     should_stop: StopCallback | None = None,
     frames: Sequence[int] | None = None,
 ) -> SegmentFileResult:
-    """Segment one file into ``<stem>_labels.tif`` and ``<stem>_cells.csv`` in ``out_dir``.
+    """Segment one file into ``<stem>_labels.tif``, ``<stem>_cells.csv`` and ``<stem>_frames.csv``.
 
     Parameters
     ----------
@@ -574,12 +585,14 @@ def segment_file(
     -------
     SegmentFileResult
         Labels are (M, N) for a single frame, (T, M, N) for a time-lapse (T the number of
-        chosen frames), with the pixel size; the CSV has one row per cell and frame.
+        chosen frames), with the pixel size; the cells CSV has one row per cell and frame, the
+        frames CSV one row per frame: its cell count and status (``ok``, ``empty``,
+        ``featureless``) and why it has no cells (:mod:`~napari_dmqpm.inference.frames`).
 
     Notes
     -----
-    Both files are written to temporary names in ``out_dir``, frame by frame, and moved into
-    place only when both are complete; on any error, or Ctrl+C, neither is left behind. The
+    The three files are written to temporary names in ``out_dir``, frame by frame, and moved into
+    place only when all are complete; on any error, or Ctrl+C, none is left behind. The
     file is opened lazily (``read_options`` may set ``lazy=False``), so memory does not grow
     with the number of frames; frames of more than ``STRIP_PIXELS`` pixels are segmented in
     strips (see the module).
@@ -602,7 +615,7 @@ def segment_file(
         targets, shape=shape, pixel_size_um=acquisition.pixel_size_um, overwrite=overwrite
     ) as outputs:
         for position, result in enumerate(results):  # the chosen frames, in their order
-            outputs.add(position if stack else 0, result.labels, result.table)
+            outputs.add(position if stack else 0, result.labels, result.table, result.status)
     info = resolved.info if isinstance(resolved, LoadedModel) else None
     backend, precision = describe(resolved, config.backend)
     return SegmentFileResult(
@@ -612,6 +625,8 @@ def segment_file(
         n_cells=outputs.n_rows,
         model="(in memory)" if info is None else info.name,
         model_sha256=None if info is None else info.sha256,
+        frames_path=targets[2],
+        frames=tuple(outputs.statuses),
         cell_diameter_px=tuple(sorted(outputs.diameters)),
         backend=backend,
         precision=precision,

@@ -83,7 +83,10 @@ class FrameStage:
     tables : dict of int to dict
         Per-cell table of each frame received (time index -> columns).
     kept : dict of int to Probabilities
-        float16 probabilities of each frame, kept for re-thresholding.
+        float16 probabilities of each frame, kept for re-thresholding (none for a
+        featureless frame: the network was not run on it).
+    statuses : dict of int to FrameStatus
+        Each frame's status (ok, empty, featureless; see napari_dmqpm.inference.frames).
     """
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -93,14 +96,20 @@ class FrameStage:
         self.tables: dict[int, dict[str, np.ndarray]] = {}
         self.kept: dict[int, Any] = {}
         self.diameters: dict[int, Any] = {}  # time index -> DiameterEstimate
+        self.statuses: dict[int, Any] = {}  # time index -> FrameStatus
 
     def add(self, result: Any) -> None:
         """Store one :class:`~napari_dmqpm.inference.FrameResult` (``frame``: layer time)."""
         where = (result.frame,) if len(self.shape) == 3 else ()
+        from napari_dmqpm.inference.frames import frame_status
+
         self.labels[where] = result.labels
-        self.kept[result.frame] = compact_probabilities(result.probabilities)
-        self.probability[where] = self.kept[result.frame].foreground
+        if result.probabilities is not None:  # None: a featureless frame, no network output
+            self.kept[result.frame] = compact_probabilities(result.probabilities)
+            self.probability[where] = self.kept[result.frame].foreground
         self.tables[result.frame] = result.table
+        status = result.status or frame_status(result.frame, result.labels)
+        self.statuses[result.frame] = status
         if result.diameter is not None:
             self.diameters[result.frame] = result.diameter
 
@@ -113,6 +122,12 @@ class FrameStage:
     def n_cells(self) -> int:
         """Cells over all frames received."""
         return sum(int(table["label"].size) for table in self.tables.values())
+
+    def frames_words(self) -> str | None:
+        """The frames without cells in words (``describe_frames``), or None."""
+        from napari_dmqpm.inference.frames import describe_frames
+
+        return describe_frames([self.statuses[t] for t in self.frames])
 
     def frame_labels(self) -> dict[int, np.ndarray]:
         """Time index -> that frame's labels (views into :attr:`labels`)."""

@@ -238,9 +238,10 @@ class SegmentWidget(SegmentForm):
         self._watch_paint(layer)
         layer.contour = CONTOUR_PX if self.contours.isChecked() else 0
         self.viewer.layers.selection.active = layer
+        without = stage.frames_words()  # featureless or empty frames: said, not silent
         self.status.setText(
             f"{layer.name}: {stage.n_cells} cells in {len(stage.frames)} frame(s); "
-            f"{self._diameter_text}"
+            f"{self._diameter_text}{'' if without is None else '; ' + without}"
         )
         if self.track.isChecked() and len(stage.frames) > 1:
             self._track(layer)

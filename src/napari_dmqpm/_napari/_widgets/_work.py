@@ -73,10 +73,11 @@ class SegmentRequest:
 
 
 def _in_layer_frame(result: Any, frame: int) -> Any:
-    """A FrameResult renumbered to the layer's time index ``frame``."""
+    """A FrameResult renumbered to the layer's time index ``frame`` (table and status too)."""
     table = dict(result.table)
     table["frame"] = np.full(table["label"].shape, frame, dtype=np.int64)
-    return dataclasses.replace(result, frame=frame, table=table)
+    status = result.status and dataclasses.replace(result.status, frame=frame)
+    return dataclasses.replace(result, frame=frame, table=table, status=status)
 
 
 def _frame_acquisition(request: SegmentRequest, frame: int) -> Any:

@@ -77,12 +77,12 @@ def _same_as_reference(out, reference, names=None):
 
 
 def _complete_or_absent(out, reference, paths):
-    """Each input's two outputs are both there (and right) or both missing."""
+    """Each input's three outputs are all there (and right) or all missing."""
     written = 0
     for path in paths:
-        pair = [f"{path.stem}_labels.tif", f"{path.stem}_cells.csv"]
+        pair = [f"{path.stem}_labels.tif", f"{path.stem}_cells.csv", f"{path.stem}_frames.csv"]
         present = [(out / name).exists() for name in pair]
-        assert present[0] == present[1], pair
+        assert present[0] == present[1] == present[2], pair
         if present[0]:
             written += _same_as_reference(out, reference, pair)
     return written
@@ -444,8 +444,8 @@ def test_a_task_that_fails_after_its_retries_fails_its_file_only(
     assert "(frame 1) failed on the cluster (after 0 retries): OSError" in failures[0].message
     assert _temporary_files(out) == []
     names = sorted(p.name for p in out.iterdir())  # nothing of the time-lapse, not even a part
-    assert names == ["field_a_cells.csv", "field_a_labels.tif", "sim_0001_cells.csv",
-                     "sim_0001_labels.tif"]  # fmt: skip
+    assert names == [f"{stem}_{end}" for stem in ("field_a", "sim_0001")
+                     for end in ("cells.csv", "frames.csv", "labels.tif")]  # fmt: skip
     assert _same_as_reference(out, reference, names)
 
 

@@ -138,7 +138,7 @@ def test_segment_file_writes_labels_and_table(helpers, stack_file, tmp_path):
     with result.table_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == result.n_cells == len(np.unique(labels)) - 1
-    assert sorted(os.listdir(out)) == ["cells_cells.csv", "cells_labels.tif"]
+    assert sorted(os.listdir(out)) == ["cells_cells.csv", "cells_frames.csv", "cells_labels.tif"]
 
 
 def test_segment_file_writes_a_time_lapse_as_tyx(helpers, field, tmp_path):
@@ -221,6 +221,7 @@ def test_output_names_drop_the_tiff_suffixes():
     assert output_paths("a/b/x.ome.tiff", "o") == (
         output_paths("x.tif", "o")[0],
         output_paths("x.png", "o")[1],
+        output_paths("x", "o")[2],
     )
     assert output_paths("run.1.tif", "o")[0].name == "run.1_labels.tif"
 

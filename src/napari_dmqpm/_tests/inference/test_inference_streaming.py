@@ -88,7 +88,13 @@ def test_streamed_outputs_equal_the_written_ones_and_place_both(tmp_path):
     expected_csv = write_table_csv(tmp_path / "e.csv", concat_tables(tables))
     assert targets[0].read_bytes() == expected_tif.read_bytes()
     assert targets[1].read_bytes() == expected_csv.read_bytes()
-    assert sorted(os.listdir(tmp_path)) == ["e.csv", "e.tif", "x_cells.csv", "x_labels.tif"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "e.csv",
+        "e.tif",
+        "x_cells.csv",
+        "x_frames.csv",
+        "x_labels.tif",
+    ]
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])

@@ -36,7 +36,7 @@ def test_headless_demo_writes_readable_files_and_an_overview(tmp_path, capsys):
     if "segmentation skipped" in printed:  # a checkout without trained weights
         assert segmented == []
     else:
-        assert segmented == ["timelapse_cells.csv", "timelapse_labels.tif"]
+        assert segmented == ["timelapse_cells.csv", "timelapse_frames.csv", "timelapse_labels.tif"]
         assert tifffile.imread(folder / "segmentation" / "timelapse_labels.tif").shape == (
             8,
             256,
