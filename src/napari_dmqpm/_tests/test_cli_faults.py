@@ -187,6 +187,34 @@ def test_a_read_only_output_folder_is_one_line_naming_the_file(tmp_path, monkeyp
     assert _one_line(capsys).endswith(f"error: {out / 'sim_0000.tif'}: Permission denied")
 
 
+@pytest.mark.parametrize("exists", [True, False])
+@pytest.mark.parametrize("command", ["segment", "simulate", "train", "finetune"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys, finetune_args, command, exists
+):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    out = folder if exists else folder / "new"
+    phase = tmp_path / "cells.tif"
+    tifffile.imwrite(phase, np.zeros((32, 32), np.float32))
+    args = {
+        "segment": ["segment", str(phase), "--out", str(out), "--model", "phase-only"],
+        "simulate": ["simulate", "--out", str(out), "--size", "32", "32"],
+        "train": ["train", "--out", str(out), "--epochs", "1"],
+        "finetune": [*finetune_args[:-8], "--out", str(out), *finetune_args[-6:]],
+    }[command]
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: path != folder and access(path, mode))
+    assert main(args) == 2
+    what = "cannot write in it" if exists else f"cannot make it in {folder}"
+    assert _one_line(capsys) == (
+        f"dmqpm {command}: error: --out {out}: {what} (a read-only file system or no permission)"
+    )
+    assert sorted(folder.iterdir()) == []
+
+
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     _full_disk(monkeypatch)
     with pytest.raises(OSError, match="No space left"):

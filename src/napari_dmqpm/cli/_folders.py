@@ -9,7 +9,13 @@ __all__ = ["check_out_folder", "new_folders", "remove_if_empty"]
 
 
 def check_out_folder(out: Path | None) -> None:
-    """NotADirectoryError when ``--out`` or one of its parents is a file, not a folder."""
+    """Refuse an ``--out`` that cannot be made or written in, before any work.
+
+    NotADirectoryError when ``--out`` or one of its parents is a file, not a folder;
+    PermissionError when the folder, or the nearest existing parent it would be made in, cannot
+    be written (a read-only file system, no permission), so that training or segmenting does
+    not run first.
+    """
     if out is None:
         return
     folder = Path(os.path.abspath(out))
@@ -18,6 +24,11 @@ def check_out_folder(out: Path | None) -> None:
             if not place.is_dir():
                 where = "is a file" if place == folder else f"lies in {place}, a file"
                 raise NotADirectoryError(f"--out {out} {where}, not a folder")
+            if not os.access(place, os.W_OK | os.X_OK):
+                what = "cannot write in it" if place == folder else f"cannot make it in {place}"
+                raise PermissionError(
+                    f"--out {out}: {what} (a read-only file system or no permission)"
+                )
             return
 
 
