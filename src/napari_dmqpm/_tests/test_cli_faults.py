@@ -393,6 +393,36 @@ def test_a_batch_goes_on_past_a_failing_file_and_reports_it_at_the_end(
         "c_labels.tif"]  # fmt: skip
 
 
+def test_a_background_fit_failing_mid_batch_names_the_file_and_the_batch_goes_on(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    from napari_dmqpm.inference import segment as segment_module
+
+    measure, calls = segment_module.measure_cells, []
+
+    def measure_or_fail(*args, **kwargs):  # the second file's frame: the fit fails
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("too few background pixels to fit a background surface")
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(segment_module, "measure_cells", measure_or_fail)
+    paths = [tmp_path / f"{name}.tif" for name in "abc"]
+    for path in paths:
+        tifffile.imwrite(path, np.random.default_rng(0).normal(0, 0.3, (32, 32)).astype("f4"))
+    out = tmp_path / "out"
+    args = ["segment", *map(str, paths), "--out", str(out), "--model", str(tiny_model),
+            "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"dmqpm segment: error: {paths[1]}: too few background pixels to fit a background surface",
+        f"dmqpm segment: 1 of 3 inputs failed (nothing written for them): {paths[1]}",
+    ]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("b")) == []
+    assert (out / "c_frames.csv").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
