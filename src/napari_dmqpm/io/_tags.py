@@ -179,7 +179,7 @@ def resolution_pixel_size(x_resolution: Any, resolution_unit: Any) -> tuple[floa
 
 def png_pixel_size(info: dict[str, Any]) -> tuple[float | None, str]:
     """PNG ``pHYs`` (as Pillow's ``dpi``) in µm per pixel."""
-    dpi = info.get("dpi")
+    dpi: Any = info.get("dpi")  # whatever Pillow read from the file
     try:
         per_inch = float(dpi[0])
     except (TypeError, ValueError, IndexError):

@@ -7,7 +7,7 @@ Both the file reader and arrays coming from napari layers or the API go through
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -23,11 +23,20 @@ def check_retrieval_options(*, sign: int, background: str | None) -> None:
     """ValueError for a ``sign`` or ``background`` that :func:`retrieve_phase` would refuse."""
     if sign not in (1, -1):
         raise ValueError(f"sign must be 1 or -1; got sign={sign!r}")
-    if background is not None and background not in _phase.BACKGROUND_ORDERS:
-        raise ValueError(
-            f"background must be None or one of {tuple(_phase.BACKGROUND_ORDERS)}; "
-            f"got background={background!r}"
-        )
+    if not _is_background_name(background):
+        raise _background_error(background)
+
+
+def _is_background_name(value: str | None) -> TypeGuard[_phase.BackgroundName | None]:
+    """Whether ``value`` is None or a background that :func:`retrieve_phase` knows."""
+    return value is None or value in _phase.BACKGROUND_ORDERS
+
+
+def _background_error(background: str | None) -> ValueError:
+    return ValueError(
+        f"background must be None or one of {tuple(_phase.BACKGROUND_ORDERS)}; "
+        f"got background={background!r}"
+    )
 
 
 def clean_intensities(angles: np.ndarray, where: str) -> np.ndarray:
@@ -75,6 +84,8 @@ def _retrieve(
     angles: np.ndarray, *, sign: int, background: str | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Four-step retrieval of every frame of ``(T, 4, M, N)`` -> phase and modulation (T, M, N)."""
+    if not _is_background_name(background):
+        raise _background_error(background)
     phase = np.empty((angles.shape[0], *angles.shape[-2:]), dtype=np.float32)
     modulation = np.empty_like(phase)
     for index, frame in enumerate(angles):
@@ -237,7 +248,13 @@ def acquisition_from_arrays(
         stack = _angles_to_canonical(_as_real(angles, "angles"), angle_axis)
     if phase is not None:
         plane = _phase_to_canonical(_as_real(phase, "phase"))
-    if stack is not None and plane is not None and stack[:, 0].shape != plane.shape:
+    if (
+        angles is not None
+        and phase is not None
+        and stack is not None
+        and plane is not None
+        and stack[:, 0].shape != plane.shape
+    ):
         raise FormatError(
             f"phase must match the angles: phase.shape={np.shape(phase)} gives (T, M, N)="
             f"{plane.shape}, angles.shape={np.shape(angles)} gives {stack[:, 0].shape}"
@@ -251,7 +268,10 @@ def acquisition_from_arrays(
     timelapse = (
         is_timelapse
         if is_timelapse is not None
-        else bool((angles is not None and np.ndim(angles) == 4) or np.ndim(phase) == 3)
+        else bool(
+            (angles is not None and np.ndim(angles) == 4)
+            or (phase is not None and np.ndim(phase) == 3)
+        )
     )
     return Acquisition(
         kind=kind,

@@ -253,9 +253,9 @@ def _tiff_layout(page, series, *, declared: str, kind: str | None, where: str) -
     layout = plan_layout(shape, axes, dtype, declared=declared, kind=kind, where=where)
     if kind is None and layout.kind == "raw-mosaic":
         frame = _first_frame(page)
-        reason = None if frame is None else label_structure(frame)
-        if reason is not None:
-            reason = f"{reason} (frame 0; {_OVERRIDE_HINT})"
+        structure = None if frame is None else label_structure(frame)
+        if structure is not None:
+            reason = f"{structure} (frame 0; {_OVERRIDE_HINT})"
             return labels_layout(shape, axes, dtype, declared=declared, reason=reason, where=where)
     return layout
 
@@ -331,9 +331,9 @@ def _pillow_layout(image, shape, dtype, *, kind: str | None, where: str) -> Layo
         frame = np.asarray(image)
     except Exception:  # noqa: BLE001 - damaged data: the reader itself reports them
         frame = None
-    reason = None if frame is None else label_structure(frame)
-    if reason is not None:
-        reason = f"{reason} ({_OVERRIDE_HINT})"
+    structure = None if frame is None else label_structure(frame)
+    if structure is not None:
+        reason = f"{structure} ({_OVERRIDE_HINT})"
         return labels_layout(shape, "YX", dtype, declared="", reason=reason, where=where)
     return Layout(**{**layout.__dict__, "reason": f"2-D integer {image.format} -> raw-mosaic"})
 

@@ -110,7 +110,8 @@ class PlaneReader:
 
         self.path = Path(info.path)
         has_samples = info.axes.endswith("S")
-        self.plane_shape = tuple(info.shape[-3:-1] if has_samples else info.shape[-2:])
+        rows, cols = info.shape[-3:-1] if has_samples else info.shape[-2:]
+        self.plane_shape = (rows, cols)
         self.n_planes = math.prod(info.shape[: -3 if has_samples else -2])
         with tifffile_errors(), tifffile.TiffFile(self.path) as tif:
             series = first_series(tif)[0]
@@ -179,6 +180,7 @@ def plane_indices(info: FileInfo) -> np.ndarray:
     leading = info.shape[: -3 if has_samples else -2]
     index_shape = (*leading, 1, 1, *((1,) if has_samples else ()))
     index = np.arange(math.prod(leading)).reshape(index_shape)
+    assert info.layout is not None  # inspect_file plans the layout of every file it accepts
     return arrange(index, info.layout, info.axes)[:, :, 0, 0]
 
 
@@ -282,7 +284,8 @@ def retrieved_frame_shape(info: FileInfo, options: dict) -> tuple[int, int] | No
     say so).
     """
     has_samples = info.axes.endswith("S")
-    plane = tuple(int(n) for n in (info.shape[-3:-1] if has_samples else info.shape[-2:]))
+    rows, cols = info.shape[-3:-1] if has_samples else info.shape[-2:]
+    plane = (int(rows), int(cols))
     try:
         return _frame_shape(info, plane, options)
     except FormatError:
@@ -347,7 +350,7 @@ def lazy_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     name = functools.partial(_name, info=info, options=options)
     angles = phase = modulation = None
     if info.kind in ("ssqpm-stack", "angles-stack"):
-        chunks = (*per_frame, (1,) * 4, strips, (shape[1],))
+        chunks: tuple[tuple[int, ...], ...] = (*per_frame, (1,) * 4, strips, (shape[1],))
         angles = _array(frames.stored_angles, (n_frames, 4, *shape), chunks, name("angles"))
     if info.kind in ("ssqpm-stack", "phase-map"):
         chunks = (*per_frame, strips, (shape[1],))

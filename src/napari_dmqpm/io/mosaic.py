@@ -62,7 +62,7 @@ def mosaic_offsets(
     return tuple(index[angle] for angle in (0, 45, 90, 135))
 
 
-def _check_raw(raw: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+def _check_raw(raw: np.ndarray, origin: tuple[int, ...]) -> np.ndarray:
     raw = np.asarray(raw)
     if raw.ndim < 2:
         raise ValueError(f"raw must have shape (..., M, N); got raw.shape={raw.shape}")

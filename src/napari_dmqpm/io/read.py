@@ -22,7 +22,7 @@ from napari_dmqpm.io.lazy import (
     wants_lazy,
 )
 from napari_dmqpm.io.limits import check_declared, check_retrieval
-from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, demosaic
+from napari_dmqpm.io.mosaic import DEMOSAIC_METHODS, DemosaicMethod, demosaic
 from napari_dmqpm.io.units import radians_per_unit
 
 __all__ = ["read_acquisition", "read_labels"]
@@ -81,7 +81,7 @@ def _check_options(
 
 
 def _metadata(info: FileInfo, options: dict[str, Any], phase_unit: str, alpha: float) -> dict:
-    metadata = {
+    metadata: dict[str, Any] = {
         "file_format": info.file_format,
         "compression": info.compression,
         "stored_shape": list(info.shape),
@@ -202,7 +202,7 @@ def read_acquisition(
         wavelength_um=wavelength,
         alpha_um3_per_pg=alpha_um3_per_pg,
     )
-    options = {"radians": radians, "sign": sign, "background": background}
+    options: dict[str, Any] = {"radians": radians, "sign": sign, "background": background}
     options |= {"demosaic_method": demosaic_method, "mosaic_origin": tuple(mosaic_origin)}
     metadata = _metadata(info, options, phase_unit, alpha_um3_per_pg)
     if info.ignored:  # said, not silent: series 0 only
@@ -234,6 +234,7 @@ def _eager_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
     if shape is not None:  # before decoding: the stored pixels, then one frame's retrieval
         check_declared(info.path, info.shape, info.dtype, compression=info.compression)
         check_retrieval(info.path, shape)
+    assert info.layout is not None  # inspect_file plans the layout of every file it accepts
     stack = arrange(read_pixels(info), info.layout, info.axes)
     where = str(info.path)
     if info.kind == "phase-map":
@@ -250,7 +251,7 @@ def _eager_parts(info: FileInfo, **options: Any) -> dict[str, Any]:
 
 
 def _demosaic(
-    info: FileInfo, stack: np.ndarray, *, method: str, origin: tuple[int, int]
+    info: FileInfo, stack: np.ndarray, *, method: DemosaicMethod, origin: tuple[int, int]
 ) -> np.ndarray:
     """(T, 1, M, N) mosaics -> (T, 4, M', N') angles; a too small mosaic is a FormatError."""
     try:
@@ -296,6 +297,7 @@ def read_labels(
         raise FormatError(
             f"{info.path}: not a labels image ({info.reason}); pass force=True to read it as one"
         )
+    assert info.layout is not None  # inspect_file plans the layout of every file it accepts
     labels = arrange(read_pixels(info), info.layout, info.axes)[:, 0]
     if labels.size and int(labels.min()) < 0:
         raise FormatError(f"{info.path}: labels must be >= 0; got minimum {int(labels.min())}")

@@ -311,9 +311,11 @@ class LabelsStream:
         import tifffile
 
         options = _labels_tiff_options(dtype, self.shape, self._resolution)
-        self._offset, _ = tifffile.imwrite(
+        written = tifffile.imwrite(
             self.path, shape=self.shape, dtype=dtype, returnoffset=True, **options
         )
+        assert written is not None  # returnoffset=True: (offset, byte count) of the pixels
+        self._offset = written[0]
         self._dtype = dtype
         self._handle = open(self.path, "r+b")  # noqa: SIM115 - closed by close()
 
@@ -332,7 +334,7 @@ class LabelsStream:
         if data.dtype == np.uint32 and self._dtype == np.uint16:
             self._widen()
         self._seek(int(index))
-        self._handle.write(memoryview(np.ascontiguousarray(data, dtype=self._dtype)).cast("B"))
+        self._handle.write(np.ascontiguousarray(data, dtype=self._dtype).data.cast("B"))
         self._written.add(int(index))
 
     def _widen(self) -> None:
@@ -347,7 +349,7 @@ class LabelsStream:
                 old.seek(old_offset + index * frame * 2)
                 values = np.fromfile(old, dtype=np.uint16, count=frame)
                 self._seek(index)
-                self._handle.write(memoryview(values.astype(np.uint32)).cast("B"))
+                self._handle.write(values.astype(np.uint32).data.cast("B"))
         finally:
             old.close()
 
