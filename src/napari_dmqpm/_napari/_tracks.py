@@ -36,6 +36,8 @@ def stated_interval(metadata: dict) -> float | None:
     ``metadata["source"]`` states (None when it states none, or cannot be read).
     """
     given = metadata.get("frame_interval_min")
+    if given is None:  # what the reader kept of the file's metadata
+        given = (metadata.get("file_metadata") or {}).get("frame_interval_min")
     if given is not None:
         return float(given)
     source = metadata.get("source")

@@ -23,7 +23,7 @@ ROLE_COLORS = {
     "track": QColor(255, 160, 60),
     "daughter": QColor(90, 200, 120),
 }
-_MARGIN = (44, 10, 10, 24)  # left, top, right, bottom, in pixels
+_MARGIN = (44, 20, 10, 24)  # left, top (axis title and legend), right, bottom, in pixels
 _TEXT = QColor(200, 200, 200)
 
 
@@ -75,7 +75,7 @@ class _Axes(QWidget):
                          Qt.AlignmentFlag.AlignRight, f"{x[1]:.4g}")  # fmt: skip
         painter.drawText(QRectF(left, bottom + 2, frame.width(), 20),
                          Qt.AlignmentFlag.AlignHCenter, self.x_title)  # fmt: skip
-        painter.drawText(QPointF(left + 4, frame.top() + 12), self.y_title)
+        painter.drawText(QPointF(left, frame.top() - 6), self.y_title)  # above: no curve there
 
     def to_screen(self, x: float, y: float, xs: tuple, ys: tuple) -> QPointF:
         """A data point in the frame's pixels."""
@@ -124,7 +124,7 @@ class MassPlot(_Axes):
     def _draw_legend(self, painter: QPainter) -> None:
         """The roles shown, each in its colour, along the top right of the frame."""
         roles = [role for role in _ROLE_NAMES if any(c.role == role for c in self.curves)]
-        right, top = self.frame().right() - 4, self.frame().top() + 12
+        right, top = self.frame().right(), self.frame().top() - 6
         for role in reversed(roles):
             text = _ROLE_NAMES[role]
             width = painter.fontMetrics().horizontalAdvance(text)

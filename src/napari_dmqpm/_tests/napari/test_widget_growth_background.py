@@ -54,6 +54,8 @@ def test_the_frame_interval_of_the_segmented_file_reaches_the_dock(make_napari_v
     # a file that states no interval (or is gone): unknown, asked for, not guessed
     layer.metadata = {"source": str(tmp_path / "gone.tif")}
     assert add_tracks(viewer, layer)[1].metadata["frame_interval_min"] is None
+    layer.metadata = {"file_metadata": {"frame_interval_min": 7.5}, "source": source}
+    assert add_tracks(viewer, layer)[1].metadata["frame_interval_min"] == 7.5
 
 
 def test_untrusted_masses_are_kept_per_point_left_out_of_the_fit_and_said(
