@@ -340,8 +340,9 @@ def _labels(
         )
         return probabilities_to_labels(probabilities, config=postprocess), 1.0
     source = phase if angles is None else angles
-    shape = np.shape(source)[-2:]
-    target = tuple(max(1, int(round(n * scale))) for n in shape)
+    assert source is not None  # the callers pass angles, phase or both
+    rows, cols = np.shape(source)[-2:]
+    target = (max(1, int(round(rows * scale))), max(1, int(round(cols * scale))))
     if phase is not None and config.phase_offset:  # referenced before resampling, as there
         phase = (phase - np.float32(background_level(phase))).astype(np.float32, copy=False)
     phase = None if phase is None else resize(phase[None], target)[0]
@@ -349,7 +350,7 @@ def _labels(
     at_model = config.replace(diameter_px=trained_diameter(model), phase_offset=False)
     probabilities = predict_probabilities(model, angles=angles, phase=phase, config=at_model)
     labels = probabilities_to_labels(probabilities, config=postprocess)
-    return labels, math.sqrt(target[0] * target[1] / (shape[0] * shape[1]))
+    return labels, math.sqrt(target[0] * target[1] / (rows * cols))
 
 
 def _measure(
@@ -433,7 +434,7 @@ def estimate_diameter(
     config = (config or InferenceConfig()).replace(tta=False)
     postprocess = postprocess or default_postprocess(model)
     trained = trained_diameter(model)
-    if trained is None:
+    if trained is None or not isinstance(model, LoadedModel):  # (a bare network states none)
         return resolve_diameter(model, config=config.replace(diameter_px=None))
     source = phase if angles is None else angles
     if source is None:
@@ -475,6 +476,8 @@ def estimate_from_reader(
         postprocess = default_postprocess(sizer)
     target = model.info.cell_diameter_px
     trained = sizer.info.cell_diameter_px
+    # estimate_diameter asks models that state their diameter; so does size_model's
+    assert target is not None and trained is not None
     model = sizer
     if start_diameter_px is None:
         start_diameter_px = max(trained, min(START_FACTOR * trained, min(shape) / 8.0))
@@ -513,8 +516,8 @@ def estimate_from_reader(
     if not history:
         start = _clamp(float(start_diameter_px), trained)
         return DiameterEstimate(start, "estimated", target / start, 0, MAX_PASSES, False)
-    found = [entry[1] for entry in history[-2:]]  # the last two passes' diameters
-    final = math.sqrt(found[0] * found[-1])
+    last_two = [entry[1] for entry in history[-2:]]  # the last two passes' diameters
+    final = math.sqrt(last_two[0] * last_two[-1])
     return _estimate(final, target, history[-1][2], MAX_PASSES, converged=False)
 
 

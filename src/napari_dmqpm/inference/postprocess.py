@@ -46,17 +46,18 @@ def seed_score(probabilities: Probabilities, *, config: PostprocessConfig) -> np
     source = config.seed_source
     if source == "auto":
         source = "interior" if probabilities.distance is None else "mean"
-    if source != "interior" and probabilities.distance is None:
+    distance = probabilities.distance
+    if source != "interior" and distance is None:
         raise ValueError(
             f"seed_source={config.seed_source!r} needs a distance map, but the model has no "
             "distance head; use seed_source='interior' or 'auto'"
         )
-    if source == "interior":
+    if source == "interior" or distance is None:
         score = probabilities.interior
     elif source == "distance":
-        score = probabilities.distance
+        score = distance
     else:
-        score = 0.5 * (probabilities.interior + probabilities.distance)
+        score = 0.5 * (probabilities.interior + distance)
     score = np.asarray(score, dtype=np.float32)
     sigma = config.smooth_sigma_px / probabilities.scale
     if sigma > 0:

@@ -135,7 +135,7 @@ def _amp_dtype(config: InferenceConfig, device: torch.device) -> torch.dtype | N
 
 
 def _predict_on(
-    network: torch.nn.Module,
+    network: DMQPMNet,
     device: torch.device,
     *,
     layout: _Layout,
@@ -277,7 +277,7 @@ def resolve_scale(
                 f"at, but {name} does not state one (config.json 'cell_diameter_px'); load it "
                 "through the registry, or leave diameter_px unset"
             )
-        scale = info.cell_diameter_px / config.diameter_px
+        scale = info.cell_diameter_px / float(config.diameter_px)  # a number here, not 'auto'
     elif config.use_pixel_size and pixel_size_um and info is not None and info.pixel_size_um:
         scale = pixel_size_um / info.pixel_size_um
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
@@ -444,7 +444,9 @@ def predict_probabilities(
     config = config or InferenceConfig()
     network = _network(model)
     angles_in, phase_in = model_inputs(network, angles, phase)
-    shape = (phase_in if angles_in is None else angles_in).shape[1:]
+    given = phase_in if angles_in is None else angles_in
+    assert given is not None  # model_inputs returns every input the network takes
+    shape = given.shape[1:]
     _check_input("angles", angles_in, (4, *shape))
     _check_input("phase", None if phase_in is None else phase_in[0], tuple(shape))
     if phase_in is not None and config.phase_offset:

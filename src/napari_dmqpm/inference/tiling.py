@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import torch
@@ -166,7 +167,14 @@ def plan_tiles(
             tile.append(padded[-1])
         pad.append((padded[-1] - length) // 2)
         starts.append(tile_starts(padded[-1], tile[-1], overlap))
-    return TilePlan(tuple(int(n) for n in shape), tuple(padded), tuple(pad), tuple(tile), *starts)
+    rows, cols = shape
+    return TilePlan(
+        (int(rows), int(cols)),
+        (padded[0], padded[1]),
+        (pad[0], pad[1]),
+        (tile[0], tile[1]),
+        *starts,
+    )
 
 
 def plan_strips(
@@ -251,10 +259,10 @@ def _pad(array: np.ndarray, plan: TilePlan) -> np.ndarray:
     array = np.asarray(array, dtype=np.float32)
     if plan.padded_shape == plan.shape:
         return array
-    widths = [(0, 0)] * (array.ndim - 2)
+    widths: list[tuple[int, int]] = [(0, 0)] * (array.ndim - 2)
     for length, padded, before in zip(plan.shape, plan.padded_shape, plan.pad, strict=True):
         widths.append((before, padded - length - before))
-    mode = "reflect" if min(plan.shape) > 1 else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if min(plan.shape) > 1 else "edge"
     return np.pad(array, widths, mode=mode)
 
 

@@ -7,11 +7,14 @@ import gc
 import math
 import warnings
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
 from .config import ModelConfig
 from .network import DMQPMNet
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -448,14 +451,14 @@ def compiled_or_eager(network: torch.nn.Module) -> Callable[..., torch.Tensor]:
     return forward
 
 
-def cpu_copy(network: torch.nn.Module) -> torch.nn.Module:
+def cpu_copy(network: ModuleT) -> ModuleT:
     """A copy of ``network`` on the CPU, in the same train/eval mode.
 
     A :class:`~napari_dmqpm.model.DMQPMNet` is rebuilt from its config on the CPU and given
     the weights (no second copy on a full accelerator; torch's random state is left as it
     was); other modules are deep-copied and moved.
     """
-    clone: torch.nn.Module
+    clone: ModuleT
     if isinstance(network, DMQPMNet):
         with torch.random.fork_rng(devices=[]):  # building initialises weights: keep the RNG
             clone = type(network)(network.config)
