@@ -216,11 +216,11 @@ def link_regions(
     )
     coords = [points[rows].reshape(-1, 3) for rows in rows_of]
     tree = tracker.predict(coords)
-    edges = sorted(
+    pairs = sorted(
         (int(rows_of[f1][i1]), int(rows_of[f2][i2]))
         for (f1, i1), (f2, i2) in ((min(a, b), max(a, b)) for a, b in tree.edges())
     )
-    edges = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     mass = _feature_values(regions, feature)
     return check_divisions(edges, mass, edge=regions["touches_border"]), feature
 

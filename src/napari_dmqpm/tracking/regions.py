@@ -73,7 +73,7 @@ def measure_regions(
     >>> regions["label"].tolist(), regions["centroid_row"].tolist()
     ([5, 7], [2.5, 3.5])
     """
-    zeros = None if phase_tyx is not None else np.zeros(labels_tyx.shape[1:], np.float32)
+    zeros = np.zeros(labels_tyx.shape[1:], np.float32)  # the phase of a frame without one
     per_frame = []
     for frame, labels in enumerate(labels_tyx):
         phase = zeros if phase_tyx is None else np.asarray(phase_tyx[frame])
