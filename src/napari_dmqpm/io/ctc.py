@@ -17,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,13 +27,16 @@ import tifffile
 
 from napari_dmqpm.io.write import atomic_write
 
+#: ``{daughter_label: parent_label}`` or ``{daughter: [parent]}``.
+Parents = Mapping[int, int] | Mapping[int, Sequence[int]]
+
 __all__ = ["ctc_tracks", "write_ctc"]
 
 _MAX_LABEL = 2**16 - 1
 
 
 def ctc_tracks(
-    labels_tyx: np.ndarray, parents: Mapping[int, int] | None = None
+    labels_tyx: np.ndarray, parents: Parents | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """CTC labels and track lines from labels that keep their id over time.
 
@@ -74,14 +78,14 @@ def ctc_tracks(
 
 
 def _plan(
-    present: list[set[int]], parents: Mapping[int, int] | None
+    present: list[set[int]], parents: Parents | None
 ) -> tuple[list, dict[tuple[int, int], int], np.ndarray]:
     """The runs of each label, their CTC labels and the track lines, from each frame's labels."""
     parent_of = {int(k): _single(v) for k, v in (parents or {}).items()}
     runs = _runs(present)
     next_label = max((label for label, _, _ in runs), default=0) + 1
     renamed: dict[tuple[int, int], int] = {}  # (label, first frame of run) -> CTC label
-    lines = []
+    lines: list[tuple[int, int, int, int, int]] = []
     for label, first, last in runs:  # sorted by label, then first frame
         earlier = [line for line in lines if line[4] == label]
         if earlier:  # after a gap: a new track, the part before the gap its parent
@@ -110,8 +114,8 @@ def _frame_labels(frame: object, index: int) -> np.ndarray:
     return frame
 
 
-def _single(value: int | list[int]) -> int:
-    if isinstance(value, (list, tuple)):
+def _single(value: int | Sequence[int]) -> int:
+    if isinstance(value, Sequence):  # {daughter: [parent]}
         if len(value) != 1:
             raise ValueError(f"a CTC track has one parent; got {list(value)}")
         return int(value[0])
@@ -154,7 +158,7 @@ def _relabel_frame(frame: np.ndarray, index: int, runs: list, renamed: dict) -> 
 
 def _parents_of_first_runs(tracks: np.ndarray, lines: list) -> np.ndarray:
     """Parents that point at a label with gaps point at its last run before the daughter."""
-    last_run = {}
+    last_run: dict[int, list[tuple[int, int, int]]] = {}
     for ctc_label, first, last, _, label in lines:
         last_run.setdefault(label, []).append((first, last, ctc_label))
     for row in tracks:
@@ -169,7 +173,7 @@ def _parents_of_first_runs(tracks: np.ndarray, lines: list) -> np.ndarray:
 def write_ctc(
     folder: str | os.PathLike,
     labels_tyx: np.ndarray | Sequence[np.ndarray],
-    parents: Mapping[int, int] | None = None,
+    parents: Parents | None = None,
     *,
     ground_truth: bool = False,
     overwrite: bool = False,
@@ -224,5 +228,5 @@ def write_ctc(
     atomic_write(targets[0], lambda handle: handle.write(text), overwrite=overwrite)
     for index, path in enumerate(masks):
         mask = _relabel_frame(np.asarray(labels_tyx[index]), index, runs, renamed)
-        atomic_write(path, lambda handle, m=mask: tifffile.imwrite(handle, m), overwrite=overwrite)
+        atomic_write(path, functools.partial(tifffile.imwrite, data=mask), overwrite=overwrite)
     return targets

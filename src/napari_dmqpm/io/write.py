@@ -117,7 +117,7 @@ def name_os_error(error: OSError, path: Path) -> OSError:
     return OSError(errno.EIO, f"short write: {detail}", str(path))
 
 
-def atomic_write(path: Path, write: Callable[[Any], None], *, overwrite: bool) -> Path:
+def atomic_write(path: Path, write: Callable[[Any], object], *, overwrite: bool) -> Path:
     """Call ``write(binary_file)`` on a temporary file, then move it to ``path``."""
     try:
         descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
