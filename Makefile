@@ -51,6 +51,7 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check src benchmarks scripts
 	$(VENV)/bin/ruff format --check src benchmarks scripts
+	$(VENV)/bin/mypy
 
 bench: venv
 	$(PY) benchmarks/run_all.py

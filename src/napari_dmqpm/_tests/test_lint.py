@@ -1,5 +1,7 @@
-"""The code style is part of the test suite: ruff (with pydocstyle and the banned-api rule)."""
+"""The code style is part of the test suite: ruff (with pydocstyle and the banned-api rule) and
+mypy on the core packages (the files pyproject.toml names)."""
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -28,5 +30,16 @@ def test_ruff_check_passes():
         capture_output=True,
         text=True,
         check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow  # about a minute the first time; mypy's cache makes later runs take seconds
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source checkout")
+def test_mypy_passes_on_the_core():
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (it comes with the test extra)")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr

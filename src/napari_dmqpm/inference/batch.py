@@ -252,7 +252,7 @@ def _check_pool_options(scheduler, scheduler_file, workers, torch_threads, retri
         )
 
 
-def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+def _check_targets(paths, out_dir: Path, overwrite: bool) -> list[tuple[Path, Path, Path]]:
     """Every input's output names: distinct, and free unless ``overwrite`` (before any work)."""
     if not paths:
         raise ValueError("paths must name at least one input file; got none")

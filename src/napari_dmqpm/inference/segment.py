@@ -147,10 +147,8 @@ def default_postprocess(model: DMQPMNet | LoadedModel) -> PostprocessConfig:
         ) from err
 
 
-def _repaired(name: str, array: Any, frame: int) -> np.ndarray | None:
+def _repaired(name: str, array: Any, frame: int) -> np.ndarray:
     """The frame as float32, NaN/Inf replaced (with a DataWarning): 0 for phase, else median."""
-    if array is None:
-        return None
     if hasattr(array, "compute"):  # a lazy frame: read it in this thread (no pool, no arenas)
         array = array.compute(scheduler="synchronous")
     array = np.asarray(array, dtype=np.float32)
@@ -371,8 +369,11 @@ def _iter_frames(
         if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
             level = background_level(sample)
         if options.rechecks(index):
+            # options.auto: a registry model that states its diameter, which sizes every pass
+            assert isinstance(model, LoadedModel) and diameter.diameter_px is not None
             start = RECHECK_START * diameter.diameter_px if estimated else None
             new = _estimate(acquisition, frame, model, uses, options, start, level)
+            assert new.diameter_px is not None  # an estimate always gives a diameter
             change = abs(new.diameter_px / diameter.diameter_px - 1.0)
             if not estimated or (new.n_cells and change > DIAMETER_TOLERANCE):
                 diameter, estimated = new, True
@@ -382,12 +383,11 @@ def _iter_frames(
         config = options.at(diameter)
         if plan.whole:
             phase, angles = _inputs(acquisition, frame, uses, slice(None))
-            probabilities = _predict(
+            predicted = _predict(
                 model, acquisition, phase, angles, config, options, progress, phase_level=level
             )
-            labels = probabilities_to_labels(probabilities, config=options.postprocess)
-            if not options.keep_probabilities:
-                probabilities = None
+            labels = probabilities_to_labels(predicted, config=options.postprocess)
+            probabilities = predicted if options.keep_probabilities else None
         else:
             labels = _labels_in_strips(
                 acquisition, frame, model, uses, plan, config, options, progress, level
@@ -446,6 +446,7 @@ def _inputs(
     phase = _repaired("phase", acquisition.phase[frame, rows, cols], frame)
     angles = None
     if uses in ("both", "angles"):
+        assert acquisition.angles is not None  # checked against the model's inputs
         angles = _repaired("angles", acquisition.angles[frame, :, rows, cols], frame)
     return phase, angles
 
