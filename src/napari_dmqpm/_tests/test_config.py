@@ -90,3 +90,20 @@ def test_optional_and_union_fields_take_each_of_their_json_types():
 def test_ranges_are_still_checked_by_the_config():
     with pytest.raises(ValueError, match="tile_size must be an integer >= 16"):
         config_from_dict(InferenceConfig, {"tile_size": 8})
+
+
+def test_a_backend_check_result_round_trips_through_the_one_mechanism():
+    from napari_dmqpm.inference.backends.check import CheckResult
+
+    result = CheckResult(
+        passed=False, class_agreement=0.97, label_agreement=0.9, n_cells_torch=12,
+        n_cells_backend=11, max_difference=0.25,
+    )  # fmt: skip
+    text = json.dumps(result.to_dict())
+    assert CheckResult.from_dict(json.loads(text)) == result
+    assert result.to_dict() == config_to_dict(result)
+    # the export record is a file on disk: a stale or damaged entry is a ValueError naming it
+    with pytest.raises(ValueError, match=r"unknown CheckResult keys: \['agreement'\]"):
+        CheckResult.from_dict(json.loads(text) | {"agreement": 1.0})
+    with pytest.raises(ValueError, match="'n_cells_torch'"):
+        CheckResult.from_dict(json.loads(text) | {"n_cells_torch": "12"})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
 from napari_dmqpm.io.units import PHASE_UNITS
 from napari_dmqpm.io.write import atomic_write
 
@@ -67,22 +68,28 @@ class WidgetSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> WidgetSettings:
-        """Settings from a dict; unknown keys are ignored and bad values fall back to defaults."""
+        """Settings from a dict; unknown keys are ignored and bad values fall back to defaults.
+
+        Each known key is read alone with the configs' JSON round-trip
+        (:func:`~napari_dmqpm._config.config_from_dict`), which refuses a value of the wrong
+        JSON type, then checked by ``__post_init__``; a key refused either way is left out.
+        """
         if not isinstance(data, dict):
             return cls()
         values = {}
         for field in dataclasses.fields(cls):
             if field.name in data:
+                one = {field.name: data[field.name]}
                 try:
-                    cls(**{field.name: data[field.name]})
+                    config_from_dict(cls, one)
                 except (TypeError, ValueError):
                     continue
-                values[field.name] = data[field.name]
-        return cls(**values)
+                values.update(one)
+        return config_from_dict(cls, values)
 
 
 def _check_positive(name: str, value: Any) -> None:

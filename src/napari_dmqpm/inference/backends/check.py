@@ -17,12 +17,13 @@ refused by this threshold.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from napari_dmqpm._config import config_from_dict, config_to_dict
 from napari_dmqpm.model import DMQPMNet
 
 #: Seed and size (rows, columns) of the reference field.
@@ -58,12 +59,12 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-native dict (stored in the export's record)."""
-        return asdict(self)
+        return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+    def from_dict(cls, data: Any) -> CheckResult:
+        """Inverse of :meth:`to_dict`: ``ValueError`` for an unknown key or a wrong JSON type."""
+        return config_from_dict(cls, data)
 
 
 def reference_inputs(network: DMQPMNet) -> list[np.ndarray | None]:
