@@ -215,6 +215,43 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(
     assert sorted(folder.iterdir()) == []
 
 
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_the_file(
+    tmp_path, monkeypatch, capsys, finetune_args
+):
+    import safetensors.torch
+
+    def full(*args, **kwargs):
+        raise safetensors.SafetensorError(
+            "Error while serializing: I/O error: No space left on device (os error 28)"
+        )
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    assert main(finetune_args) == 2
+    assert _one_line(capsys) == (
+        f"dmqpm finetune: error: {tmp_path / 'run' / 'best' / 'model.safetensors'}: "
+        "No space left on device"
+    )
+
+
+def test_a_full_disk_while_saving_the_training_state_is_one_line_naming_the_file(
+    tmp_path, monkeypatch, capsys, finetune_args
+):
+    import os
+    import types
+
+    import torch
+
+    def full(*args, **kwargs):  # what torch's writer says on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=0, f_frsize=1))
+    assert main(finetune_args) == 2
+    assert _one_line(capsys) == (
+        f"dmqpm finetune: error: {tmp_path / 'run' / 'last' / 'state.pt'}: No space left on device"
+    )
+
+
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     _full_disk(monkeypatch)
     with pytest.raises(OSError, match="No space left"):

@@ -18,8 +18,10 @@ and are re-exported here.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -110,7 +112,11 @@ def save_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        safetensors.torch.save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        try:
+            weights = str(staging / WEIGHTS_FILE)
+            safetensors.torch.save_file(tensors, weights, metadata={"format": "pt"})
+        except safetensors.SafetensorError as err:  # its I/O errors are not OSErrors
+            raise write_error(folder / WEIGHTS_FILE, err, staging) from err
         digest = _sha256((staging / WEIGHTS_FILE).read_bytes())
         content = {"format": FORMAT, "format_version": FORMAT_VERSION}
         content.update({"model": model.config.to_dict(), "postprocessing": {}, "training": {}})
@@ -124,6 +130,34 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+#: Less room than this left after a library's failed write counts as a full disk.
+FULL_DISK_BYTES = 2**20
+
+
+def write_error(path: Path, error: BaseException, folder: Path) -> OSError:
+    """An OSError naming ``path`` for a library's failed write that is not one.
+
+    safetensors says ``"... (os error 28)"``, torch's writer ``"[enforce fail at
+    inline_container.cc:...] . unexpected pos 576 vs 534"``: the errno is taken from the
+    former; otherwise ``ENOSPC`` when ``folder`` has less than :data:`FULL_DISK_BYTES` left,
+    else ``EIO`` with the library's words. The command line then shows one line naming the
+    file, as for any full disk.
+    """
+    found = _OS_ERROR.search(str(error))
+    if found is not None:
+        number = int(found.group(1))
+        return OSError(number, os.strerror(number), str(path))
+    try:
+        status = os.statvfs(folder)
+        full = status.f_bavail * status.f_frsize < FULL_DISK_BYTES
+    except (OSError, AttributeError):  # no statvfs (Windows), or the folder is gone
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, f"the write failed ({type(error).__name__}: {error})", str(path))
 
 
 def load_checkpoint(

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from napari_dmqpm.model import DMQPMNet
-from napari_dmqpm.model.checkpoint import load_checkpoint, save_checkpoint
+from napari_dmqpm.model.checkpoint import load_checkpoint, save_checkpoint, write_error
 
 LAST, BEST = "last", "best"
 _OLD = "last.old"
@@ -93,7 +93,12 @@ def save_last(
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        torch.save(payload, staging / "state.pt")
+        try:
+            torch.save(payload, staging / "state.pt")
+        except RuntimeError as err:  # torch's writer on a full disk: "[enforce fail at ...]"
+            if "enforce fail" not in str(err):
+                raise
+            raise write_error(folder / LAST / "state.pt", err, staging) from err
         (staging / "history.json").write_text(json.dumps(state.history, indent=1) + "\n")
         _swap_in(staging, folder / LAST, folder / _OLD)
     except BaseException:
