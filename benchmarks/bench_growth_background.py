@@ -209,7 +209,7 @@ def update_section(path: Path, lines: list[str]) -> None:
     start = text.find(TITLE)
     if start >= 0:
         end = text.find("\n## ", start + len(TITLE))
-        text = text[:start] + new + (text[end + 1 :] if end >= 0 else "")
+        text = text[:start] + new + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         anchor = text.find("## Ground-truth labels")
         anchor = anchor if anchor >= 0 else len(text)
