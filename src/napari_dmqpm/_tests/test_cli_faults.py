@@ -510,6 +510,16 @@ def test_finetune_labels_that_are_not_labels_name_the_file(
     assert not (tmp_path / "run").exists()  # nothing trained
 
 
+def test_finetune_refuses_labels_without_cells_before_training(tmp_path, finetune_args, capsys):
+    tifffile.imwrite(tmp_path / "cells_labels.tif", np.zeros((64, 64), np.uint32))
+    assert main(finetune_args) == 2
+    assert _one_line(capsys) == (
+        "dmqpm finetune: error: labels are empty (all 0): paint or correct some cells before "
+        "training"
+    )
+    assert not (tmp_path / "run" / "best").exists()  # nothing trained
+
+
 # --- item 9: bounds on workers and on the network a config asks for ---
 
 
