@@ -69,7 +69,15 @@ class CrossAttention(nn.Module):
         self.to_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Attend from ``x`` (B, C, h, w) to ``context`` (B, C, h, w); returns (B, C, h, w)."""
+        """Attend from ``x`` (B, C, h, w) to ``context`` (B, C, h, w); returns (B, C, h, w).
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, C, h, w)
+            The queries.
+        context : Tensor of shape (B, C, h, w)
+            The keys and values.
+        """
         if self.attention == "windowed":
             return self._windowed(x, context)
         if self.attention == "kv-reduced" and self.kv_reduction > 1:
@@ -110,6 +118,11 @@ class PositionalConv(nn.Module):
     """Conditional positional encoding: ``x + depthwise_conv3x3(x)`` (CPVT, PVTv2).
 
     Zero padding at the borders lets attention tell tokens apart by position.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the maps it encodes.
     """
 
     def __init__(self, channels: int) -> None:
@@ -117,12 +130,26 @@ class PositionalConv(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) -> (B, C, h, w)."""
+        """(B, C, h, w) -> (B, C, h, w).
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, C, h, w)
+            Feature map.
+        """
         return x + self.conv(x)
 
 
 class TokenMLP(nn.Module):
-    """Pre-norm MLP on every token: LayerNorm, Linear(C, ratio*C), GELU, Linear(ratio*C, C)."""
+    """Pre-norm MLP on every token: LayerNorm, Linear(C, ratio*C), GELU, Linear(ratio*C, C).
+
+    Parameters
+    ----------
+    channels : int
+        Channels ``C`` of each token.
+    mlp_ratio : float
+        Hidden width of the MLP as a multiple of ``C``.
+    """
 
     def __init__(self, channels: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -133,7 +160,13 @@ class TokenMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) -> (B, C, h, w), without the residual."""
+        """(B, C, h, w) -> (B, C, h, w), without the residual.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, C, h, w)
+            Feature map; each pixel is a token.
+        """
         return self.net(self.norm(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
@@ -142,6 +175,13 @@ class MHAFusion(nn.Module):
 
     ``fused = a + Attn(a -> p)``, then ``fused + MLP(fused)``, with ``a`` and ``p`` the angle and
     phase maps (after an optional positional convolution). Maps two (B, C, h, w) to (B, C, h, w).
+
+    Parameters
+    ----------
+    channels : int
+        Channels ``C`` of both inputs and of the output.
+    config : ModelConfig
+        Heads, MLP ratio, attention variant and positional encoding of the fusion.
     """
 
     def __init__(self, channels: int, config: ModelConfig) -> None:
@@ -153,7 +193,15 @@ class MHAFusion(nn.Module):
         self.mlp = TokenMLP(channels, config.mlp_ratio)
 
     def forward(self, angles: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w)."""
+        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w).
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, C, h, w)
+            Features of the angle encoder at the fusion stage.
+        phase : Tensor of shape (B, C, h, w)
+            Features of the phase encoder at the fusion stage.
+        """
         memory_format = _memory_format(angles)
         angles, phase = _channels_last(self.position_angles(angles), self.position_phase(phase))
         fused = angles + self.attend(angles, phase)
@@ -161,7 +209,15 @@ class MHAFusion(nn.Module):
 
 
 class BidirectionalMHAFusion(nn.Module):
-    """Attention both ways (angles -> phase and phase -> angles), concatenated, projected, MLP."""
+    """Attention both ways (angles -> phase and phase -> angles), concatenated, projected, MLP.
+
+    Parameters
+    ----------
+    channels : int
+        Channels ``C`` of both inputs and of the output.
+    config : ModelConfig
+        Heads, MLP ratio, attention variant and positional encoding of the fusion.
+    """
 
     def __init__(self, channels: int, config: ModelConfig) -> None:
         super().__init__()
@@ -174,7 +230,15 @@ class BidirectionalMHAFusion(nn.Module):
         self.mlp = TokenMLP(channels, config.mlp_ratio)
 
     def forward(self, angles: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w)."""
+        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w).
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, C, h, w)
+            Features of the angle encoder at the fusion stage.
+        phase : Tensor of shape (B, C, h, w)
+            Features of the phase encoder at the fusion stage.
+        """
         memory_format = _memory_format(angles)
         angles, phase = _channels_last(self.position_angles(angles), self.position_phase(phase))
         from_angles = angles + self.angles_to_phase(angles, phase)
@@ -184,7 +248,15 @@ class BidirectionalMHAFusion(nn.Module):
 
 
 class ConcatFusion(nn.Module):
-    """Concatenation and a 1x1 ConvNormAct back to C channels (the paper's simple baseline)."""
+    """Concatenation and a 1x1 ConvNormAct back to C channels (the paper's simple baseline).
+
+    Parameters
+    ----------
+    channels : int
+        Channels ``C`` of both inputs and of the output.
+    config : ModelConfig
+        Heads, MLP ratio, attention variant and positional encoding of the fusion.
+    """
 
     def __init__(self, channels: int, config: ModelConfig) -> None:
         super().__init__()
@@ -194,7 +266,15 @@ class ConcatFusion(nn.Module):
         )
 
     def forward(self, angles: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w)."""
+        """Fuse (B, C, h, w) angle and phase features into (B, C, h, w).
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, C, h, w)
+            Features of the angle encoder at the fusion stage.
+        phase : Tensor of shape (B, C, h, w)
+            Features of the phase encoder at the fusion stage.
+        """
         return self.mix(torch.cat([angles, phase], dim=1))
 
 
@@ -206,7 +286,13 @@ FUSION_MODULES = {
 
 
 def build_fusion(config: ModelConfig) -> nn.Module:
-    """The fusion module of ``config`` at ``features[config.fusion_stage]`` channels."""
+    """The fusion module of ``config`` at ``features[config.fusion_stage]`` channels.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The network's config (``fusion``, ``fusion_stage``, ``features`` and the attention options).
+    """
     if config.fusion not in FUSION_MODULES:
         raise ValueError(f"fusion={config.fusion!r} has no fusion module (two encoders needed)")
     return FUSION_MODULES[config.fusion](config.features[config.fusion_stage], config)
