@@ -99,3 +99,28 @@ def test_saving_over_existing_files_says_to_choose_another_folder(make_napari_vi
     text = widget.status.text()
     assert "choose another folder" in text and "overwrite=True" not in text, text
     assert (tmp_path / "movie_lineage.csv").read_bytes() == written
+
+
+def test_a_real_click_on_the_canvas_picks_the_track(make_napari_viewer, qtbot):
+    """Through napari's mouse callbacks, as a user clicks (not the dock's handler directly)."""
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtTest import QTest
+
+    from napari_dmqpm._napari._tracks import add_tracks
+
+    labels = np.zeros((3, 64, 64), np.int32)
+    labels[:, 16:48, 16:48] = [[[4]], [[5]], [[6]]]  # one big cell in the middle
+    labels[:, 2:8, 2:8] = 9  # and a small one in a corner
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.add_labels(labels, name="cells")
+    _, tracks = add_tracks(viewer, layer, frame_interval_min=10)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cell growth")
+    middle = int(tracks.labels[1, 32, 32])
+    widget.track.setValue(int(tracks.labels[1, 4, 4]))
+    assert widget.track.value() != middle
+    viewer.reset_view()
+    viewer.dims.set_current_step(0, 1)
+    native = viewer.window._qt_viewer.canvas.native
+    QTest.mouseClick(native, Qt.LeftButton, Qt.NoModifier,
+                     QPoint(native.width() // 2, native.height() // 2))  # fmt: skip
+    qtbot.waitUntil(lambda: widget.track.value() == middle, timeout=2000)
