@@ -134,7 +134,17 @@ class StackedConvBlocks(nn.Sequential):
 
 
 def make_upsampling(in_channels: int, out_channels: int, stride: int) -> nn.ConvTranspose2d:
-    """Transposed convolution with kernel = stride: (B, C_in, m, n) -> (B, C_out, m*s, n*s)."""
+    """Transposed convolution with kernel = stride: (B, C_in, m, n) -> (B, C_out, m*s, n*s).
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels ``C_in`` of the input.
+    out_channels : int
+        Channels ``C_out`` of the output.
+    stride : int
+        Upsampling factor ``s`` (kernel size and stride of the convolution).
+    """
     return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=stride, stride=stride)
 
 

@@ -145,6 +145,15 @@ def write_error(path: Path, error: BaseException, folder: Path) -> OSError:
     former; otherwise ``ENOSPC`` when ``folder`` has less than :data:`FULL_DISK_BYTES` left,
     else ``EIO`` with the library's words. The command line then shows one line naming the
     file, as for any full disk.
+
+    Parameters
+    ----------
+    path : Path
+        The file that was being written.
+    error : BaseException
+        What the library raised.
+    folder : Path
+        The folder written to, whose free space is checked.
     """
     found = _OS_ERROR.search(str(error))
     if found is not None:
@@ -222,6 +231,11 @@ def count_values(config: ModelConfig) -> int:
 
     The network is built on torch's ``meta`` device, so a config that asks for a network
     larger than the memory costs nothing here.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The network's config.
     """
     with torch.device("meta"):
         network = DMQPMNet(config)

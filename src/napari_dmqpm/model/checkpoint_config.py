@@ -38,6 +38,11 @@ class CheckpointError(ValueError):
 def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder, without touching the weights.
 
+    Parameters
+    ----------
+    folder : str or Path
+        The checkpoint folder.
+
     Raises
     ------
     CheckpointError

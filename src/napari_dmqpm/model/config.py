@@ -329,5 +329,10 @@ class ModelConfig:
 
         ``data`` may be any JSON value read from a file: one that is not a dict raises
         ``ValueError`` too.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value, as :meth:`to_dict` writes.
         """
         return config_from_dict(cls, data)

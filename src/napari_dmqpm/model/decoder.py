@@ -77,6 +77,11 @@ class UNetDecoder(nn.Module):
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
         """Decode the encoder's skips (stage 0 first, bottleneck last).
 
+        Parameters
+        ----------
+        skips : list of Tensor
+            The encoder's output of every stage, stage 0 (highest resolution) first.
+
         Returns
         -------
         Tensor of shape (B, n_outputs, M_0, N_0), or list of Tensor
@@ -89,6 +94,11 @@ class UNetDecoder(nn.Module):
 
     def decode(self, skips: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The last stage's feature map, and every head's output when deep supervision is on.
+
+        Parameters
+        ----------
+        skips : list of Tensor
+            The encoder's output of every stage, stage 0 (highest resolution) first.
 
         Returns
         -------
@@ -136,5 +146,11 @@ class SubPixelHead(nn.Module):
         self.shuffle = nn.PixelShuffle(stride)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, n_outputs, s * m, s * n) logits from the (B, channels, m, n) decoder map."""
+        """(B, n_outputs, s * m, s * n) logits from the (B, channels, m, n) decoder map.
+
+        Parameters
+        ----------
+        features : Tensor of shape (B, channels, m, n)
+            The highest-resolution decoder map.
+        """
         return self.shuffle(self.conv(features))

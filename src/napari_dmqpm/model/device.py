@@ -93,6 +93,11 @@ def autocast_dtype(device: str | torch.device) -> torch.dtype | None:
     other CUDA GPUs, None on CPU and MPS (float32 is both safest and, for these small
     convolutions, not slower there).
 
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
+
     Examples
     --------
     >>> autocast_dtype("cpu") is None
@@ -225,6 +230,11 @@ def free_memory_bytes(device: str | torch.device) -> int | None:
     allocator holds but does not use (``memory_reserved - memory_allocated``). MPS: the
     recommended working set minus what the driver has allocated (None when this torch cannot
     tell).
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -261,6 +271,11 @@ _OOM_MESSAGES = (
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is an allocation failure (CUDA, MPS, CPU), worth a smaller batch.
 
+    Parameters
+    ----------
+    error : BaseException
+        The exception raised by a forward pass or an allocation.
+
     Examples
     --------
     >>> is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"))
@@ -285,6 +300,11 @@ def empty_cache(device: str | torch.device) -> None:
 
     Call it after the exception that held the failed batch's tensors is gone (outside the
     ``except`` block), or the memory stays referenced by its traceback.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
     """
     device = torch.device(device)
     gc.collect()
@@ -428,6 +448,11 @@ def compiled_or_eager(network: torch.nn.Module) -> Callable[..., torch.Tensor]:
     the compiled code with the network's ``forward``, so a later wrapper reuses it. A failure
     other than out-of-memory emits one :class:`DeviceFallbackWarning` and the wrapper then
     always calls ``network`` itself.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The network to compile.
     """
     compiled = torch.compile(network, dynamic=False)
     failed: list[str] = []
@@ -457,6 +482,11 @@ def cpu_copy(network: ModuleT) -> ModuleT:
     A :class:`~napari_dmqpm.model.DMQPMNet` is rebuilt from its config on the CPU and given
     the weights (no second copy on a full accelerator; torch's random state is left as it
     was); other modules are deep-copied and moved.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The network to copy (left where it is).
     """
     clone: ModuleT
     if isinstance(network, DMQPMNet):

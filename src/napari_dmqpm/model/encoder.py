@@ -63,7 +63,13 @@ class PlainConvEncoder(nn.Module):
         self.strides = tuple(strides)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """One feature map per stage, highest resolution first."""
+        """One feature map per stage, highest resolution first.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, in_channels, M, N)
+            The input.
+        """
         skips = []
         for stage in self.stages:
             x = stage(x)
@@ -77,6 +83,11 @@ class SingleEncoder(nn.Module):
     With ``inputs="both"`` this is early fusion (5 channels, the nnU-Net baseline); with one
     input it is a plain single-input U-Net encoder. ``forward(angles, phase)`` takes the
     normalized (B, 4, M, N) angles and (B, 1, M, N) phase, either None when unused.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Inputs, stages, features, strides and blocks of the encoder.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -93,7 +104,15 @@ class SingleEncoder(nn.Module):
         self.strides = self.encoder.strides
 
     def forward(self, angles: torch.Tensor | None, phase: torch.Tensor | None) -> list:
-        """One feature map per stage of the concatenated inputs."""
+        """One feature map per stage of the concatenated inputs.
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, 4, M, N), optional
+            Normalized angle images; None when the config does not use them.
+        phase : Tensor of shape (B, 1, M, N), optional
+            Normalized phase; None when the config does not use it.
+        """
         return self.encoder(torch.cat([t for t in (angles, phase) if t is not None], dim=1))
 
 
@@ -157,7 +176,15 @@ class DualEncoder(nn.Module):
         )
 
     def forward(self, angles: torch.Tensor, phase: torch.Tensor) -> list[torch.Tensor]:
-        """One skip per stage from normalized (B, 4, M, N) angles and (B, 1, M, N) phase."""
+        """One skip per stage from normalized (B, 4, M, N) angles and (B, 1, M, N) phase.
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, 4, M, N)
+            Normalized angle images.
+        phase : Tensor of shape (B, 1, M, N)
+            Normalized phase.
+        """
         from_angles, from_phase = self.angles(angles), self.phase(phase)
         skips = [
             merge(torch.cat([a, p], dim=1))

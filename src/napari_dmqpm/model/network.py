@@ -72,7 +72,15 @@ class DMQPMNet(nn.Module):
     def forward(
         self, angles: torch.Tensor | None = None, phase: torch.Tensor | None = None
     ) -> torch.Tensor | list[torch.Tensor]:
-        """Logits for raw (B, 4, M, N) angles and (B, 1, M, N) phase (see the class notes)."""
+        """Logits for raw (B, 4, M, N) angles and (B, 1, M, N) phase (see the class notes).
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, 4, M, N), optional
+            Raw angle images; None when the config does not use them.
+        phase : Tensor of shape (B, 1, M, N), optional
+            Raw phase in radians; None when the config does not use it.
+        """
         skips = self.encoder(*self.normalize_inputs(angles, phase))
         if self.full_resolution is None:
             return self.decoder(skips)
@@ -84,6 +92,13 @@ class DMQPMNet(nn.Module):
         self, angles: torch.Tensor | None, phase: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Check the inputs against ``config.inputs`` and normalize them.
+
+        Parameters
+        ----------
+        angles : Tensor of shape (B, 4, M, N), optional
+            Raw angle images; None when the config does not use them.
+        phase : Tensor of shape (B, 1, M, N), optional
+            Raw phase in radians; None when the config does not use it.
 
         Raises
         ------
@@ -217,5 +232,14 @@ def build_nnunet_default_2d(
     """nnU-Net's default 2D U-Net (32 -> 512 features) built from our blocks, for benchmarks.
 
     See :func:`nnunet_default_2d_config` for the parameters.
+
+    Parameters
+    ----------
+    n_inputs : {5, 4, 1}
+        5 = angles + phase (early fusion), 4 = angles only, 1 = phase only.
+    n_outputs : int
+        Output channels (3: background/interior/boundary).
+    n_stages : int
+        Resolution levels (8 for nnU-Net's 512x512 patch).
     """
     return DMQPMNet(nnunet_default_2d_config(n_inputs, n_outputs, n_stages=n_stages))

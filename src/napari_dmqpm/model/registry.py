@@ -197,6 +197,11 @@ def find_model(name_or_path: str | os.PathLike) -> ModelInfo:
     A path-like, or a string with a path separator, is a folder; any other string is a name,
     or, if no model has that name, a folder relative to the working directory.
 
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A model name (``"dmqpm-default"``, a user model) or a checkpoint folder.
+
     Raises
     ------
     ModelNotFoundError
@@ -311,6 +316,11 @@ def clear_model_cache() -> None:
 def user_model_path(name: str) -> Path:
     """Where a new user model called ``name`` goes (for fine-tuning); it is not created.
 
+    Parameters
+    ----------
+    name : str
+        The user model's name (a plain folder name).
+
     Raises
     ------
     ValueError
@@ -333,6 +343,11 @@ def check_new_user_model(name: str) -> Path:
 
     The name must be free (:func:`user_model_path`) and the user models folder writable: it
     is created if missing and a probe file is written and removed there.
+
+    Parameters
+    ----------
+    name : str
+        The user model's name (a plain folder name).
 
     Returns
     -------
