@@ -117,9 +117,22 @@ def run_condition(density: str, interval: float, source: str, margin_px: float) 
     }  # fmt: skip
 
 
-def _cached(density: str, interval: float, source: str, margin_px: float) -> dict:
+def _cache_file(density: str, interval: float, source: str, margin_px: float) -> Path:
     key = f"background-{density}-{interval:g}min-{source}-m{margin_px:g}-v{VERSION}"
-    path = bt.CACHE_DIR / f"{key}.json"
+    return bt.CACHE_DIR / f"{key}.json"
+
+
+def cached_section() -> list[str]:
+    """The section from the cached records (every condition run), else nothing; runs nothing."""
+    paths = {key: _cache_file(*key) for key in CONDITIONS}
+    if not all(path.is_file() for path in paths.values()):
+        return []
+    records = {key: json.loads(path.read_text()) for key, path in paths.items()}
+    return section(records, sum(record["cpu_s"] for record in records.values()))
+
+
+def _cached(density: str, interval: float, source: str, margin_px: float) -> dict:
+    path = _cache_file(density, interval, source, margin_px)
     if path.is_file():
         return json.loads(path.read_text())
     record = run_condition(density, interval, source, margin_px)

@@ -262,6 +262,20 @@ def update_section(path: Path, lines: list[str]) -> None:
     path.write_text(text)
 
 
+def cached_section(frames: int = 200, shape: tuple[int, int] = SHAPE) -> list[str]:
+    """The section of the last full run (from its cache), else nothing; runs nothing."""
+    folder = CACHE / f"{frames}x{shape[0]}x{shape[1]}"
+    saved = folder / "result.json"
+    if not saved.is_file():
+        return []
+    result = json.loads(saved.read_text())
+    if "segment" not in result or "track" not in result:
+        return []
+    before = folder / "result_before_streaming.json"
+    result["before"] = json.loads(before.read_text()) if before.exists() else None
+    return section(result)
+
+
 def _commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, cwd=ROOT, check=False)  # fmt: skip

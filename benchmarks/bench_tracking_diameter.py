@@ -79,8 +79,20 @@ def run(interval: float, mode: str) -> dict:
     return record
 
 
+def _cache_file(interval: float, mode: str) -> Path:
+    return bt.CACHE_DIR / f"diameter-confluent-{interval:g}min-{mode}-v{VERSION}.json"
+
+
+def cached_section() -> list[str]:
+    """The section from the cached records (both modes, every interval), else nothing."""
+    keys = [(interval, mode) for interval in INTERVALS for mode in ("auto", "true")]
+    if not all(_cache_file(*key).is_file() for key in keys):
+        return []
+    return section({key: json.loads(_cache_file(*key).read_text()) for key in keys})
+
+
 def _cached(interval: float, mode: str) -> dict:
-    path = bt.CACHE_DIR / f"diameter-confluent-{interval:g}min-{mode}-v{VERSION}.json"
+    path = _cache_file(interval, mode)
     if path.is_file():
         return json.loads(path.read_text())
     record = run(interval, mode)
