@@ -126,7 +126,13 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
-        """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
+        """Inverse of ``to_dict``; unknown keys raise ``ValueError``.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value, as ``to_dict`` writes.
+        """
         return config_from_dict(cls, data)
 
 

@@ -25,6 +25,15 @@ from napari_dmqpm.training.validation import validate
 class BudgetTooShortError(ValueError):
     """A time budget too short for one training epoch; raised before any training.
 
+    Parameters
+    ----------
+    minutes : float
+        The budget given.
+    needed_minutes : float
+        What one epoch, its validation and its save take on this machine.
+    iterations : int
+        Optimizer steps of one epoch.
+
     Attributes
     ----------
     minutes : float
@@ -58,7 +67,15 @@ class EpochCost:
     save: float
 
     def first_epoch(self, iterations: int, *, base: bool) -> float:
-        """Seconds from the start of a run to the end of its first training epoch, saved."""
+        """Seconds from the start of a run to the end of its first training epoch, saved.
+
+        Parameters
+        ----------
+        iterations : int
+            Optimizer steps of one epoch.
+        base : bool
+            The run starts from a checkpoint, which is validated first (epoch 0).
+        """
         scoring = self.validation + 2 * self.save if base else 0.0
         return self.setup + scoring + iterations * self.step + self.validation + 2 * self.save
 
@@ -76,6 +93,17 @@ def measure_epoch(
     one-time costs, such as imports, which the run itself will not pay again; the second is
     timed), validated once on the validation samples, trained for ``n_steps`` steps on real
     patches (the fastest counts) and saved into a temporary folder; then it is thrown away.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    samples : sequence of Sample, optional
+        Training images in memory.
+    val_samples : sequence of Sample, optional
+        Validation images in memory.
+    n_steps : int
+        Optimizer steps timed.
     """
     import tempfile
 

@@ -173,7 +173,19 @@ def _validation_lines(training: dict, config: dict, last: dict) -> list[str]:
 def render_model_card(
     content: dict[str, Any], *, title: str, metrics: str | None = None, notes: str | None = None
 ) -> str:
-    """Markdown of a model card from a checkpoint's parsed ``config.json``."""
+    """Markdown of a model card from a checkpoint's parsed ``config.json``.
+
+    Parameters
+    ----------
+    content : dict
+        The checkpoint's parsed ``config.json``.
+    title : str
+        The card's title.
+    metrics : str, optional
+        Markdown of measured scores to include.
+    notes : str, optional
+        More markdown to include.
+    """
     training = content.get("training", {})
     config = training.get("config", {})
     last = (training.get("history") or [{}])[-1]
@@ -231,7 +243,19 @@ def write_model_card(
 
 
 def save_best(checkpoint_dir: str | Path, model: DMQPMNet, *, extra: dict[str, Any], state) -> Path:
-    """Write ``<checkpoint_dir>/best`` (a clean checkpoint, atomically) with its model card."""
+    """Write ``<checkpoint_dir>/best`` (a clean checkpoint, atomically) with its model card.
+
+    Parameters
+    ----------
+    checkpoint_dir : str or Path
+        The run folder.
+    model : DMQPMNet
+        The network of the best epoch.
+    extra : dict
+        ``config.json`` keys (the training record).
+    state : RunState
+        The run's progress, for the card.
+    """
     folder = save_checkpoint(Path(checkpoint_dir) / BEST, model, extra=extra, overwrite=True)
     write_model_card(folder, title=f"{Path(checkpoint_dir).name} (best epoch {state.best_epoch})")
     return folder
@@ -268,6 +292,12 @@ def record_run(checkpoint_dir: str | Path, run: dict[str, Any]) -> Path | None:
 
 
 def read_history(checkpoint_dir: str | Path) -> list[dict[str, Any]]:
-    """The epoch reports saved in ``<checkpoint_dir>/last/history.json`` (empty if none)."""
+    """The epoch reports saved in ``<checkpoint_dir>/last/history.json`` (empty if none).
+
+    Parameters
+    ----------
+    checkpoint_dir : str or Path
+        The run folder.
+    """
     path = Path(checkpoint_dir) / "last" / "history.json"
     return json.loads(path.read_text()) if path.is_file() else []

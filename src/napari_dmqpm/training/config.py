@@ -241,7 +241,13 @@ class TrainConfig:
         return self.epochs * self.iterations_per_epoch
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,11 +256,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from ``to_dict`` output; unknown keys and wrong JSON types raise ``ValueError``."""
+        """Build from ``to_dict`` output; unknown keys and wrong JSON types raise ``ValueError``.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value, as :meth:`to_dict` writes.
+        """
         return config_from_dict(cls, data)
 
     def save(self, path: str | Path) -> Path:
-        """Write the config as JSON (pretty-printed) and return the path."""
+        """Write the config as JSON (pretty-printed) and return the path.
+
+        Parameters
+        ----------
+        path : str or Path
+            The JSON file to write.
+        """
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
@@ -262,6 +280,11 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a config written by ``save``.
+
+        Parameters
+        ----------
+        path : str or Path
+            A JSON file written by :meth:`save`.
 
         Raises
         ------

@@ -92,7 +92,15 @@ class Sample:
         return (int(self.phase.shape[0]), int(self.phase.shape[1]))
 
     def crop(self, rows: slice, cols: slice, *, name: str | None = None) -> Sample:
-        """The sub-image ``[rows, cols]`` (copies)."""
+        """The sub-image ``[rows, cols]`` (copies).
+
+        Parameters
+        ----------
+        rows, cols : slice
+            The window.
+        name : str, optional
+            The crop's name (default: the sample's).
+        """
         angles = None if self.angles is None else self.angles[:, rows, cols].copy()
         return Sample(
             self.phase[rows, cols].copy(), self.labels[rows, cols].copy(), angles, name or self.name
@@ -137,7 +145,15 @@ def simulate_samples(spec: SimulatorData, *, n: int, rng=None, shape=None) -> li
 
 
 def validation_fields(spec: SimulatorData, *, seed: int) -> list[Sample]:
-    """The fixed simulated validation set: ``spec.n_val_fields`` fields, densities in turn."""
+    """The fixed simulated validation set: ``spec.n_val_fields`` fields, densities in turn.
+
+    Parameters
+    ----------
+    spec : SimulatorData
+        What to simulate (densities, field shape, number of validation fields).
+    seed : int
+        Seed of the validation set (the same for every epoch and every resumed run).
+    """
     rng = np.random.default_rng([seed, 1_000_003])
     samples = []
     for index in range(spec.n_val_fields):
@@ -233,6 +249,11 @@ def _read_labels(path: Path) -> np.ndarray:
 
 def label_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
     """``(image, labels)`` paths of a folder: every ``<stem>.tif`` with a ``<stem>_labels.tif``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of training images and their ``_labels.tif``.
 
     Raises
     ------

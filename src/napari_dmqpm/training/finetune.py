@@ -115,6 +115,33 @@ def finetune_config(
     best mean of validation Dice and F1 (``select_by``): on the real Q-PHASE set, fine-tuned
     on dense_011, the best-Dice epoch (4 of 22) scored F1 0.734 on the other 14 images and
     the last one (also the best by Dice and F1) 0.799.
+
+    Parameters
+    ----------
+    base : str or Path
+        Checkpoint folder (or model name) to start from.
+    out : str or Path
+        Run folder.
+    minutes : float or None
+        Wall-clock budget (None: ``epochs`` alone ends the run).
+    epochs : int, optional
+        Most epochs (default: as many as the budget allows).
+    iterations_per_epoch : int
+        Optimizer steps per epoch.
+    learning_rate : float
+        Initial learning rate of the poly schedule.
+    batch_size : int
+        Patches per optimizer step.
+    patch_size : int or (int, int)
+        Patch side(s), px.
+    seed : int
+        Seed of the patches and augmentation.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    select_by : str
+        Validation score that picks the best epoch (see ``TrainConfig.select_by``).
+    **changes
+        Any other ``TrainConfig`` field.
     """
     if minutes is None and epochs is None:
         raise ValueError("give minutes or epochs (or both); got neither")
@@ -157,7 +184,13 @@ MIN_TUNING_CELLS = 100
 
 
 def count_cells(samples) -> int:
-    """Number of labelled cells in ``samples`` (a cell cut by a split counts in each part)."""
+    """Number of labelled cells in ``samples`` (a cell cut by a split counts in each part).
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Images with their labels.
+    """
     return int(sum(np.count_nonzero(np.unique(s.labels)) for s in samples))
 
 
@@ -174,6 +207,21 @@ def finetune_split(
 
     ``diameter_px``: the base model's trained cell diameter; each image is first resampled to
     it (:func:`at_model_scale`).
+
+    Parameters
+    ----------
+    phase : ndarray or list of ndarray
+        Phase image(s), as :func:`iter_finetune` takes them.
+    labels : ndarray or list of ndarray
+        Their corrected labels.
+    angles : ndarray or list of ndarray, optional
+        Angle images, for models that take them.
+    val_fraction : float
+        Share held out for validation.
+    seed : int
+        Seed of the split.
+    diameter_px : float, optional
+        Median cell diameter the model was trained at: the samples are resampled to it.
 
     Returns
     -------
@@ -200,6 +248,13 @@ def at_model_scale(samples, diameter_px: float | None) -> list:
     angles are resampled bilinearly (antialiased when shrinking), labels by nearest
     neighbour. Samples without cells, within :data:`SCALE_TOLERANCE` of the diameter, or with
     ``diameter_px`` None are returned as they are.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Images with their labels.
+    diameter_px : float or None
+        Target median cell diameter, px (None: unchanged).
     """
     from skimage.transform import resize as resize_image
 
@@ -250,7 +305,13 @@ def _base_augment(trained: dict) -> AugmentConfig | None:
 
 
 def base_training(base: str | Path) -> dict:
-    """The ``training`` record of a checkpoint's config.json ({} when it has none)."""
+    """The ``training`` record of a checkpoint's config.json ({} when it has none).
+
+    Parameters
+    ----------
+    base : str or Path
+        Checkpoint folder or model name.
+    """
     from napari_dmqpm.model import read_checkpoint_config
 
     return read_checkpoint_config(resolve_checkpoint(base)).get("training") or {}
@@ -397,6 +458,17 @@ def tune_on_validation(folder: Path, samples, *, device: str, deadline: float | 
     """Tune the post-processing thresholds of the checkpoint ``folder`` and store them.
 
     Scored on the validation ``samples``; nothing happens when the folder has no weights.
+
+    Parameters
+    ----------
+    folder : Path
+        The checkpoint folder whose thresholds are tuned and stored.
+    samples : sequence of Sample
+        The validation samples.
+    device : str
+        Device of the predictions.
+    deadline : float or None
+        ``time.monotonic()`` value by which tuning must stop (None: no limit).
     """
     from napari_dmqpm.training.tuning import tune_checkpoint
 
@@ -425,6 +497,21 @@ def finetune(
 ) -> FinetuneResult:
     """Run :func:`iter_finetune` to the end; ``progress`` is called with every report.
 
+    Parameters
+    ----------
+    phase, labels, angles
+        The images, as :func:`iter_finetune` takes them.
+    base : str or Path
+        Checkpoint folder (or registered model name) to start from.
+    out : str or Path
+        Run folder.
+    progress : callable, optional
+        Called with every :class:`EpochReport`.
+    should_stop : callable returning bool, optional
+        Polled before every iteration (see :func:`iter_finetune`).
+    **options
+        The other keyword arguments of :func:`iter_finetune`.
+
     Returns
     -------
     FinetuneResult
@@ -441,7 +528,15 @@ def finetune(
 
 
 def summarize_finetune(out: str | Path, reports) -> FinetuneResult:
-    """A :class:`FinetuneResult` from the reports of a fine-tuning run (epoch 0 first)."""
+    """A :class:`FinetuneResult` from the reports of a fine-tuning run (epoch 0 first).
+
+    Parameters
+    ----------
+    out : str or Path
+        The run folder.
+    reports : sequence of EpochReport
+        The reports of the run, epoch 0 (the base model) first.
+    """
     from napari_dmqpm.training.card import read_history
 
     history = read_history(out)
@@ -476,7 +571,13 @@ def _best_config(run_dir: str | Path) -> dict:
 
 
 def tuning_record(folder: str | Path) -> dict | None:
-    """The ``postprocessing_tuning`` record of a checkpoint's config.json, if any."""
+    """The ``postprocessing_tuning`` record of a checkpoint's config.json, if any.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A checkpoint folder.
+    """
     import json
 
     path = Path(folder) / "config.json"

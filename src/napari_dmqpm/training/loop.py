@@ -118,7 +118,17 @@ def _fraction_done(config: TrainConfig, iteration: int, elapsed: float) -> float
 
 
 def poly_lr(config: TrainConfig, iteration: int, elapsed: float) -> float:
-    """nnU-Net's poly schedule over iterations, or over the time budget if that ends first."""
+    """nnU-Net's poly schedule over iterations, or over the time budget if that ends first.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    iteration : int
+        Optimizer steps taken so far.
+    elapsed : float
+        Training seconds so far (the time budget's clock).
+    """
     progress = _fraction_done(config, iteration, elapsed)
     return config.learning_rate * (1.0 - progress) ** config.poly_exponent
 

@@ -23,6 +23,11 @@ from torch import nn
 def deep_supervision_weights(n_outputs: int) -> list[float]:
     """nnU-Net's weights ``1 / 2**i``, the last (lowest resolution) set to 0, summing to 1.
 
+    Parameters
+    ----------
+    n_outputs : int
+        Number of decoder outputs (highest resolution first).
+
     Examples
     --------
     >>> deep_supervision_weights(4)
@@ -84,7 +89,13 @@ class HeadSlice:
 
 
 def head_slices(heads: Sequence) -> dict[str, HeadSlice]:
-    """Channel ranges of the heads of a model config (objects with name, kind, channels)."""
+    """Channel ranges of the heads of a model config (objects with name, kind, channels).
+
+    Parameters
+    ----------
+    heads : sequence
+        The heads of a model config (``HeadConfig``).
+    """
     slices, start = {}, 0
     for head in heads:
         stop = start + len(head.channels)
@@ -145,7 +156,17 @@ class SegmentationLoss(nn.Module):
     def single(
         self, output: torch.Tensor, classes: torch.Tensor, distance: torch.Tensor | None
     ) -> torch.Tensor:
-        """Loss of one output (B, C, M, N) against targets (B, M, N) of the same size."""
+        """Loss of one output (B, C, M, N) against targets (B, M, N) of the same size.
+
+        Parameters
+        ----------
+        output : Tensor of shape (B, C, M, N)
+            Logits of one decoder output.
+        classes : Tensor of shape (B, M, N)
+            Class targets at that size.
+        distance : Tensor of shape (B, M, N), optional
+            Distance targets, for a model with a distance head.
+        """
         head = self.slices["classes"]
         logits = output[:, head.start : head.stop].float()
         loss = (

@@ -66,6 +66,13 @@ def _check_pair(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nda
 def foreground_dice(pred: np.ndarray, truth: np.ndarray) -> float:
     """Dice coefficient of the foregrounds ``pred > 0`` and ``truth > 0`` (1 if both are empty).
 
+    Parameters
+    ----------
+    pred : ndarray of shape (M, N)
+        Predicted labels (or any map whose foreground is ``> 0``).
+    truth : ndarray of shape (M, N)
+        True labels.
+
     Examples
     --------
     >>> foreground_dice(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
@@ -79,6 +86,13 @@ def foreground_dice(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def foreground_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     """Intersection over union of the foregrounds (1 if both are empty).
+
+    Parameters
+    ----------
+    pred : ndarray of shape (M, N)
+        Predicted labels (or any map whose foreground is ``> 0``).
+    truth : ndarray of shape (M, N)
+        True labels.
 
     Examples
     --------
@@ -215,6 +229,15 @@ def match_instances(
 def score_image(pred: np.ndarray, truth: np.ndarray, *, iou_threshold: float = 0.5) -> ImageScores:
     """All scores of one predicted label image (M, N) against the truth (M, N).
 
+    Parameters
+    ----------
+    pred : ndarray of shape (M, N)
+        Predicted labels (or any map whose foreground is ``> 0``).
+    truth : ndarray of shape (M, N)
+        True labels.
+    iou_threshold : float
+        IoU at or above which a predicted cell matches a true one.
+
     Examples
     --------
     >>> truth = np.zeros((8, 8), dtype=int); truth[1:4, 1:4] = 1; truth[5:8, 5:8] = 2
@@ -244,6 +267,11 @@ def score_image(pred: np.ndarray, truth: np.ndarray, *, iou_threshold: float = 0
 
 def mean_sd(values) -> tuple[float, float]:
     """Mean and sample standard deviation (``ddof=1``; 0 for a single value).
+
+    Parameters
+    ----------
+    values : iterable of float
+        The values, at least one.
 
     Examples
     --------
@@ -306,6 +334,13 @@ class Report:
 
 def evaluate_labels(pairs, *, iou_threshold: float = 0.5) -> Report:
     """Score ``(name, pred, truth)`` triples of label images of shape (M, N).
+
+    Parameters
+    ----------
+    pairs : iterable of (str, ndarray, ndarray)
+        ``(name, pred, truth)`` of each image, label images of shape (M, N).
+    iou_threshold : float
+        IoU at or above which a predicted cell matches a true one.
 
     Examples
     --------
@@ -419,7 +454,15 @@ def evaluate_folders(pred_dir, truth_dir, *, iou_threshold: float = 0.5) -> Repo
 
 
 def format_report(report: Report, *, per_image: bool = True) -> str:
-    """Markdown table: one row per image (optional) and a mean ± sd row, then the pooled F1."""
+    """Markdown table: one row per image (optional) and a mean ± sd row, then the pooled F1.
+
+    Parameters
+    ----------
+    report : Report
+        The scores of :func:`evaluate_labels`.
+    per_image : bool
+        Add one row per image before the mean row.
+    """
     thr = f"{report.iou_threshold:g}"
     head = (
         f"| image | Dice | IoU | F1@{thr} | mean matched IoU | cells (true / pred) | TP | FP | FN |"

@@ -37,6 +37,15 @@ def _median_diameter(labels: np.ndarray) -> float | None:
 def is_foreground_slot(index: int, *, batch_size: int, fraction: float) -> bool:
     """nnU-Net's rule: the last ``fraction`` of each batch is centred on foreground.
 
+    Parameters
+    ----------
+    index : int
+        Position of the patch in the stream of patches.
+    batch_size : int
+        Patches per batch.
+    fraction : float
+        Share of each batch centred on foreground, in [0, 1].
+
     Examples
     --------
     >>> [is_foreground_slot(i, batch_size=3, fraction=0.33) for i in range(3)]
@@ -135,6 +144,19 @@ class PatchDataset(IterableDataset):
 
         ``cell_diameter_px`` (the sample's median cell diameter) drives the scale augmentation
         by cell size (``AugmentConfig.p_diameter``).
+
+        Parameters
+        ----------
+        sample : Sample
+            The image and labels to cut from.
+        points : ndarray of int
+            Flat indices of the foreground pixels of ``sample`` (patch centres to draw from).
+        foreground : bool
+            Centre the patch on a foreground pixel (else anywhere).
+        rng : numpy.random.Generator
+            The random source of the centre and the augmentation.
+        cell_diameter_px : float, optional
+            Median cell diameter of ``sample``, px: enables the zoom to the training diameters.
         """
         rows, cols = sample.shape
         if foreground and points.size:

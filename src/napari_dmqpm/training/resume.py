@@ -36,7 +36,13 @@ _CONFIG, _DATA = "train_config.json", "train_data.json"
 
 
 def data_digest(samples: Sequence[Any]) -> str:
-    """SHA-256 of the arrays of ``samples`` (phase, labels, angles; shapes and dtypes too)."""
+    """SHA-256 of the arrays of ``samples`` (phase, labels, angles; shapes and dtypes too).
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Images with their labels.
+    """
     digest = hashlib.sha256()
     for sample in samples:
         for array in (sample.phase, sample.labels, sample.angles):
@@ -115,14 +121,28 @@ def check_resume(config: TrainConfig, *, digest: str | None = None) -> bool:
 
 
 def save_digest(folder: str | Path, digest: str | None) -> Path:
-    """Write ``train_data.json`` (the in-memory images' digest) into the run folder."""
+    """Write ``train_data.json`` (the in-memory images' digest) into the run folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run folder (``checkpoint_dir``).
+    digest : str or None
+        The digest of :func:`data_digest` (None: no in-memory images).
+    """
     path = Path(folder) / _DATA
     path.write_text(json.dumps({"sha256": digest}) + "\n", encoding="utf-8")
     return path
 
 
 def clear_run(folder: str | Path) -> None:
-    """Remove an earlier run's files (:data:`RUN_FILES`) from ``folder``; nothing else."""
+    """Remove an earlier run's files (:data:`RUN_FILES`) from ``folder``; nothing else.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run folder (``checkpoint_dir``).
+    """
     folder = Path(folder)
     for name in RUN_FILES:
         path = folder / name

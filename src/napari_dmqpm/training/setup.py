@@ -74,6 +74,15 @@ def build_data(
 ) -> TrainingData:
     """Read folders, split off validation, and set up the simulator stream.
 
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    samples : sequence of Sample, optional
+        Training images given in memory (instead of, or with, ``config.folders``).
+    val_samples : sequence of Sample, optional
+        Validation images given in memory (else split off the training images).
+
     Raises
     ------
     ValueError
@@ -110,7 +119,15 @@ def build_data(
 
 
 def statistics_samples(config: TrainConfig, data: TrainingData) -> list[Sample]:
-    """Images the normalization is estimated on: the fixed ones and some simulated fields."""
+    """Images the normalization is estimated on: the fixed ones and some simulated fields.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    data : TrainingData
+        The run's data (:func:`build_data`).
+    """
     images = list(data.fixed)
     spec = config.simulator
     if spec is not None:
@@ -125,6 +142,13 @@ def cell_diameters(
     """10th percentile, median and 90th percentile of the cells' equivalent diameters, px.
 
     ``per_image``: the samples' cell diameters when the caller has them already.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        The training images with their labels.
+    per_image : sequence of ndarray, optional
+        Equivalent diameters of each image's cells, px, when already measured.
     """
     if per_image is None:
         per_image = [label_diameters(s.labels, exclude_border=False) for s in samples]
@@ -141,6 +165,14 @@ def describe_diameters(config: TrainConfig, samples: Sequence[Sample]) -> dict[s
     ``native`` are the images' own (10th, 50th, 90th percentile); ``seen`` the percentiles of
     the diameters in training patches under the run's spatial augmentation
     (``augment.diameter_distribution``), which is what the network was trained on.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+
+    samples : sequence of Sample
+        The training images with their labels.
     """
     per_image = [label_diameters(sample.labels, exclude_border=False) for sample in samples]
     seen = diameter_distribution(per_image, config.augment, rng=config.seed)
@@ -162,6 +194,15 @@ def build_model(
     config: TrainConfig, data: TrainingData, *, device: torch.device
 ) -> tuple[DMQPMNet, dict[str, Any]]:
     """The network of a new run: the base checkpoint, or a fresh one with estimated normalization.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    data : TrainingData
+        The run's data (:func:`build_data`), for the normalization statistics.
+    device : torch.device
+        Where the network is built.
 
     Returns
     -------
@@ -204,7 +245,21 @@ def checkpoint_extra(
     state,
     device: torch.device,
 ) -> dict[str, Any]:
-    """``config.json`` keys of a saved model: the base's keys, plus a ``training`` record."""
+    """``config.json`` keys of a saved model: the base's keys, plus a ``training`` record.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    data : TrainingData
+        The run's data.
+    base_content : dict
+        The base checkpoint's ``config.json`` (empty for a fresh model).
+    state : RunState
+        The run's progress (epochs, best epoch, history).
+    device : torch.device
+        The device trained on.
+    """
     extra = {k: v for k, v in base_content.items() if k not in _RESERVED}
     extra.setdefault("postprocessing", {})
     if "diameters" not in data.description:  # a resumed or fine-tuned run
@@ -249,6 +304,11 @@ def check_trainable(config: TrainConfig) -> None:
     Counts the parameters of ``config.model`` without allocating them
     (:func:`~napari_dmqpm.model.checkpoint.count_values`): a few bytes of JSON can ask for a
     network of a hundred GB.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
     """
     from napari_dmqpm.io.limits import format_bytes, memory_budget
     from napari_dmqpm.model.checkpoint import count_values
@@ -268,6 +328,11 @@ def check_trainable(config: TrainConfig) -> None:
 
 def resolve_checkpoint(base: str | os.PathLike) -> str:
     """The checkpoint folder of a folder path or a registered model name (shipped or user).
+
+    Parameters
+    ----------
+    base : str or path-like
+        A checkpoint folder or the name of a shipped or user model.
 
     Raises
     ------

@@ -58,7 +58,13 @@ class RunState:
 
 
 def find_last(folder: str | Path) -> Path | None:
-    """``<folder>/last`` if complete, else a ``last.old`` left by a crash, else None."""
+    """``<folder>/last`` if complete, else a ``last.old`` left by a crash, else None.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run folder (``checkpoint_dir``).
+    """
     for name in (LAST, _OLD):
         candidate = Path(folder) / name
         if (candidate / "state.pt").is_file() and (candidate / "model").is_dir():
@@ -75,7 +81,23 @@ def save_last(
     scaler: torch.amp.GradScaler | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``<folder>/last`` atomically (stage, swap, delete the old one)."""
+    """Write ``<folder>/last`` atomically (stage, swap, delete the old one).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run folder (``checkpoint_dir``).
+    model : DMQPMNet
+        The network being trained.
+    optimizer : torch.optim.Optimizer
+        Its optimizer (the state is saved for resuming).
+    state : RunState
+        The run's progress.
+    scaler : torch.amp.GradScaler, optional
+        The mixed-precision scaler, when one is used.
+    extra : dict, optional
+        More ``config.json`` keys of the saved model (its training record).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".last.", suffix=".tmp", dir=folder))
@@ -120,6 +142,13 @@ def load_last(
     last: str | Path, *, device: torch.device
 ) -> tuple[DMQPMNet, dict[str, Any], RunState, dict[str, Any]]:
     """Read a ``last/`` folder.
+
+    Parameters
+    ----------
+    last : str or Path
+        The ``last/`` folder.
+    device : torch.device
+        Where the network is loaded.
 
     Returns
     -------
@@ -175,7 +204,13 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def restore_rng(payload: dict[str, Any]) -> None:
-    """Put back the torch RNG states saved by :func:`save_last`."""
+    """Put back the torch RNG states saved by :func:`save_last`.
+
+    Parameters
+    ----------
+    payload : dict
+        The ``state.pt`` content read by :func:`load_last`.
+    """
     torch.set_rng_state(payload["torch_rng"])
     if payload.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(payload["cuda_rng"])

@@ -37,6 +37,17 @@ def model_inputs(
     """The ``(angles, phase)`` tensors the model takes (None for an input it does not use).
 
     ``angles`` (B, 4, M, N) and ``phase`` (B, 1, M, N) may be numpy arrays or tensors.
+
+    Parameters
+    ----------
+    model : DMQPMNet
+        The network (its ``config.inputs`` says which inputs it takes).
+    angles : ndarray or Tensor of shape (B, 4, M, N), optional
+        Angle images (normalized by the network itself).
+    phase : ndarray or Tensor of shape (B, 1, M, N), optional
+        Phase in radians.
+    device : torch.device
+        Where the tensors go.
     """
     inputs = model.config.inputs
     out: list[torch.Tensor | None] = []
@@ -73,6 +84,19 @@ def predict_logits(
 
     The image is padded by reflection to a multiple of ``model.required_divisor`` and cut into
     non-overlapping tiles of at most ``tile`` pixels a side.
+
+    Parameters
+    ----------
+    model : DMQPMNet
+        The network (its ``config.inputs`` says which inputs it takes).
+    sample : Sample
+        The whole image.
+    device : torch.device
+        Where the network runs.
+    amp_dtype : torch.dtype, optional
+        Autocast dtype (None: full precision).
+    tile : int
+        Largest tile side, px.
     """
     divisor = model.required_divisor
     rows, cols = sample.shape
@@ -129,6 +153,23 @@ def validate(
 
     ``postprocessing`` is a ``PostprocessConfig`` dict (a checkpoint's thresholds); default
     thresholds when None or empty.
+
+    Parameters
+    ----------
+    model : DMQPMNet
+        The network (its ``config.inputs`` says which inputs it takes).
+    samples : sequence of Sample
+        The validation images.
+    loss_fn : SegmentationLoss
+        The training loss.
+    device : torch.device
+        Where the network runs.
+    targets : TargetConfig
+        How the label images become training targets.
+    amp_dtype : torch.dtype, optional
+        Autocast dtype (None: full precision).
+    postprocessing : dict, optional
+        The checkpoint's post-processing thresholds (default: the defaults).
     """
     was_training = model.training
     model.eval()
