@@ -33,7 +33,7 @@ def test_featureless_frames_get_no_cells_and_the_status_line_says_so(
     widget.scope.setCurrentText("all frames")
     run_and_wait(qtbot, widget)
     text = widget.status.text()
-    assert text.startswith("flat cells: ") and "in 3 frame(s)" in text, text  # a result, not a failure
+    assert text.startswith("flat cells: ") and "in 3 frame(s)" in text, text  # not a failure
     assert "featureless: frames 0, 2 (the phase is constant" in text
     cells = viewer.layers["flat cells"]
     assert not cells.data[0].any() and not cells.data[2].any()
