@@ -208,6 +208,13 @@ WORKER_BYTES = 512 * 2**20
 def cap_workers(workers: int, *, n_tasks: int | None = None) -> tuple[int, str | None]:
     """The size of a local pool: ``workers`` at most the cores, the memory and the tasks.
 
+    Parameters
+    ----------
+    workers : int
+        The processes asked for.
+    n_tasks : int, optional
+        Tasks to run (no more workers than tasks).
+
     Returns
     -------
     n_workers : int

@@ -65,6 +65,13 @@ def file_failure(path, error: BaseException) -> FileFailure | None:
 
     An input's ``ValueError`` or ``OSError`` (also as the cause of a :class:`_TaskError`) fails
     its file; a full or read-only disk fails every file, and anything else is not the input's.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The input file.
+    error : BaseException
+        What segmenting it raised.
     """
     cause = error.__cause__ if isinstance(error, _TaskError) else error
     if not isinstance(cause, (ValueError, OSError)):
@@ -79,7 +86,21 @@ def file_failure(path, error: BaseException) -> FileFailure | None:
 
 
 def connect(distributed, scheduler, scheduler_file, workers: int, timeout: float):
-    """A client of the given scheduler, or of a new local cluster of ``workers`` processes."""
+    """A client of the given scheduler, or of a new local cluster of ``workers`` processes.
+
+    Parameters
+    ----------
+    distributed : module
+        The ``distributed`` package (imported by the caller).
+    scheduler : str, distributed.Client or None
+        A scheduler address, a client of the caller's, or None for a local cluster.
+    scheduler_file : str or path-like or None
+        A scheduler file to read the address from.
+    workers : int
+        Processes of a new local cluster.
+    timeout : float
+        Seconds to wait for the scheduler.
+    """
     if scheduler is not None and not isinstance(scheduler, str):
         return contextlib.nullcontext(scheduler)  # the caller's client: not ours to close
     if scheduler is None and scheduler_file is None:
@@ -149,6 +170,29 @@ def iter_on_cluster(
 
     ``failures`` (files whose header could not be read) are yielded first. On an error that
     ends the batch, or Ctrl+C, the unfinished tasks are cancelled; see :func:`_collect`.
+
+    Parameters
+    ----------
+    connection : context manager of distributed.Client
+        What :func:`connect` returned.
+    jobs : list of _Job
+        One task per file (or per frame of a time-lapse).
+    spec : _Spec
+        What every task does (model, options, threads).
+    targets : list of tuple of Path
+        Each file's outputs (:func:`~napari_dmqpm.inference.outputs.output_paths`).
+    overwrite : bool
+        Existing outputs may be replaced.
+    retries : int
+        Times a failed task is resubmitted.
+    progress : callable or None
+        Called with the files done and their total.
+    paths : sequence of path-like
+        The input files.
+    failures : list of FileFailure
+        Files whose header could not be read, yielded first.
+    keep_going : bool
+        A file that fails with an input error fails alone.
     """
     yield from failures  # files whose header could not be read (keep_going)
     with connection as client:

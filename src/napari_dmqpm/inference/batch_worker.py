@@ -72,6 +72,11 @@ def dask_setup(worker: Any) -> None:
 
     A terminal sends Ctrl+C to every process of the pool; the client alone handles it,
     cancelling the tasks and closing the pool. Not meant for the workers of a shared cluster.
+
+    Parameters
+    ----------
+    worker : distributed.Worker
+        The worker starting.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

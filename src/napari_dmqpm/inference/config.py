@@ -183,6 +183,13 @@ class InferenceConfig:
     def frame_tile_size(self, shape: tuple[int, int], divisor: int = 1) -> int:
         """The tile side used for a frame of ``shape`` (rows, cols) at the model's scale.
 
+        Parameters
+        ----------
+        shape : (int, int)
+            Rows and columns of the frame.
+        divisor : int
+            The network's ``required_divisor``.
+
         Examples
         --------
         >>> config = InferenceConfig()
@@ -205,11 +212,23 @@ class InferenceConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:
-        """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+        """Build a config from :meth:`to_dict` output; unknown keys raise ``ValueError``.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value, as :meth:`to_dict` writes.
+        """
         return config_from_dict(cls, data)
 
     def replace(self, **changes: Any) -> InferenceConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)
 
 
@@ -291,9 +310,20 @@ class PostprocessConfig:
         """Build a config from a dict (e.g. a checkpoint's ``postprocessing``).
 
         Missing keys take their defaults; unknown keys raise ``ValueError``.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value.
         """
         return config_from_dict(cls, data)
 
     def replace(self, **changes: Any) -> PostprocessConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)

@@ -223,6 +223,17 @@ def resolve_diameter(
 ) -> DiameterEstimate:
     """The diameter a config implies without estimating (``config.diameter_px`` not "auto").
 
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+
+    config : InferenceConfig
+        The inference options.
+
+    pixel_size_um : float, optional
+        The image's pixel size, µm (used with ``config.use_pixel_size``).
+
     Raises
     ------
     ValueError
@@ -247,6 +258,13 @@ def size_model(model: LoadedModel, phase_available: bool) -> LoadedModel:
     at hand and that model is installed: models that take the angle images, and fine-tuned or
     user-trained phase models too. Without the phase, or without the shipped model, a model
     sizes itself.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        The model that will segment the image.
+    phase_available : bool
+        The image has a phase map (the phase-only size model can measure it).
     """
     from napari_dmqpm.model import read_checkpoint_config
     from napari_dmqpm.model.registry import load_model, shipped_model_dirs
@@ -467,6 +485,29 @@ def estimate_from_reader(
 
     ``read`` returns the phase whenever the frame has one, whatever ``model`` takes: a model
     that takes the angle images is sized by :func:`size_model`.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        The model that will segment the frame.
+    read : callable
+        ``read(rows, cols)`` returns the ``(phase, angles)`` of a window (either may be None).
+
+    shape : (int, int)
+        Rows and columns of the frame.
+
+    config : InferenceConfig
+        The inference options.
+    postprocess : PostprocessConfig
+        The post-processing of the passes.
+    pixel_size_um : float or None
+        The frame's pixel size, µm.
+    start_diameter_px : float, optional
+        Start the iteration here (default: from the trained diameter).
+    should_stop : callable returning bool, optional
+        Polled between passes.
+    max_pixels : int
+        Pixels, at the model's scale, of the window each pass segments.
     """
     probe_phase, _ = read(slice(0, 1), slice(0, 1))
     sizer = size_model(model, probe_phase is not None)

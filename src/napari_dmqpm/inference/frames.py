@@ -144,7 +144,15 @@ def frame_status(frame: int, labels: np.ndarray, *, featureless: str | None = No
 
 
 def frames_to_csv(statuses: Iterable[FrameStatus], *, header: bool = True) -> str:
-    """``<stem>_frames.csv`` text: the header of :data:`FRAME_COLUMNS`, one line per frame."""
+    """``<stem>_frames.csv`` text: the header of :data:`FRAME_COLUMNS`, one line per frame.
+
+    Parameters
+    ----------
+    statuses : sequence of FrameStatus
+        One per frame, in frame order.
+    header : bool
+        Start with the header line.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if header:
@@ -162,6 +170,11 @@ def _frames_words(frames: Sequence[int]) -> str:
 
 def describe_frames(statuses: Sequence[FrameStatus]) -> str | None:
     """The frames without cells in words, or None when every frame has cells.
+
+    Parameters
+    ----------
+    statuses : sequence of FrameStatus
+        One per frame, in frame order.
 
     Examples
     --------

@@ -294,7 +294,13 @@ def _label_sums(labels: np.ndarray, phase: np.ndarray, order: int) -> _Sums:
 
 
 def concat_tables(tables: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Rows of several tables (e.g. one per frame) in one table; an empty one for none."""
+    """Rows of several tables (e.g. one per frame) in one table; an empty one for none.
+
+    Parameters
+    ----------
+    tables : sequence of dict of str to ndarray
+        Tables with the same columns.
+    """
     if not tables:
         return empty_table()
     return {name: np.concatenate([t[name] for t in tables]) for name in tables[0]}
@@ -310,6 +316,13 @@ def table_to_csv(table: dict[str, np.ndarray], *, header: bool = True) -> str:
     """The table as CSV text: a header line, then one line per row; NaN is an empty field.
 
     ``header=False`` gives the rows only, to append a frame's rows to a CSV being written.
+
+    Parameters
+    ----------
+    table : dict of str to ndarray
+        Columns of equal length (as :func:`~napari_dmqpm.inference.measure_cells` returns).
+    header : bool
+        Start with the header line.
     """
     lengths = {len(column) for column in table.values()}
     if len(lengths) > 1:

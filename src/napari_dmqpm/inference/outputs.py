@@ -33,7 +33,15 @@ _STEMS = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png")
 
 
 def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path, Path]:
-    """``<out_dir>/<stem>_labels.tif``, ``<stem>_cells.csv`` and ``<stem>_frames.csv``."""
+    """``<out_dir>/<stem>_labels.tif``, ``<stem>_cells.csv`` and ``<stem>_frames.csv``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The input file.
+    out_dir : str or path-like
+        The output folder.
+    """
     name = Path(path).name
     stem = next((name[: -len(s)] for s in _STEMS if name.lower().endswith(s)), Path(name).stem)
     out_dir = Path(out_dir)
@@ -45,7 +53,17 @@ def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[P
 
 
 def check_out_dir(out_dir: Path, targets: tuple[Path, ...], overwrite: bool) -> None:
-    """Fail early: a missing or unwritable folder, or an existing output without overwrite."""
+    """Fail early: a missing or unwritable folder, or an existing output without overwrite.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    targets : tuple of Path
+        The files that will be written.
+    overwrite : bool
+        Existing outputs may be replaced.
+    """
     if not out_dir.is_dir():
         raise FileNotFoundError(f"the output folder {out_dir} does not exist")
     for target in targets:
@@ -112,6 +130,22 @@ def write_outputs(
 
     ``targets`` as :func:`output_paths` gives them (the frames CSV is left out when only two
     are given); ``statuses`` default to what the labels alone say, frames numbered from 0.
+
+    Parameters
+    ----------
+    targets : tuple of Path
+        The labels TIFF, the cells CSV and the frames CSV (:func:`output_paths`).
+    labels : ndarray of shape (M, N) or (T, M, N)
+        The label images.
+
+    table : dict of str to ndarray
+        Columns of equal length (as :func:`~napari_dmqpm.inference.measure_cells` returns).
+    pixel_size_um : float or None
+        Written into the TIFF's resolution tags.
+    overwrite : bool
+        Existing outputs may be replaced.
+    statuses : list of FrameStatus, optional
+        One per frame, for the frames CSV.
     """
     out_dir = targets[0].parent
 
@@ -139,7 +173,17 @@ def write_outputs(
 
 
 class OutputStream:
-    """The outputs of :func:`stream_outputs`, filled one frame at a time."""
+    """The outputs of :func:`stream_outputs`, filled one frame at a time.
+
+    Parameters
+    ----------
+    labels : LabelsStream
+        The labels TIFF being written.
+    table : file-like
+        The cells CSV, open for writing.
+    frames : file-like, optional
+        The frames CSV, open for writing.
+    """
 
     def __init__(self, labels: LabelsStream, table: Any, frames: Any = None) -> None:
         self.labels, self.table, self.frames, self.n_rows = labels, table, frames, 0
@@ -157,19 +201,43 @@ class OutputStream:
 
         Without a ``status``, the labels alone give it (``ok`` or ``empty``), numbered
         ``index``.
+
+        Parameters
+        ----------
+        index : int
+            Frame index.
+        labels : ndarray of shape (M, N)
+            Its labels.
+
+        table : dict of str to ndarray
+            Columns of equal length (as :func:`~napari_dmqpm.inference.measure_cells` returns).
+        status : FrameStatus, optional
+            Its status (for the frames CSV).
         """
         self.labels.write(index, labels)
         self.append_rows(table)
         self.append_status(frame_status(index, labels) if status is None else status)
 
     def append_status(self, status: FrameStatus) -> None:
-        """Append a frame's status to the frames CSV (frames in the order of the labels)."""
+        """Append a frame's status to the frames CSV (frames in the order of the labels).
+
+        Parameters
+        ----------
+        status : FrameStatus
+            One frame's status.
+        """
         self.statuses.append(status)
         if self.frames is not None:
             self.frames.write(frames_to_csv([status], header=False))
 
     def append_rows(self, table: dict[str, np.ndarray]) -> None:
-        """Append rows to the CSV (frames' rows go in frame order; labels in any order)."""
+        """Append rows to the CSV (frames' rows go in frame order; labels in any order).
+
+        Parameters
+        ----------
+        table : dict of str to ndarray
+            Columns of equal length (as :func:`~napari_dmqpm.inference.measure_cells` returns).
+        """
         self.table.write(table_to_csv(table, header=False))
         self.n_rows += len(table["label"])
         values = np.asarray(table.get("cell_diameter_px", ()), dtype=np.float64)

@@ -42,6 +42,13 @@ def seed_score(probabilities: Probabilities, *, config: PostprocessConfig) -> np
     """The map seeds are taken from and flooded on, in [0, 1], shape (M, N), float32.
 
     See :class:`~napari_dmqpm.inference.PostprocessConfig` ``seed_source``.
+
+    Parameters
+    ----------
+    probabilities : Probabilities
+        The network's class (and distance) maps.
+    config : PostprocessConfig
+        ``seed_source`` and ``smooth_sigma_px``.
     """
     source = config.seed_source
     if source == "auto":

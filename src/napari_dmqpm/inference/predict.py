@@ -100,7 +100,13 @@ class Probabilities:
         return (int(self.classes.shape[1]), int(self.classes.shape[2]))
 
     def channel(self, name: str) -> np.ndarray:
-        """The probability map of the class called ``name``."""
+        """The probability map of the class called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A class name (``class_names``).
+        """
         if name not in self.class_names:
             raise KeyError(f"no class {name!r}; the classes are {self.class_names}")
         return self.classes[self.class_names.index(name)]
@@ -254,6 +260,17 @@ def resolve_scale(
     diameter); else, with ``config.use_pixel_size``, a known ``pixel_size_um`` and a checkpoint
     that states its ``pixel_size_um``, their ratio; else 1.
 
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+
+    config : InferenceConfig
+        The inference options.
+
+    pixel_size_um : float, optional
+        The image's pixel size, µm (used with ``config.use_pixel_size``).
+
     Raises
     ------
     ValueError
@@ -292,6 +309,13 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear resampling of a (C, M, N) array to (C, *shape), antialiased when shrinking.
 
     Returns a float32 array (the input itself, as float32, when the shape already matches).
+
+    Parameters
+    ----------
+    image : ndarray of shape (C, M, N)
+        The channels to resample.
+    shape : (int, int)
+        The new rows and columns.
     """
     image = np.asarray(image, dtype=np.float32)
     if tuple(image.shape[1:]) == tuple(shape):
@@ -322,7 +346,22 @@ def frame_plan(
     config: InferenceConfig,
     pixel_size_um: float | None = None,
 ) -> TilePlan:
-    """The tiles the network runs on for one frame of ``shape`` (at the model's scale)."""
+    """The tiles the network runs on for one frame of ``shape`` (at the model's scale).
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+
+    shape : (int, int)
+        Rows and columns of the frame.
+
+    config : InferenceConfig
+        The inference options.
+
+    pixel_size_um : float, optional
+        The image's pixel size, µm (used with ``config.use_pixel_size``).
+    """
     scale = resolve_scale(model, config=config, pixel_size_um=pixel_size_um)
     return _plan(_model_shape(shape, scale), _network(model).required_divisor, config)
 
@@ -334,7 +373,22 @@ def count_tiles(
     config: InferenceConfig,
     pixel_size_um: float | None = None,
 ) -> int:
-    """Tiles one frame of ``shape`` takes (the ``total`` its progress callback reports)."""
+    """Tiles one frame of ``shape`` takes (the ``total`` its progress callback reports).
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+
+    shape : (int, int)
+        Rows and columns of the frame.
+
+    config : InferenceConfig
+        The inference options.
+
+    pixel_size_um : float, optional
+        The image's pixel size, µm (used with ``config.use_pixel_size``).
+    """
     return frame_plan(model, shape, config=config, pixel_size_um=pixel_size_um).n_tiles
 
 
@@ -355,6 +409,15 @@ def model_inputs(
     network: DMQPMNet, angles: np.ndarray | None, phase: np.ndarray | None
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The ``(angles (4, M, N), phase (1, M, N))`` the network takes, None for unused ones.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network (its ``config.inputs``).
+    angles : ndarray of shape (4, M, N), optional
+        Angle images.
+    phase : ndarray of shape (M, N) or (1, M, N), optional
+        Phase in radians.
 
     Raises
     ------
@@ -506,5 +569,11 @@ def predict_probabilities(
 
 
 def trained_diameter(model: DMQPMNet | LoadedModel) -> float | None:
-    """The median cell diameter (px) the model was trained at; None if it does not say."""
+    """The median cell diameter (px) the model was trained at; None if it does not say.
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+    """
     return model.info.cell_diameter_px if isinstance(model, LoadedModel) else None

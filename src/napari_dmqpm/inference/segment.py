@@ -113,7 +113,17 @@ class SegmentFileResult:
 
 
 def resolve_model(model: ModelLike, *, kind: str, device: str = "auto") -> DMQPMNet | LoadedModel:
-    """The model to use: a given network, a name or folder (loaded), or the default for ``kind``."""
+    """The model to use: a given network, a name or folder (loaded), or the default for ``kind``.
+
+    Parameters
+    ----------
+    model : DMQPMNet, LoadedModel, str, path-like or None
+        A network, a model name or checkpoint folder (loaded), or None for the default.
+    kind : str
+        The acquisition's kind, which picks the default model.
+    device : str
+        Where a loaded model goes (``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``).
+    """
     if isinstance(model, (DMQPMNet, LoadedModel)):
         return model
     if model is None:
@@ -122,7 +132,15 @@ def resolve_model(model: ModelLike, *, kind: str, device: str = "auto") -> DMQPM
 
 
 def check_model_fits(model: DMQPMNet | LoadedModel, acquisition: Acquisition) -> None:
-    """Raise a clear ``ValueError`` when the model needs inputs the acquisition lacks."""
+    """Raise a clear ``ValueError`` when the model needs inputs the acquisition lacks.
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+    acquisition : Acquisition
+        The images to segment.
+    """
     network = model.network if isinstance(model, LoadedModel) else model
     needs = network.config.inputs
     if needs in ("both", "angles") and acquisition.angles is None:
@@ -135,7 +153,13 @@ def check_model_fits(model: DMQPMNet | LoadedModel, acquisition: Acquisition) ->
 
 
 def default_postprocess(model: DMQPMNet | LoadedModel) -> PostprocessConfig:
-    """The post-processing stored with the weights (``postprocessing`` in config.json)."""
+    """The post-processing stored with the weights (``postprocessing`` in config.json).
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (which states its trained cell diameter).
+    """
     if not isinstance(model, LoadedModel):
         return PostprocessConfig()
     try:
