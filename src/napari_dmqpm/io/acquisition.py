@@ -112,5 +112,11 @@ class Acquisition:
         return (int(self.phase.shape[1]), int(self.phase.shape[2]))
 
     def replace(self, **changes: Any) -> Acquisition:
-        """Return a copy with some fields changed (the original is untouched)."""
+        """Return a copy with some fields changed (the original is untouched).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)

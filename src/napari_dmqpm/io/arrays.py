@@ -20,7 +20,15 @@ __all__ = ["acquisition_from_arrays", "assemble", "check_retrieval_options"]
 
 
 def check_retrieval_options(*, sign: int, background: str | None) -> None:
-    """ValueError for a ``sign`` or ``background`` that :func:`retrieve_phase` would refuse."""
+    """ValueError for a ``sign`` or ``background`` that :func:`retrieve_phase` would refuse.
+
+    Parameters
+    ----------
+    sign : int
+        1 or -1.
+    background : str or None
+        A background order of :func:`~napari_dmqpm.phase.retrieve_phase`, or None.
+    """
     if sign not in (1, -1):
         raise ValueError(f"sign must be 1 or -1; got sign={sign!r}")
     if not _is_background_name(background):
@@ -44,6 +52,14 @@ def clean_intensities(angles: np.ndarray, where: str) -> np.ndarray:
 
     Returns float32; a copy only when something was replaced or the dtype changed.
     Warns with :class:`DataWarning` saying how many pixels were replaced.
+
+    Parameters
+    ----------
+    angles : ndarray of shape (..., C, M, N)
+        Intensities.
+
+    where : str
+        The source named in the warning (a file path, ``"arrays"``).
     """
     angles = angles.astype(np.float32, copy=False)
     bad = ~np.isfinite(angles)
@@ -65,7 +81,16 @@ def clean_intensities(angles: np.ndarray, where: str) -> np.ndarray:
 
 
 def clean_phase(phase: np.ndarray, where: str) -> np.ndarray:
-    """Replace NaN/Inf in a phase map by 0 (the background level), with a DataWarning."""
+    """Replace NaN/Inf in a phase map by 0 (the background level), with a DataWarning.
+
+    Parameters
+    ----------
+    phase : ndarray
+        Phase map(s).
+
+    where : str
+        The source named in the warning (a file path, ``"arrays"``).
+    """
     phase = phase.astype(np.float32, copy=False)
     bad = ~np.isfinite(phase)
     n_bad = int(bad.sum())

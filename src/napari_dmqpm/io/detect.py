@@ -131,7 +131,13 @@ def tifffile_errors() -> Iterator[list[str]]:
 
 
 def check_file(path: str | os.PathLike) -> Path:
-    """The path as a Path, or FileNotFoundError / FormatError for a missing, odd or empty file."""
+    """The path as a Path, or FileNotFoundError / FormatError for a missing, odd or empty file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    """
     path = Path(path)
     try:
         os.stat(path)
@@ -152,7 +158,13 @@ def check_file(path: str | os.PathLike) -> Path:
 
 
 def is_tiff(path: Path) -> bool:
-    """True when the file starts with a TIFF or BigTIFF signature."""
+    """True when the file starts with a TIFF or BigTIFF signature.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    """
     with open(path, "rb") as handle:
         return handle.read(4) in _TIFF_MAGIC
 
@@ -294,7 +306,13 @@ def _inspect_tiff(path: Path, kind: str | None) -> FileInfo:
 
 
 def open_pillow(path: Path):
-    """Open an image with Pillow (header only), turning every failure into FormatError."""
+    """Open an image with Pillow (header only), turning every failure into FormatError.
+
+    Parameters
+    ----------
+    path : Path
+        An image file Pillow can read (PNG, JPEG, BMP ...).
+    """
     import warnings
 
     from PIL import Image

@@ -141,6 +141,21 @@ def labels_layout(
 ) -> Layout:
     """The layout of a labels file: ``(M, N)`` or ``(T, M, N)`` integers, ``kind="labels"``.
 
+    Parameters
+    ----------
+    shape : tuple of int
+        The stored shape.
+    axes : str
+        The stored axes (tifffile's letters, e.g. ``"TYX"``).
+    dtype : numpy dtype
+        The stored dtype (an integer type).
+    declared : str
+        The kind the file's metadata declares (``""``: none).
+    reason : str
+        Why the file is read as labels.
+    where : str
+        The file, for messages.
+
     Raises
     ------
     FormatError

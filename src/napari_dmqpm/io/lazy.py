@@ -57,7 +57,13 @@ _RETRIEVAL_LOCK = threading.Lock()
 
 
 def stored_bytes(info: FileInfo) -> int:
-    """Bytes of the stored pixels of an inspected file (header numbers; nothing is read)."""
+    """Bytes of the stored pixels of an inspected file (header numbers; nothing is read).
+
+    Parameters
+    ----------
+    info : FileInfo
+        The inspected file (:func:`~napari_dmqpm.io.inspect_file`).
+    """
     return math.prod(info.shape) * np.dtype(info.dtype).itemsize
 
 
@@ -68,6 +74,14 @@ def wants_lazy(lazy: bool | None, info: FileInfo) -> bool:
     ``None`` means lazy for a TIFF time-lapse of more than :data:`LAZY_THRESHOLD_BYTES` (or a
     quarter of the memory budget), and for a single stored frame (phase map, stack) whose eager
     read would not fit in the memory budget: it is then read in row strips when used.
+
+    Parameters
+    ----------
+    lazy : bool or None
+        True or False as asked; None: lazily when the file is large.
+
+    info : FileInfo
+        The inspected file (:func:`~napari_dmqpm.io.inspect_file`).
     """
     if lazy not in (None, True, False):
         raise ValueError(f"lazy must be None, True or False; got lazy={lazy!r}")
@@ -131,6 +145,13 @@ class PlaneReader:
     def read(self, planes: Any, rows: slice = slice(None)) -> np.ndarray:
         """Planes ``planes`` (stored indices), rows ``rows``, as (k, r, N) in native byte order.
 
+        Parameters
+        ----------
+        planes : int or sequence of int
+            Stored plane indices.
+        rows : slice
+            The rows to read.
+
         Raises
         ------
         FormatError
@@ -175,7 +196,13 @@ class PlaneReader:
 
 
 def plane_indices(info: FileInfo) -> np.ndarray:
-    """``(T, C)`` stored plane index of every frame and channel, following ``info.layout``."""
+    """``(T, C)`` stored plane index of every frame and channel, following ``info.layout``.
+
+    Parameters
+    ----------
+    info : FileInfo
+        The inspected file (:func:`~napari_dmqpm.io.inspect_file`).
+    """
     has_samples = info.axes.endswith("S")
     leading = info.shape[: -3 if has_samples else -2]
     index_shape = (*leading, 1, 1, *((1,) if has_samples else ()))
@@ -282,6 +309,13 @@ def retrieved_frame_shape(info: FileInfo, options: dict) -> tuple[int, int] | No
 
     Read from the header alone; None when the planes hold no full super-pixel (the readers
     say so).
+
+    Parameters
+    ----------
+    info : FileInfo
+        The inspected file (:func:`~napari_dmqpm.io.inspect_file`).
+    options : dict
+        The read options (``demosaic_method``, ``mosaic_origin``).
     """
     has_samples = info.axes.endswith("S")
     rows, cols = info.shape[-3:-1] if has_samples else info.shape[-2:]

@@ -55,7 +55,13 @@ MAX_EXPANSION = {"deflate": 1032, "LZW": 1400, "PackBits": 64}
 
 
 def format_bytes(n_bytes: float) -> str:
-    """``"13.4 GiB"``, ``"164 bytes"``: a size in words."""
+    """``"13.4 GiB"``, ``"164 bytes"``: a size in words.
+
+    Parameters
+    ----------
+    n_bytes : float
+        A size in bytes.
+    """
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n_bytes >= size:
             return f"{n_bytes / size:.1f} {unit}"

@@ -45,7 +45,13 @@ def _read_pillow(info: FileInfo) -> np.ndarray:
 
 
 def read_pixels(info: FileInfo) -> np.ndarray:
-    """The stored array of an inspected file, every decoding failure a FormatError."""
+    """The stored array of an inspected file, every decoding failure a FormatError.
+
+    Parameters
+    ----------
+    info : FileInfo
+        The inspected file (:func:`~napari_dmqpm.io.inspect_file`).
+    """
     # before decoding: what the file can hold, and the memory (io.limits)
     check_declared(info.path, info.shape, info.dtype, compression=info.compression)
     try:

@@ -53,6 +53,15 @@ def place_file(temporary: Path, path: Path, overwrite: bool) -> None:
 
     Without ``overwrite`` the move is a hard link (atomic, and it fails if ``path`` appeared
     meanwhile), so a file that another process created is never written over.
+
+    Parameters
+    ----------
+    temporary : Path
+        The finished temporary file (in the same folder as ``path``).
+    path : Path
+        Where it goes.
+    overwrite : bool
+        An existing ``path`` may be replaced.
     """
     if overwrite:
         os.replace(temporary, path)
@@ -99,6 +108,13 @@ def name_os_error(error: OSError, path: Path) -> OSError:
     without an errno (``OSError("327680 requested and 51076 written")``); that one becomes
     ``ENOSPC`` naming ``path`` when the folder has less room left than was asked for, else a
     short write naming ``path``.
+
+    Parameters
+    ----------
+    error : OSError
+        The error of a write.
+    path : Path
+        The file that was being written.
     """
     if error.strerror:
         return type(error)(error.errno, error.strerror, str(path))
@@ -118,7 +134,17 @@ def name_os_error(error: OSError, path: Path) -> OSError:
 
 
 def atomic_write(path: Path, write: Callable[[Any], object], *, overwrite: bool) -> Path:
-    """Call ``write(binary_file)`` on a temporary file, then move it to ``path``."""
+    """Call ``write(binary_file)`` on a temporary file, then move it to ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    write : callable
+        ``write(binary_file)`` writes the content; its return value is ignored.
+    overwrite : bool
+        An existing ``path`` may be replaced (else ``FileExistsError``).
+    """
     try:
         descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
@@ -324,7 +350,15 @@ class LabelsStream:
         self._handle.seek(self._offset + index * frame_bytes)
 
     def write(self, index: int, labels: np.ndarray) -> None:
-        """Write frame ``index`` (``labels`` of shape (M, N), integers >= 0; not modified)."""
+        """Write frame ``index`` (``labels`` of shape (M, N), integers >= 0; not modified).
+
+        Parameters
+        ----------
+        index : int
+            Frame index, from 0.
+        labels : ndarray of shape (M, N)
+            The frame's labels.
+        """
         n_frames = self.shape[0] if len(self.shape) == 3 else 1
         if not 0 <= int(index) < n_frames:
             raise ValueError(f"index must be in [0, {n_frames}); got index={index!r}")

@@ -108,7 +108,13 @@ class Cell:
         return self.lamellipodium_um * relative
 
     def lamellipodium_at(self, row_um: np.ndarray, col_um: np.ndarray) -> np.ndarray:
-        """Lamellipodium width (µm) in the direction of the points ``(row_um, col_um)``."""
+        """Lamellipodium width (µm) in the direction of the points ``(row_um, col_um)``.
+
+        Parameters
+        ----------
+        row_um, col_um : ndarray
+            Points, µm, in the field's coordinates.
+        """
         drow, dcol = row_um - self.row_um, col_um - self.col_um
         cos, sin = np.cos(self.angle), np.sin(self.angle)
         long_axis, short_axis = self.semi_axes_um
@@ -119,7 +125,13 @@ class Cell:
         return self.lamellipodium_table()[index]
 
     def moved(self, **changes: Any) -> Cell:
-        """A copy with some attributes changed."""
+        """A copy with some attributes changed.
+
+        Parameters
+        ----------
+        **changes
+            New values of attributes, by name.
+        """
         return dataclasses.replace(self, **changes)
 
 
@@ -196,7 +208,15 @@ class Tessellation:
         self.n_covered = 0
 
     def add(self, cell: Cell, index: int) -> int:
-        """Draw ``cell`` as cell number ``index``; returns the number of newly covered pixels."""
+        """Draw ``cell`` as cell number ``index``; returns the number of newly covered pixels.
+
+        Parameters
+        ----------
+        cell : Cell
+            The cell to draw.
+        index : int
+            Its number in the tessellation.
+        """
         table = cell.radius_table().astype(np.float32)
         window = _window(cell, float(table.max()), self.shape, self.pixel_size_um)
         if window is None:
@@ -214,7 +234,13 @@ class Tessellation:
         return fresh
 
     def is_covered(self, row_um: float, col_um: float) -> bool:
-        """Whether the pixel nearest to a point (µm) is inside a cell or outside the field."""
+        """Whether the pixel nearest to a point (µm) is inside a cell or outside the field.
+
+        Parameters
+        ----------
+        row_um, col_um : float
+            The point, µm.
+        """
         row = int(round(row_um / self.pixel_size_um))
         col = int(round(col_um / self.pixel_size_um))
         if not (0 <= row < self.shape[0] and 0 <= col < self.shape[1]):

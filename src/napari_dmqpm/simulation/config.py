@@ -291,7 +291,13 @@ class SimulationConfig:
         return config_from_dict(cls, values)
 
     def replace(self, **changes: Any) -> SimulationConfig:
-        """A copy with some parameters changed (validated again)."""
+        """A copy with some parameters changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)
 
 

@@ -32,6 +32,11 @@ _NORMAL_FROM_E = 100.0
 def gain_e_per_count(config: SimulationConfig) -> float:
     """Electrons per count: the full well maps to the largest count.
 
+    Parameters
+    ----------
+    config : SimulationConfig
+        Full well and bit depth of the camera.
+
     Examples
     --------
     >>> gain_e_per_count(SimulationConfig(full_well_e=4095.0))

@@ -116,6 +116,15 @@ def lineage_curves(
 def track_at(cells: Mapping[str, np.ndarray], frame: int, label: int) -> int | None:
     """The track of the cell with input ``label`` at ``frame``, or None (background, unknown).
 
+    Parameters
+    ----------
+    cells : mapping of str to ndarray
+        The cells table of the tracks (``frame``, ``label``, ``track_id`` columns).
+    frame : int
+        The frame.
+    label : int
+        The cell's label in the input labels of that frame.
+
     Examples
     --------
     >>> cells = {"track_id": np.array([4, 5]), "frame": np.array([0, 0]),

@@ -61,6 +61,11 @@ def output_stem(labels_path: str | os.PathLike) -> str:
 
     >>> output_stem("run/sim_0000_labels.tif")
     'sim_0000'
+
+    Parameters
+    ----------
+    labels_path : str or path-like
+        The labels file.
     """
     stem = Path(labels_path).name.split(".")[0]
     return stem.removesuffix("_labels") or stem
@@ -143,7 +148,15 @@ def _table_columns(path: str | os.PathLike) -> tuple[str, ...]:
 
 
 def track_paths(out_dir: str | os.PathLike, stem: str) -> list[Path]:
-    """``<stem>_tracks.csv``, ``<stem>_lineage.csv`` and ``<stem>_ctc`` in ``out_dir``."""
+    """``<stem>_tracks.csv``, ``<stem>_lineage.csv`` and ``<stem>_ctc`` in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The output folder.
+    stem : str
+        The name the outputs start with (:func:`output_stem`).
+    """
     out = Path(out_dir)
     return [out / f"{stem}_tracks.csv", out / f"{stem}_lineage.csv", out / f"{stem}_ctc"]
 

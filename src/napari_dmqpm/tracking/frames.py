@@ -60,6 +60,17 @@ class LabelFrames(_Frames):
 
     Open one with :meth:`open`; ``frame(t)`` reads the bytes of frame ``t`` only.
 
+    Parameters
+    ----------
+    path : Path
+        The labels TIFF (uncompressed, contiguous pixels).
+    shape : (int, int, int)
+        Frames, rows and columns.
+    stored : numpy dtype
+        The stored dtype.
+    offset : int
+        Byte offset of the first frame's pixels in the file.
+
     Attributes
     ----------
     path : Path
@@ -101,7 +112,13 @@ class LabelFrames(_Frames):
         return cls(Path(path), (int(shape[0]), int(shape[1]), int(shape[2])), stored, offset)
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame ``index`` as an (M, N) array, read from the file."""
+        """Frame ``index`` as an (M, N) array, read from the file.
+
+        Parameters
+        ----------
+        index : int
+            Frame index, from 0.
+        """
         with open(self.path, "rb") as handle:
             handle.seek(self._offset + index * self._frame_values * self._stored.itemsize)
             values = np.fromfile(handle, dtype=self._stored, count=self._frame_values)
@@ -132,7 +149,13 @@ class RelabelledFrames(_Frames):
         self._starts = np.searchsorted(frames[order], np.arange(len(labels) + 1))
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame ``index`` of the input labels in track ids (int32; 0 background)."""
+        """Frame ``index`` of the input labels in track ids (int32; 0 background).
+
+        Parameters
+        ----------
+        index : int
+            Frame index, from 0.
+        """
         labels = np.asarray(self.labels[index])
         rows = slice(self._starts[index], self._starts[index + 1])
         lookup = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int32)

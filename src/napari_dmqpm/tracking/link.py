@@ -166,7 +166,13 @@ def _check_options(max_distance_px: float | None, max_gap_frames: int, weight: f
 
 
 def default_max_distance(area_px: np.ndarray) -> float:
-    """The median equivalent diameter of the cells, px (10 px when there are none)."""
+    """The median equivalent diameter of the cells, px (10 px when there are none).
+
+    Parameters
+    ----------
+    area_px : ndarray
+        Areas of the cells, px.
+    """
     if area_px.size == 0:
         return 10.0
     return float(max(2.0 * math.sqrt(float(np.median(area_px)) / math.pi), 2.0))
