@@ -335,7 +335,13 @@ def _missing_gui_packages() -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; returns the exit status."""
+    """Run the demo; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+    """
     args = _build_parser().parse_args(argv)
     if args.gui:
         missing = _missing_gui_packages()

@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     (:func:`~napari_dmqpm.cli._errors.is_user_error`; ``--debug`` shows every traceback). A
     command that fails removes the ``--out`` folder (and its parents) it created, if they are
     still empty; folders that existed before are never removed.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.run

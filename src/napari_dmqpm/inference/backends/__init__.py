@@ -66,6 +66,13 @@ class BackendWarning(UserWarning):
 def resolve_backend(requested: str, device: torch.device | str) -> str:
     """The backend that runs a network on ``device`` for ``InferenceConfig.backend=requested``.
 
+    Parameters
+    ----------
+    requested : str
+        ``InferenceConfig.backend``: ``"auto"``, ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    device : torch.device or str
+        Where the network runs (backends other than torch run on the CPU only).
+
     Raises
     ------
     BackendNotInstalledError
@@ -101,6 +108,15 @@ class SessionNetwork:
 
     Tiles smaller than ``min_side`` in rows or columns run on ``fallback`` (torch); so does
     everything after the runtime fails on a tile (with a :class:`BackendWarning`).
+
+    Parameters
+    ----------
+    session : callable
+        ``feeds -> logits`` of the export (:func:`~.runtimes.open_session`).
+    names : tuple of str
+        The graph's inputs (``"angles"``, ``"phase"``).
+    fallback : DMQPMNet
+        The network exported, whose attributes (config, divisor) this one answers with.
     """
 
     def __init__(self, session, names: tuple[str, ...], fallback: DMQPMNet) -> None:
@@ -224,6 +240,19 @@ def engine_for(
     Exports and checks on first use (see the module); cached per export, backend and
     ``torch.get_num_threads()`` for this process.
 
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (whose name and hash key the export).
+
+    network : DMQPMNet
+        The network.
+    device : torch.device
+        Where the network runs.
+
+    backend : str
+        ``"auto"``, ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+
     Raises
     ------
     BackendNotInstalledError, ValueError
@@ -250,6 +279,14 @@ def describe(model: DMQPMNet | LoadedModel, backend: str = "auto") -> tuple[str,
 
     What :func:`engine_for` gives (exporting and checking on first use), or torch where the
     runtime failed during this session; for provenance records (layer metadata, reports).
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (whose name and hash key the export).
+
+    backend : str
+        ``"auto"``, ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
 
     Examples
     --------

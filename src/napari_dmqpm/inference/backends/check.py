@@ -63,12 +63,24 @@ class CheckResult:
 
     @classmethod
     def from_dict(cls, data: Any) -> CheckResult:
-        """Inverse of :meth:`to_dict`: ``ValueError`` for an unknown key or a wrong JSON type."""
+        """Inverse of :meth:`to_dict`: ``ValueError`` for an unknown key or a wrong JSON type.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> JSON value, as :meth:`to_dict` writes.
+        """
         return config_from_dict(cls, data)
 
 
 def reference_inputs(network: DMQPMNet) -> list[np.ndarray | None]:
-    """The reference field as the network's ``[angles (4, M, N), phase (1, M, N)]`` inputs."""
+    """The reference field as the network's ``[angles (4, M, N), phase (1, M, N)]`` inputs.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    """
     from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
     divisor = network.required_divisor

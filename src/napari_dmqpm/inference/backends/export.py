@@ -100,6 +100,11 @@ def export_key(model: DMQPMNet | LoadedModel) -> ExportKey:
     sha256 of its ``model.safetensors`` (checked when it was loaded); a network in memory by
     ``network`` and the sha256 of its parameters and buffers. Both add a hash of the model
     config (architecture, heads and input normalization, which the graph holds).
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The network, or a registry model (whose name and hash key the export).
     """
     network = model.network if isinstance(model, LoadedModel) else model
     config = json.dumps(network.config.to_dict(), sort_keys=True).encode()
@@ -130,6 +135,11 @@ class ExportableNetwork(torch.nn.Module):
 
     ``forward(*inputs)`` takes the inputs the model uses, in the order angles, phase (raw, as
     :class:`~napari_dmqpm.model.DMQPMNet` takes them) and returns the full-resolution logits.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
     """
 
     def __init__(self, network: DMQPMNet) -> None:
@@ -142,7 +152,13 @@ class ExportableNetwork(torch.nn.Module):
                 )
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """Full-resolution logits for the inputs the model uses (see the class)."""
+        """Full-resolution logits for the inputs the model uses (see the class).
+
+        Parameters
+        ----------
+        *inputs : Tensor
+            The inputs the model uses, in the order of :func:`input_names`.
+        """
         network, uses = self.network, self.network.config.inputs
         angles = inputs[0] if uses in ("both", "angles") else None
         phase = inputs[-1] if uses in ("both", "phase") else None
@@ -159,13 +175,25 @@ class ExportableNetwork(torch.nn.Module):
 
 
 def input_names(network: DMQPMNet) -> tuple[str, ...]:
-    """The graph's inputs: ``angles`` and/or ``phase``, as the model uses them."""
+    """The graph's inputs: ``angles`` and/or ``phase``, as the model uses them.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    """
     uses = network.config.inputs
     return tuple(n for n in ("angles", "phase") if uses in ("both", n))
 
 
 def not_exportable(network: DMQPMNet) -> str | None:
-    """Why a network cannot be exported with dynamic sizes, or None when it can."""
+    """Why a network cannot be exported with dynamic sizes, or None when it can.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    """
     config = network.config
     if config.is_dual and config.fusion == "mha" and config.attention == "kv-reduced":
         return "its kv-reduced attention pools to a size the export would fix"
@@ -173,7 +201,13 @@ def not_exportable(network: DMQPMNet) -> str | None:
 
 
 def min_side(network: DMQPMNet) -> int:
-    """The smallest tile side (px) the export runs: a window at the fusion stage."""
+    """The smallest tile side (px) the export runs: a window at the fusion stage.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    """
     config = network.config
     stride = 1
     for value in config.strides[: config.fusion_stage + 1]:
@@ -197,13 +231,27 @@ def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
 
 
 def write_record(key: ExportKey, record: dict[str, Any]) -> None:
-    """Write an export's record atomically."""
+    """Write an export's record atomically.
+
+    Parameters
+    ----------
+    key : ExportKey
+        The export's key (:func:`export_key`).
+    record : dict
+        The record (export file, hashes, checks).
+    """
     text = json.dumps(record, indent=1, sort_keys=True)
     _atomic_write(key.record_path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    """
     with open(path, "rb") as handle:
         return _sha256_bytes(iter(lambda: handle.read(1 << 20), b""))
 
@@ -213,6 +261,11 @@ def read_record(key: ExportKey) -> dict[str, Any] | None:
 
     Valid: both files exist, the record parses, and the ONNX file's sha256 and the key's
     weights sha256 equal those it states.
+
+    Parameters
+    ----------
+    key : ExportKey
+        The export's key (:func:`export_key`).
     """
     try:
         record = json.loads(key.record_path.read_text(encoding="utf-8"))
@@ -228,7 +281,15 @@ def read_record(key: ExportKey) -> dict[str, Any] | None:
 
 
 def export_onnx(network: DMQPMNet, path: Path) -> None:
-    """Export ``network`` to ONNX at ``path`` (atomically), dynamic in batch, rows and columns."""
+    """Export ``network`` to ONNX at ``path`` (atomically), dynamic in batch, rows and columns.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    path : Path
+        The ONNX file to write.
+    """
     names = input_names(network)
     divisor = network.required_divisor
     side = min_side(network)
@@ -251,6 +312,14 @@ def export_onnx(network: DMQPMNet, path: Path) -> None:
 
 def ensure_export(network: DMQPMNet, key: ExportKey) -> dict[str, Any]:
     """The record of ``key``'s export, exporting ``network`` first when there is no valid one.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+
+    key : ExportKey
+        The export's key (:func:`export_key`).
 
     Returns
     -------
@@ -278,6 +347,11 @@ def prune(key: ExportKey) -> list[Path]:
     """Remove all but the ``KEEP_PER_NAME`` newest exports of ``key.name`` (never ``key``'s).
 
     Returns the removed ONNX files.
+
+    Parameters
+    ----------
+    key : ExportKey
+        The export's key (:func:`export_key`).
     """
     prefix = f"{key.name}-"
     others = [

@@ -34,12 +34,24 @@ class BackendNotInstalledError(ImportError):
 
 
 def is_installed(backend: str) -> bool:
-    """True when ``backend`` can run here (torch always can)."""
+    """True when ``backend`` can run here (torch always can).
+
+    Parameters
+    ----------
+    backend : str
+        ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    """
     return all(importlib.util.find_spec(p) is not None for p in RUNTIME_PACKAGES.get(backend, ()))
 
 
 def require(backend: str) -> None:
-    """Raise :class:`BackendNotInstalledError` when ``backend``'s runtime is missing."""
+    """Raise :class:`BackendNotInstalledError` when ``backend``'s runtime is missing.
+
+    Parameters
+    ----------
+    backend : str
+        ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    """
     if not is_installed(backend):
         missing = [p for p in RUNTIME_PACKAGES[backend] if importlib.util.find_spec(p) is None]
         raise BackendNotInstalledError(
@@ -51,7 +63,13 @@ def require(backend: str) -> None:
 
 
 def cpu_supports(precision: str) -> bool:
-    """Whether this CPU runs ``precision`` natively in OpenVINO (float32 always)."""
+    """Whether this CPU runs ``precision`` natively in OpenVINO (float32 always).
+
+    Parameters
+    ----------
+    precision : str
+        ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+    """
     if precision == "float32":
         return True
     import openvino
@@ -61,7 +79,13 @@ def cpu_supports(precision: str) -> bool:
 
 
 def precisions(backend: str) -> tuple[str, ...]:
-    """The precisions to try for ``backend`` on this CPU, preferred first."""
+    """The precisions to try for ``backend`` on this CPU, preferred first.
+
+    Parameters
+    ----------
+    backend : str
+        ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    """
     return tuple(p for p in PRECISIONS[backend] if backend != "openvino" or cpu_supports(p))
 
 
@@ -107,6 +131,15 @@ def open_session(backend: str, path: Path, *, precision: str = "float32") -> Ses
 
     ``feeds`` maps the graph's input names (``angles``, ``phase``) to float32 arrays of
     shape (B, C, M, N); the logits are (B, n_outputs, M, N) float32.
+
+    Parameters
+    ----------
+    backend : str
+        ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    path : Path
+        The ONNX export.
+    precision : str
+        ``"float32"``, ``"bfloat16"`` or ``"float16"`` (OpenVINO's inference precision).
     """
     require(backend)
     threads = max(1, torch.get_num_threads())
@@ -118,7 +151,13 @@ def open_session(backend: str, path: Path, *, precision: str = "float32") -> Ses
 
 
 def runtime_version(backend: str) -> str:
-    """The installed version of ``backend``'s runtime (torch's for torch)."""
+    """The installed version of ``backend``'s runtime (torch's for torch).
+
+    Parameters
+    ----------
+    backend : str
+        ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+    """
     if backend == "torch":
         return torch.__version__
     from importlib.metadata import version
