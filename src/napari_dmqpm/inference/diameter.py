@@ -96,7 +96,7 @@ ESTIMATE_PIXELS = 1024 * 1024
 #: After the first pass, a pass segments a central window expected to hold about this many
 #: cells at the highest density (cells per pixel) a pass has found so far, at most
 #: ``max_pixels`` and at least ``MIN_WINDOW_PIXELS`` at the model's scale.
-WINDOW_CELLS = 150
+WINDOW_CELLS = 300
 MIN_WINDOW_PIXELS = 256 * 256
 #: A pass at a scale below this (model pixels per input pixel) is post-processed at the
 #: model's scale, not resampled back to the input's (see :func:`_labels`).
