@@ -52,6 +52,7 @@ lint: venv
 	$(VENV)/bin/ruff check src benchmarks scripts
 	$(VENV)/bin/ruff format --check src benchmarks scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/numpydoc lint $$(find src/napari_dmqpm -name '*.py' | sort)
 
 bench: venv
 	$(PY) benchmarks/run_all.py

@@ -1,5 +1,6 @@
-"""The code style is part of the test suite: ruff (with pydocstyle and the banned-api rule) and
-mypy on the core packages (the files pyproject.toml names)."""
+"""The code style is part of the test suite: ruff (with pydocstyle and the banned-api rule),
+numpydoc validation (every public callable documents its parameters) and mypy on the core
+packages (the files pyproject.toml names)."""
 
 import importlib.util
 import shutil
@@ -41,5 +42,20 @@ def test_mypy_passes_on_the_core():
         pytest.skip("mypy is not installed (it comes with the test extra)")
     done = subprocess.run(
         [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source checkout")
+def test_every_public_callable_documents_its_parameters():
+    if importlib.util.find_spec("numpydoc") is None:
+        pytest.skip("numpydoc is not installed (it comes with the test extra)")
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "src" / "napari_dmqpm").rglob("*.py"))
+    done = subprocess.run(
+        [sys.executable, "-m", "numpydoc", "lint", *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
