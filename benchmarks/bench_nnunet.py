@@ -538,6 +538,23 @@ def camera_needs(ours: dict, d: dict, retrieval: str) -> list[str]:
     return [*needs, ""]
 
 
+def _scores_text(scores: dict[str, dict]) -> str:
+    """Where the Dice and F1 of the table come from, in words."""
+    if not scores:
+        return "need a trained nnU-Net default checkpoint (see `--nnunet`)."
+    runs = ", ".join(
+        f"({name}: best checkpoint after {s['iterations']} training iterations of batch "
+        f"{s['batch_size']} at {s['patch_size'][0]}² ({s['minutes']:.0f} min on "
+        f"{s['cpu_count']} CPU cores, {s['threads']} torch thread(s)), "
+        f"thresholds {'tuned' if s['tuned'] else 'default'})"
+        for name, s in scores.items()
+    )
+    return (
+        f"mean over {next(iter(scores.values()))['n']} held-out synthetic fields "
+        f"(`benchmarks/results.py`), each network with its stored post-processing {runs}."
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
@@ -584,30 +601,15 @@ def main() -> int:
     trained = "trained" if NNUNET in scores else f"random (no checkpoint at `{args.nnunet}`)"
     lines = [
         heading,
-        f"Device: {device}; torch threads: {args.threads or 'default'}; median of {repeats} "
-        f"call(s) after a warm-up; load average {load:.1f} on {os.cpu_count()} cores when "
-        f"started (other work inflates wall times). nnU-Net default: {trained} weights. GFLOP: "
-        "forward, counted on a 512² tile. 'batched': the batch `choose_batch_size` picks on "
-        "this device, per tile. Frame: `predict_probabilities` with its defaults (a frame up to "
-        "`whole_frame_px` runs as one tile padded to the divisor; tiles in brackets). "
-        "Peak: extra resident memory of the process over one 512² tile (batch 1) and over the "
-        "frame (CPU), or peak CUDA allocation. Estimated: `estimate_tile_bytes`, which batch "
-        "sizing on an accelerator assumes (float32 activations, ×1.5 margin). Activations: "
-        "elements written by the ops of one forward (views excluded), the memory traffic "
-        "that bounds small-channel layers on a GPU. Dice/F1: "
-        + (
-            f"mean over {next(iter(scores.values()))['n']} held-out synthetic fields "
-            "(`benchmarks/results.py`), each network with its stored post-processing "
-            + ", ".join(
-                f"({name}: best checkpoint after {s['iterations']} training iterations of batch "
-                f"{s['batch_size']} at {s['patch_size'][0]}² ({s['minutes']:.0f} min on "
-                f"{s['cpu_count']} CPU cores, {s['threads']} torch thread(s)), "
-                f"thresholds {'tuned' if s['tuned'] else 'default'})"
-                for name, s in scores.items()
-            )
-            + "."
-            if scores
-            else "need a trained nnU-Net default checkpoint (see `--nnunet`)."
+        *render(
+            "nnunet/description.md",
+            device=device,
+            threads=args.threads or "default",
+            repeats=repeats,
+            load=f"{load:.1f}",
+            cores=os.cpu_count(),
+            trained=trained,
+            scores=_scores_text(scores),
         ),
         "",
         *table(measured, scores),
