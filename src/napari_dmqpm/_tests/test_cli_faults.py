@@ -520,6 +520,27 @@ def test_finetune_refuses_labels_without_cells_before_training(tmp_path, finetun
     assert not (tmp_path / "run" / "best").exists()  # nothing trained
 
 
+# --- item 4: what a read ignores is said, in one line ---
+
+
+@pytest.mark.filterwarnings("default::UserWarning")  # shown, as outside the tests
+@pytest.mark.parametrize("debug", [False, True])
+def test_what_a_read_ignores_is_one_warning_line(tmp_path, tiny_model, capsys, debug):
+    path = tmp_path / "two_series.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.zeros((32, 32), np.float32))
+        tif.write(np.ones((16, 16), np.uint8))
+    args = ["segment", str(path), "--out", str(tmp_path / "out"), "--model", str(tiny_model),
+            "--device", "cpu", "--diameter", "20", "--phase-unit", "rad"]  # fmt: skip
+    assert main(["--debug", *args] if debug else args) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    said = f"{path}: reads series 0 (1 of 2 pages); the other 1 series, 1 page ignored"
+    if debug:  # Python's own form (here pytest records it)
+        assert not any(line.startswith("dmqpm segment: warning:") for line in err), err
+    else:
+        assert err == [f"dmqpm segment: warning: {said}"]
+
+
 # --- item 9: bounds on workers and on the network a config asks for ---
 
 

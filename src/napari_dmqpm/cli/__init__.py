@@ -24,7 +24,13 @@ from napari_dmqpm.cli import (
     _train,
 )
 from napari_dmqpm.cli._args import parse_frames
-from napari_dmqpm.cli._errors import cli_words, error_words, is_user_error, quiet_stdout
+from napari_dmqpm.cli._errors import (
+    cli_words,
+    error_words,
+    is_user_error,
+    one_line_warnings,
+    quiet_stdout,
+)
 from napari_dmqpm.cli._folders import check_out_folder, new_folders, remove_if_empty
 from napari_dmqpm.cli._signals import Terminated, handle_sigterm, stale_temporaries
 
@@ -70,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_out_folder(getattr(args, "out", None))
         for line in stale_temporaries(getattr(args, "out", None)):  # left by a killed run
             print(f"dmqpm {args.command}: {line}", file=sys.stderr)
-        with handle_sigterm():  # like Ctrl+C: writers clean up, nothing is half-written
+        # like Ctrl+C: writers clean up, nothing is half-written; our warnings in one line
+        with handle_sigterm(), one_line_warnings(args.command, args.debug):
             status = command(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

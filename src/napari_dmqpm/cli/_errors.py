@@ -6,9 +6,12 @@ command line says the option instead (``--overwrite``, ``--diameter``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import warnings
+from collections.abc import Iterator
 
 __all__ = [
     "FLAGS",
@@ -18,6 +21,7 @@ __all__ = [
     "cli_words",
     "is_user_error",
     "error_words",
+    "one_line_warnings",
     "quiet_stdout",
 ]
 
@@ -186,3 +190,31 @@ def quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):  # no real stdout (tests): nothing to drop
         pass
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str, debug: bool = False) -> Iterator[None]:
+    """Show this package's warnings as one ``dmqpm COMMAND: warning: ...`` line each.
+
+    Python shows a warning as two lines, the source file and line of the ``warn`` call and
+    that line of code; a user gets the message alone, in the options' words (a file read as
+    its first series, NaN pixels replaced, a device fallback). Other libraries' warnings, and
+    every warning with ``--debug``, keep Python's form. Only how a warning is shown changes:
+    which are shown (the warning filters) is left as it is.
+    """
+    if debug:
+        yield
+        return
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.partition(".")[0] != "napari_dmqpm":
+            previous(message, category, filename, lineno, file, line)
+            return
+        print(f"dmqpm {command}: warning: {cli_words(str(message), command)}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
