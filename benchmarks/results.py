@@ -244,11 +244,9 @@ def synthetic_cases(n_per_density: int, shape=SYNTHETIC_SHAPE, *, namespace=TEST
 def synthesize_ssqpm(phase: np.ndarray, *, pixel_size_um: float, wavelength_um: float, rng=None):
     """Angle images of a given object phase through the simulator's optics and detector.
 
-    Adapter over the public pieces of :mod:`napari_dmqpm.simulation` (the simulator's own
-    ``simulate_field`` draws its phase from a phantom): reference wavefront (tilt, curvature,
-    residual aberration), illumination (fall-off, edge scattering), fringe visibility, shot
-    and read noise, 12-bit quantization, then :func:`napari_dmqpm.phase.retrieve_phase` with
-    the simulator's background model. All parameters are the simulator's defaults.
+    The simulator's own imaging steps (:func:`napari_dmqpm.simulation.image_phase`: optics,
+    detector, phase retrieval), with the simulator's default parameters at this pixel size
+    and wavelength, and an optics and a noise stream drawn from ``rng``.
 
     Parameters
     ----------
@@ -266,14 +264,7 @@ def synthesize_ssqpm(phase: np.ndarray, *, pixel_size_um: float, wavelength_um: 
     retrieved : ndarray of shape (M, N), float32
         Phase retrieved from ``angles``, radians.
     """
-    from napari_dmqpm.phase import retrieve_phase
-    from napari_dmqpm.simulation import SimulationConfig
-    from napari_dmqpm.simulation.detector import detect
-    from napari_dmqpm.simulation.optics import (
-        expected_intensities,
-        illumination,
-        reference_wavefront,
-    )
+    from napari_dmqpm.simulation import SimulationConfig, image_phase
 
     phase = np.asarray(phase, dtype=np.float32)
     config = SimulationConfig(
@@ -281,11 +272,8 @@ def synthesize_ssqpm(phase: np.ndarray, *, pixel_size_um: float, wavelength_um: 
     )
     seeds = np.random.default_rng(rng).integers(0, 2**63, size=2)
     optics_rng, noise_rng = (np.random.default_rng(int(seed)) for seed in seeds)
-    total = phase + reference_wavefront(config, optics_rng)
-    mean = illumination(phase, config, optics_rng)
-    angles = detect(expected_intensities(total, mean, config), config, rng=noise_rng)
-    background = "quadratic" if config.curvature_rad > 0 else "plane"
-    return angles, retrieve_phase(angles, sign=config.sign, background=background).phase
+    angles, retrieval = image_phase(phase, config, optics_rng=optics_rng, noise_rng=noise_rng)
+    return angles, retrieval.phase
 
 
 def real_pairs(folder: Path) -> list[tuple[str, Path, Path]]:

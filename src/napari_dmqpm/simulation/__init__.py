@@ -11,6 +11,7 @@ from napari_dmqpm.simulation.dataset import write_dataset
 from napari_dmqpm.simulation.field import (
     SimulatedField,
     SimulatedTimelapse,
+    image_phase,
     simulate_field,
     simulate_timelapse,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "SimulatedGrowth",
     "SimulatedTimelapse",
     "SimulationConfig",
+    "image_phase",
     "make_phantom",
     "simulate_field",
     "simulate_growth",

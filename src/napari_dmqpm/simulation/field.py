@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from napari_dmqpm.io.acquisition import Acquisition
-from napari_dmqpm.phase import retrieve_phase
+from napari_dmqpm.phase import PhaseRetrieval, retrieve_phase
 from napari_dmqpm.simulation.cells import Cell, place_cells
 from napari_dmqpm.simulation.config import SimulationConfig
 from napari_dmqpm.simulation.detector import detect
@@ -35,7 +35,13 @@ from napari_dmqpm.simulation.phantoms import (
     visible_cells,
 )
 
-__all__ = ["SimulatedField", "SimulatedTimelapse", "simulate_field", "simulate_timelapse"]
+__all__ = [
+    "SimulatedField",
+    "SimulatedTimelapse",
+    "image_phase",
+    "simulate_field",
+    "simulate_timelapse",
+]
 
 PHASE_SOURCE = "simulated: four-step retrieval from noisy intensities"
 
@@ -179,6 +185,44 @@ def simulate_field(
     return _image(phantom, config, optics_rng, noise_rng, residual)
 
 
+def image_phase(
+    true_phase: np.ndarray,
+    config: SimulationConfig,
+    *,
+    optics_rng: np.random.Generator,
+    noise_rng: np.random.Generator,
+) -> tuple[np.ndarray, PhaseRetrieval]:
+    """Image an object phase as the simulator does: optics, detector, phase retrieval.
+
+    The imaging steps of :func:`simulate_field`, for an object phase from elsewhere (a real
+    phase map, to give it simulated angle images): the reference wavefront (tilt, curvature,
+    residual aberration), the illumination (fall-off, edge scattering), fringe visibility,
+    shot and read noise and quantization, then
+    :func:`~napari_dmqpm.phase.retrieve_phase` with the simulator's background model.
+
+    Parameters
+    ----------
+    true_phase : ndarray of shape (M, N)
+        Object phase, radians.
+    config : SimulationConfig
+        Optics and detector parameters (``shape`` must be ``true_phase``'s).
+    optics_rng, noise_rng : numpy.random.Generator
+        Random sources of the optics and of the detector noise.
+
+    Returns
+    -------
+    angles : ndarray of shape (4, M, N)
+        Detector counts at 0, 45, 90 and 135 degrees.
+    retrieval : PhaseRetrieval
+        The phase retrieved from ``angles``, and its modulation.
+    """
+    total = true_phase + reference_wavefront(config, optics_rng)
+    mean = illumination(true_phase, config, optics_rng)
+    angles = detect(expected_intensities(total, mean, config), config, rng=noise_rng)
+    background: Literal["quadratic", "plane"] = "quadratic" if config.curvature_rad > 0 else "plane"
+    return angles, retrieve_phase(angles, sign=config.sign, background=background)
+
+
 def _image(
     phantom: Phantom,
     config: SimulationConfig,
@@ -186,13 +230,9 @@ def _image(
     noise_rng: np.random.Generator,
     residual: np.ndarray | None,
 ) -> SimulatedField:
-    """Image a phantom: optics, detector, phase retrieval, then the residual background."""
+    """Image a phantom (:func:`image_phase`), then add the residual background."""
     true_phase = object_phase(phantom.opd_um, config.wavelength_um)
-    total = true_phase + reference_wavefront(config, optics_rng)
-    mean = illumination(true_phase, config, optics_rng)
-    angles = detect(expected_intensities(total, mean, config), config, rng=noise_rng)
-    background: Literal["quadratic", "plane"] = "quadratic" if config.curvature_rad > 0 else "plane"
-    retrieval = retrieve_phase(angles, sign=config.sign, background=background)
+    angles, retrieval = image_phase(true_phase, config, optics_rng=optics_rng, noise_rng=noise_rng)
     phase = retrieval.phase if residual is None else retrieval.phase + residual
     return SimulatedField(
         angles=angles,

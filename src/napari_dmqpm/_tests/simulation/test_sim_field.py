@@ -195,3 +195,22 @@ def test_a_dividing_cell_keeps_its_mass_so_the_tracker_links_the_division():
     table["dry_mass_pg"] = np.concatenate([t["dry_mass_pg"] for t in tables])
     tracks = track_labels(movie.labels, table=table)
     assert tracks.n_divisions == 1, tracks.table
+
+
+def test_image_phase_is_the_simulators_imaging_of_any_object_phase():
+    """A real phase map gets angle images through exactly the steps of simulate_field."""
+    from napari_dmqpm.simulation import image_phase
+    from napari_dmqpm.simulation.field import _children
+
+    config = SimulationConfig(shape=(96, 128), density="dense")
+    field = simulate_field(config, rng=5)
+    _, optics_rng, noise_rng = _children(np.random.default_rng(5), 3)  # simulate_field's streams
+    angles, retrieval = image_phase(
+        field.true_phase, config, optics_rng=optics_rng, noise_rng=noise_rng
+    )
+    assert np.array_equal(angles, field.angles)
+    assert np.array_equal(retrieval.phase, field.phase)  # no residual background by default
+    cells = field.labels > 0  # the retrieval recovers the object's phase above its background
+    contrast = np.median(retrieval.phase[cells]) - np.median(retrieval.phase[~cells])
+    truth = np.median(field.true_phase[cells]) - np.median(field.true_phase[~cells])
+    assert contrast == pytest.approx(truth, rel=0.1)
