@@ -32,7 +32,9 @@ Usage::
 
 Results are cached per method in ``.bench_cache/scale/`` (ignored by git), so a killed run
 resumes, and methods can run in parallel processes (``--methods``) and be reported together
-(``--report-only``).
+(``--report-only``). An ``auto`` record carries the fingerprint of what the estimate depends on
+(:func:`estimate_fingerprint`): after a change to the estimate, prediction, post-processing or
+the sizing model's weights the old ones are neither reused nor reported.
 """
 
 from __future__ import annotations
@@ -199,6 +201,36 @@ def _save_cache(path: Path, data: dict) -> None:
     os.replace(temporary, path)
 
 
+def estimate_fingerprint() -> str:
+    """What an ``auto`` record depends on beyond the image: the estimate's code and weights.
+
+    The source of the modules the automatic size runs through (the estimate, prediction,
+    post-processing) and the sha256 of the model that sizes every shipped one; an ``auto``
+    record computed with another fingerprint is stale and computed again.
+    """
+    import hashlib
+    import inspect
+
+    from napari_dmqpm.inference import diameter, postprocess, predict
+    from napari_dmqpm.model.registry import find_model
+
+    digest = hashlib.sha256()
+    for module in (diameter, predict, postprocess):
+        digest.update(inspect.getsource(module).encode("utf-8"))
+    weights = find_model(diameter.SIZE_MODEL).path / "model.safetensors"
+    digest.update(hashlib.sha256(weights.read_bytes()).hexdigest().encode("ascii"))
+    return digest.hexdigest()[:16]
+
+
+def current_records(records: Mapping[str, dict], fingerprint: str) -> dict[str, dict]:
+    """The records still valid: every ``auto`` record of another estimate is left out."""
+    return {
+        key: record
+        for key, record in records.items()
+        if record["mode"] != "auto" or record.get("estimate_fingerprint") == fingerprint
+    }
+
+
 def run_method(
     name: str, cases: Sequence[Case], *, cache: Path, say: Callable[[str], None] = print
 ) -> dict:
@@ -206,12 +238,14 @@ def run_method(
     from napari_dmqpm.training.metrics import score_image
 
     data = _load_cache(cache)
+    fingerprint = estimate_fingerprint()
+    valid = current_records(data, fingerprint)
     modes = MODES if name in SHIPPED else ("none",)
     runner = None
     for case in cases:
         for mode in modes:
             key = f"{case.name}|{mode}"
-            if key in data:
+            if key in valid:
                 continue
             runner = runner or (model_runner(name) if name in SHIPPED else baseline_runner(name))
             started = time.process_time()
@@ -222,6 +256,8 @@ def run_method(
                 "dice": scores.dice, "cpu_s": time.process_time() - started,
                 "true_diameter_px": median_diameter(case.labels), "commit": _commit(), **extra,
             }  # fmt: skip
+            if mode == "auto":
+                data[key]["estimate_fingerprint"] = fingerprint
             _save_cache(cache, data)
             say(f"{name} {key}: F1 {scores.f1:.3f} Dice {scores.dice:.3f}")
     return data
@@ -506,7 +542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = sweep_cases(args.real_dir, quick=args.quick)
         for method in args.methods:
             run_method(method, cases, cache=args.cache_dir / f"{method}.json")
-    all_records = {path.stem: _load_cache(path) for path in sorted(args.cache_dir.glob("*.json"))}
+    fingerprint = estimate_fingerprint()  # stale automatic-size records are not reported
+    all_records = {
+        path.stem: current_records(_load_cache(path), fingerprint)
+        for path in sorted(args.cache_dir.glob("*.json"))
+    }
     seconds = sum(r["cpu_s"] for records in all_records.values() for r in records.values())
     command = "python benchmarks/bench_scale.py" + (" --quick" if args.quick else "")
     header = header_lines(seconds, command, records_by_commit(all_records))
