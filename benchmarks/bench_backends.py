@@ -13,7 +13,10 @@ every contender once, in turn, after one warm-up round):
   (whole path), and the outcome of the backend's reference check (``backends.check``), which
   decides whether ``backend="auto"`` uses it;
 - the issue 17 targets at 2 threads (wall seconds, interleaved): the whole path with torch and
-  with what ``backend="auto"`` picks after its check.
+  with what ``backend="auto"`` picks after its check;
+- the model a CPU user gets (issue 17 item 3): the whole path per frame of each model that
+  takes the angle images beside its accuracy in docs/results.md (held-out simulated fields
+  and the real Q-PHASE maps), and the choice that rule makes (:func:`cpu_choice`).
 
 Each contender is forced for every network of the path (bf16 included, which the check may
 refuse). Prints a markdown section (collected by ``benchmarks/run_all.py``).
@@ -26,10 +29,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,6 +54,44 @@ SHAPE = (1024, 1224)
 REPEATS = 2
 #: Issue 17's whole-path targets at 2 threads, seconds per 1024×1224 frame.
 TARGETS = {"dmqpm-default": 3.0, "dmqpm-fast": 0.5}
+#: The CPU default is the fastest model whose F1@0.5 (the instance score per-cell numbers
+#: rest on) is within F1_MARGIN, and whose foreground Dice is within DICE_MARGIN, of the best
+#: model's on both the simulated and the real images of docs/results.md.
+F1_MARGIN, DICE_MARGIN = 0.01, 0.02
+RESULTS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+_SUMMARY = re.compile(
+    r"^- shipped `(?P<name>[\w.-]+)` .*?synthetic test set Dice (?P<sim_dice>\d+\.\d+) ± "
+    r"\d+\.\d+, F1@0.5 (?P<sim_f1>\d+\.\d+).*?real Q-PHASE Dice (?P<real_dice>\d+\.\d+) ± "
+    r"\d+\.\d+, F1@0.5 (?P<real_f1>\d+\.\d+)",
+    re.MULTILINE,
+)
+
+
+def results_scores(text: str) -> dict[str, dict[str, float]]:
+    """Dice and F1 of each shipped model on both sets, from docs/results.md's summary."""
+    return {
+        m["name"]: {k: float(v) for k, v in m.groupdict().items() if k != "name"}
+        for m in _SUMMARY.finditer(text)
+    }
+
+
+def cpu_choice(seconds: dict[str, float], scores: dict[str, dict[str, float]]) -> str | None:
+    """The fastest model whose scores are within the margins of the best on both sets.
+
+    Examples
+    --------
+    >>> scores = {"a": dict(sim_f1=0.975, sim_dice=0.991, real_f1=0.779, real_dice=0.895),
+    ...           "b": dict(sim_f1=0.980, sim_dice=0.992, real_f1=0.780, real_dice=0.885)}
+    >>> cpu_choice({"a": 14.0, "b": 4.0}, scores), cpu_choice({"a": 4.0, "b": 14.0}, scores)
+    ('b', 'a')
+    """
+    names = [n for n in seconds if n in scores]
+    if not names:
+        return None
+    best = {k: max(scores[n][k] for n in names) for k in scores[names[0]]}
+    margin = {k: F1_MARGIN if k.endswith("f1") else DICE_MARGIN for k in best}
+    fit = [n for n in names if all(scores[n][k] >= best[k] - margin[k] - 1e-9 for k in best)]
+    return min(fit, key=seconds.get) if fit else None
 
 
 def contenders() -> list[tuple[str, str]]:
@@ -218,6 +261,49 @@ def two_thread_rows(name, model, acquisition, args) -> tuple[list[str], str]:
     return [row], verdict
 
 
+def choice_lines(loaded) -> list[str]:
+    """The model a CPU user gets: seconds per frame here against accuracy in docs/results.md."""
+    from napari_dmqpm.model.registry import default_model_for
+
+    scores = results_scores(RESULTS_PAGE.read_text(encoding="utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        picked = {
+            n: engine_for(m, m.network, torch.device("cpu"), "auto") for n, m in loaded.items()
+        }
+    seconds = {n: ONE_THREAD.get((n, (e.backend, e.precision))) for n, e in picked.items()}
+    seconds = {n: s for n, s in seconds.items() if s is not None}
+    lines = [
+        "\n### The model a CPU user gets",
+        "",
+        "Seconds per frame: the whole path above at one thread on what `backend='auto'` picks; "
+        "accuracy: docs/results.md (automatic size, torch; held-out simulated fields and the 15 "
+        f"real Q-PHASE maps). Rule: the fastest model whose F1@0.5 is within {F1_MARGIN} and "
+        f"whose foreground Dice is within {DICE_MARGIN} of the best on both sets.",
+        "",
+        "| model | whole path, s per frame (1 thread) | simulated Dice / F1@0.5 "
+        "| real Dice / F1@0.5 |",
+        "|---|---:|---|---|",
+    ]
+    for name, value in seconds.items():
+        score = scores.get(name)
+        cells = ["–", "–"] if score is None else [
+            f"{score['sim_dice']:.3f} / {score['sim_f1']:.3f}",
+            f"{score['real_dice']:.3f} / {score['real_f1']:.3f}",
+        ]  # fmt: skip
+        lines.append(f"| `{name}` | {value:.2f} | {' | '.join(cells)} |")
+    choice = cpu_choice(seconds, scores)
+    current = default_model_for("ssqpm-stack")
+    verdict = (
+        "no model fits the rule (or docs/results.md lacks the scores)"
+        if choice is None
+        else f"`{choice}`; the CLI and the widget pick `{current}` for angle images"
+        + (" (the same)" if choice == current else " (**not the same**)")
+    )
+    return [*lines, "", f"The rule picks {verdict}. Phase maps have one shipped model, "
+            "`phase-only`."]  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed rounds after warm-up")
@@ -281,6 +367,7 @@ def main() -> int:
     for name, model in loaded.items():
         rows, _ = two_thread_rows(name, model, acquisition, args)
         print("\n".join(rows))
+    print("\n".join(choice_lines(loaded)))
     after = os.getloadavg()
     print(
         f"\nLoad average (1, 5, 15 min) at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"

@@ -765,7 +765,7 @@ def test_an_all_zero_stack_or_a_featureless_raw_frame_gives_no_cells(tmp_path, c
             "--device", "cpu"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert f"{path}: 0 cells in 1 frame(s) with dmqpm-default" in printed
+    assert f"{path}: 0 cells in 1 frame(s) with dmqpm-fast" in printed
     assert "no cells in 1 of 1 frame(s): featureless: frame 0 (" in printed
     table = (tmp_path / "out" / "flat_cells.csv").read_text().splitlines()
     assert len(table) == 1  # the header only

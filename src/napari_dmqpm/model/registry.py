@@ -37,11 +37,14 @@ if TYPE_CHECKING:  # torch and the network are imported by the functions that lo
 
 #: Environment variable that overrides the user models folder.
 MODELS_ENV = "NAPARI_DMQPM_MODELS"
-#: The shipped model that fits each input kind of docs/formats.md.
+#: The shipped model that fits each input kind of docs/formats.md. Angle images get
+#: ``dmqpm-fast``: as accurate as ``dmqpm-default`` (F1@0.5 within 0.005 on the held-out
+#: simulated fields and the real maps of docs/results.md) at a fraction of its time per frame
+#: on a CPU (docs/performance.md, "The model a CPU user gets"; issue 17).
 DEFAULT_MODELS: dict[str, str] = {
-    "ssqpm-stack": "dmqpm-default",
-    "angles-stack": "dmqpm-default",
-    "raw-mosaic": "dmqpm-default",
+    "ssqpm-stack": "dmqpm-fast",
+    "angles-stack": "dmqpm-fast",
+    "raw-mosaic": "dmqpm-fast",
     "phase-map": "phase-only",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -117,7 +117,10 @@ class ModelBox(QComboBox):
             infos = list_models()
         for record in caught:
             show_warning(str(record.message))
+        from napari_dmqpm.model.registry import default_model_for
+
         before, current = self.currentText(), select or self.currentText()
+        current = current or default_model_for("ssqpm-stack")  # the first fill: the default
         self._infos = {info.name: info for info in infos}
         self.blockSignals(True)
         self.clear()
