@@ -19,7 +19,13 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = [
@@ -128,6 +134,44 @@ def chosen_benchmarks(available: list[str], only: list[str] | None) -> list[str]
     return [n for n in names if n not in ON_REQUEST]
 
 
+def report(
+    sections: Sequence[str],
+    *,
+    machine: str,
+    commit: str,
+    date: str,
+    reran: Sequence[str] | None = None,
+    previous: str = "",
+) -> str:
+    """The text of docs/performance.md: its header (``run_all/*.md``), then the sections.
+
+    Parameters
+    ----------
+    sections : sequence of str
+        The benchmarks' markdown sections, each from its ``## `` heading, in page order.
+    machine : str
+        The machine line (:func:`machine_description`).
+    commit : str
+        The commit line (:func:`commit_description`).
+    date : str
+        When the benchmarks ran, e.g. ``"2026-12-06 08:00 UTC"``.
+    reran : sequence of str, optional
+        The benchmarks re-run at that date when the page keeps older sections; None when every
+        section is new (no line about it).
+    previous : str, optional
+        Where the kept sections were measured (:func:`previous_run`); used with ``reran``.
+
+    Returns
+    -------
+    str
+        The page: the header, a blank line and the sections joined by newlines.
+    """
+    lines = render("run_all/header.md", machine=machine, commit=commit, date=date)
+    if reran is not None:
+        lines += render("run_all/reran.md", names=", ".join(reran), previous=previous)
+    return "\n".join(lines) + "\n\n" + "\n".join(sections)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these benchmarks (names without .py)")
@@ -154,22 +198,20 @@ def main() -> int:
         else:
             sections.append(done.stdout.strip() + "\n")
         print(f"  {name}: {seconds:.0f} s", flush=True)
-    header = (
-        "# Performance\n\n"
-        "Measured by `python benchmarks/run_all.py` (or `make bench`); do not edit by hand.\n\n"
-        f"- Machine: {machine_description()}\n"
-        f"- Commit: {commit_description()}\n"
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-    )
+    machine, commit = machine_description(), commit_description()
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    reran, previous = None, ""
     if args.out.is_file():  # sections not re-run (bench_gpu on a CPU machine) are kept
         old_header, old = split_sections(args.out.read_text())
         new = [s for text in sections for s in split_sections(text)[1]]
         kept = len(merge_sections(old, new)) > len(new)
         sections = merge_sections(old, new)
         if args.only or kept:
-            header += f"- Sections re-run at that date: {', '.join(names)}; the others are older"
-            header += f" ({previous_run(old_header)}).\n"
-    args.out.write_text(header + "\n" + "\n".join(sections))
+            reran, previous = names, previous_run(old_header)
+    page = report(
+        sections, machine=machine, commit=commit, date=date, reran=reran, previous=previous
+    )
+    args.out.write_text(page)
     print(f"wrote {args.out}")
     return 0
 
