@@ -164,7 +164,11 @@ class GrowthWidget(Panel):
         self.interval.blockSignals(True)
         self.interval.setValue(_stated_interval(layer) or 0.0)
         self.interval.blockSignals(False)
-        self.refresh_tracks()
+        ids, counts = np.unique(np.asarray(layer.data)[:, 0].astype(np.int64), return_counts=True)
+        self.refresh_tracks()  # the range of track ids first
+        if ids.size:  # start on the longest track (not a cell seen in one frame at the edge)
+            self.select_track(int(ids[np.argmax(counts)]))
+            self.show_track()
 
     def refresh_tracks(self) -> None:
         """The track ids of the layer (after a correction too), then the chosen track drawn."""

@@ -124,3 +124,17 @@ def test_a_real_click_on_the_canvas_picks_the_track(make_napari_viewer, qtbot):
     QTest.mouseClick(native, Qt.LeftButton, Qt.NoModifier,
                      QPoint(native.width() // 2, native.height() // 2))  # fmt: skip
     qtbot.waitUntil(lambda: widget.track.value() == middle, timeout=2000)
+
+
+def test_the_dock_opens_on_the_longest_track(make_napari_viewer):
+    from napari_dmqpm._napari._tracks import add_tracks
+
+    labels = np.zeros((6, 32, 48), np.int32)
+    labels[0, 1:4, 1:4] = 1  # seen once, at the edge: track 1
+    labels[:, 12:20, 12:20] = 2  # seen in every frame
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(labels, name="cells")
+    _, tracks = add_tracks(viewer, layer, frame_interval_min=10)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cell growth")
+    assert widget.track.value() == int(tracks.labels[3, 15, 15]) != int(tracks.labels[0, 2, 2])
+    assert "frames 0-5" in widget.status.text(), widget.status.text()
