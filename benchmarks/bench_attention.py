@@ -19,6 +19,13 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
+
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.templates import render
 
 # name -> ModelConfig overrides; all are the default DM-QPMNet (MHA fusion at stage 2 = H/4)
 VARIANTS = {
@@ -169,6 +176,98 @@ def _row(cells: list) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def fusion_row(variant: str, tile: int, infer: dict, train: dict) -> str:
+    """The fusion table's row of one variant and tile.
+
+    Parameters
+    ----------
+    variant : str
+        A key of ``VARIANTS``.
+    tile : int
+        The tile's side, px.
+    infer, train : dict
+        What :func:`measure` returned for the ``fusion-infer`` and ``fusion-train`` modes (or
+        ``{"error": ...}`` for a case that failed).
+
+    Returns
+    -------
+    str
+        A markdown table row.
+    """
+    return _row(
+        [variant, tile, _tokens(tile, variant), _format(infer, "gflop", 1, 2)]
+        + [_format(infer, k, 1e3, 1) for k in ("cpu_seconds", "seconds")]
+        + [_format(infer, "peak_mib", 1, 0), _format(train, "cpu_seconds", 1e3, 1)]
+        + [_format(train, "peak_mib", 1, 0)]
+    )
+
+
+def network_row(variant: str, tile: int, result: dict) -> str:
+    """The whole-network table's row of one variant and tile.
+
+    Parameters
+    ----------
+    variant : str
+        A name of ``NETWORK_VARIANTS``.
+    tile : int
+        The tile's side, px.
+    result : dict
+        What :func:`measure` returned for the ``network-infer`` mode (or ``{"error": ...}``).
+
+    Returns
+    -------
+    str
+        A markdown table row.
+    """
+    return _row(
+        [variant, tile, _format(result, "gflop", 1, 1)]
+        + [_format(result, k, 1e3, 0) for k in ("cpu_seconds", "seconds")]
+        + [_format(result, "peak_mib", 1, 0)]
+    )
+
+
+def report(
+    fusion: Sequence[tuple[str, int, dict, dict]],
+    network: Sequence[tuple[str, int, dict]] | None,
+    sizes: Sequence[str],
+    *,
+    threads: int | str,
+    load: float,
+    n_cores: int | None,
+) -> str:
+    """The markdown section: prose from ``benchmarks/templates/attention``, then the tables.
+
+    Parameters
+    ----------
+    fusion : sequence of (str, int, dict, dict)
+        ``(variant, tile, infer, train)`` per fusion case, in table order (see
+        :func:`fusion_row`); may be empty (``--no-fusion``).
+    network : sequence of (str, int, dict) or None
+        ``(variant, tile, result)`` per whole-network case (see :func:`network_row`); None
+        leaves out the whole-network part (``--no-network``).
+    sizes : sequence of str
+        The lines of :func:`network_sizes`' table; shown with ``network`` only.
+    threads : int or str
+        The torch threads, or ``"default"``.
+    load : float
+        The one-minute load average when the benchmark started.
+    n_cores : int or None
+        The machine's cores (``os.cpu_count()``).
+
+    Returns
+    -------
+    str
+        The section, lines joined by newlines (no final newline).
+    """
+    lines = render("attention/fusion.md", threads=threads, load=f"{load:.1f}", n_cores=n_cores)
+    lines += [fusion_row(*case) for case in fusion]
+    if network is not None:
+        lines += ["", *render("attention/network.md", threads=threads)]
+        lines += [network_row(*case) for case in network]
+        lines += ["", *render("attention/sizes.md"), "", *sizes]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiles", type=int, nargs="*", default=[256, 512])
@@ -181,58 +280,27 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(*json.loads(args.child))))
         return 0
-    threads = args.threads or "default"
-    lines = [
-        "## Fusion attention (bench_attention)",
-        "",
-        "MHA fusion of the default DM-QPMNet at stage 2 (H/4, 96 channels, 4 heads), batch 1,",
-        f"torch threads: {threads}. Queries x keys per head, with the size the float32 score",
-        "matrices would take if materialised (torch's fused `scaled_dot_product_attention`",
-        "never does). GFLOP: forward, by `torch.utils.flop_counter`. CPU ms: best process CPU",
-        "time of the repeats (robust to other load on the machine); wall ms: best wall clock.",
-        "Train = forward + backward. Peak: extra resident memory of a fresh process during",
-        f"the first call. Load average when started: {os.getloadavg()[0]:.1f} on",
-        f"{os.cpu_count()} cores.",
-        "",
-        "| variant | tile | queries x keys (naive scores) | GFLOP | infer CPU ms | infer wall ms"
-        " | infer peak MiB | train CPU ms | train peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    load, n_cores = os.getloadavg()[0], os.cpu_count()
+    fusion: list[tuple[str, int, dict, dict]] = []
     for tile in [] if args.no_fusion else args.tiles:
         for variant in VARIANTS:
             infer = _run_child(variant, tile, "fusion-infer", args.repeats, args.threads)
             train = _run_child(variant, tile, "fusion-train", args.repeats, args.threads)
-            lines.append(
-                _row(
-                    [variant, tile, _tokens(tile, variant), _format(infer, "gflop", 1, 2)]
-                    + [_format(infer, k, 1e3, 1) for k in ("cpu_seconds", "seconds")]
-                    + [_format(infer, "peak_mib", 1, 0), _format(train, "cpu_seconds", 1e3, 1)]
-                    + [_format(train, "peak_mib", 1, 0)]
-                )
-            )
-            print(lines[-1], file=sys.stderr, flush=True)
+            fusion.append((variant, tile, infer, train))
+            print(fusion_row(*fusion[-1]), file=sys.stderr, flush=True)
+    network: list[tuple[str, int, dict]] | None = None
+    sizes: list[str] = []
     if not args.no_network:
-        lines += [
-            "",
-            f"Whole network, inference (`torch.inference_mode`), batch 1, threads: {threads}:",
-        ]
-        lines += ["", "| variant | tile | GFLOP | CPU ms | wall ms | peak MiB |"]
-        lines += ["|---|---|---|---|---|---|"]
+        network = []
         for tile in args.tiles:
             for variant in NETWORK_VARIANTS:
                 repeats = max(1, args.repeats - 2)
                 result = _run_child(variant, tile, "network-infer", repeats, args.threads)
-                lines.append(
-                    _row(
-                        [variant, tile, _format(result, "gflop", 1, 1)]
-                        + [_format(result, k, 1e3, 0) for k in ("cpu_seconds", "seconds")]
-                        + [_format(result, "peak_mib", 1, 0)]
-                    )
-                )
-                print(lines[-1], file=sys.stderr, flush=True)
-        lines += ["", "Network size (forward GFLOP counted on a 512x512 input):", ""]
-        lines += network_sizes()
-    print("\n".join(lines))
+                network.append((variant, tile, result))
+                print(network_row(*network[-1]), file=sys.stderr, flush=True)
+        sizes = network_sizes()
+    threads = args.threads or "default"
+    print(report(fusion, network, sizes, threads=threads, load=load, n_cores=n_cores))
     return 0
 
 

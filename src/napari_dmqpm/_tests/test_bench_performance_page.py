@@ -32,3 +32,32 @@ def test_the_performance_header_names_the_run_and_the_older_sections(bench):
         "others are older (no record).\n\n## A (bench_a)" in kept
     )
     assert not _unfilled(fresh) and not _unfilled(kept)
+
+
+def test_the_attention_section_fills_its_prose_and_keeps_its_tables(bench):
+    from benchmarks import bench_attention
+
+    timing = {"seconds": 0.02, "cpu_seconds": 0.0125, "peak_mib": 40.4, "gflop": 1.234}
+    fusion = [("global", 256, timing, {"error": "killed"})]
+    network = [("early", 512, timing | {"gflop": None})]
+    sizes = ["| network | parameters | GFLOP per megapixel |", "|---|---|---|"]
+    text = bench_attention.report(fusion, network, sizes, threads="default", load=1.26, n_cores=2)
+    lines = text.splitlines()
+    assert lines[0] == "## Fusion attention (bench_attention)"
+    assert (
+        "torch threads: default. Queries x keys per head, with the size the float32 score\n" in text
+    )
+    assert "the first call. Load average when started: 1.3 on\n2 cores.\n" in text
+    assert (
+        "| global | 256 | 4096 x 4096 (0.25 GiB) | 1.23 | 12.5 | 20.0 | 40 | failed | failed |"
+        in lines
+    )
+    assert (
+        "\n\nWhole network, inference (`torch.inference_mode`), batch 1, threads: default:\n\n"
+        "| variant | tile | GFLOP | CPU ms | wall ms | peak MiB |\n|---|---|---|---|---|---|\n"
+        "| early | 512 | - | 12 | 20 | 40 |\n\n"
+        "Network size (forward GFLOP counted on a 512x512 input):\n\n" in text
+    )
+    assert lines[-2:] == sizes and not _unfilled(text)
+    alone = bench_attention.report(fusion, None, sizes, threads=1, load=0.0, n_cores=None)
+    assert alone.splitlines()[-1].startswith("| global | 256 |") and not _unfilled(alone)
