@@ -29,6 +29,8 @@ from napari_dmqpm.io.read import read_pixels
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.templates import render
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_PNG = ROOT.parent / "shared/data/real/polanalyser_imx250mzr/raw/polarizer_IMX250MZR.png"
 N_RUNS = 5
@@ -96,6 +98,41 @@ def machine() -> str:
         return f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
 
 
+def report(cases: dict[str, dict[str, float]], *, machine: str, load: float) -> str:
+    """The markdown section: prose from ``benchmarks/templates/read_raw``, a table of the stages.
+
+    Parameters
+    ----------
+    cases : dict of str to dict of str to float
+        Per file read (the table's columns, in order), the median seconds of each stage
+        (:func:`stage_times`; the rows, in the first case's order).
+    machine : str
+        The machine line (``run_all.machine_description``).
+    load : float
+        The one-minute load average when the run ended.
+
+    Returns
+    -------
+    str
+        The section, each line ending with a newline.
+    """
+    stages = list(next(iter(cases.values())))
+    worst = max(case["read_acquisition (total)"] for case in cases.values())
+    lines = render(
+        "read_raw/intro.md", n_runs=N_RUNS, target=TARGET_S, machine=machine, load=f"{load:.1f}"
+    )
+    lines += ["| stage | " + " | ".join(cases) + " |", "|---|" + "---:|" * len(cases)]
+    for stage in stages:
+        row = " | ".join(f"{cases[case][stage]:.3f}" for case in cases)
+        lines.append(f"| {stage} | {row} |")
+    verdict = "meets" if worst <= TARGET_S else "MISSES"
+    lines += [
+        "",
+        *render("read_raw/verdict.md", worst=f"{worst:.2f}", verdict=verdict, target=TARGET_S),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     mosaic = synthetic_mosaic(rng)
@@ -109,27 +146,8 @@ def main() -> int:
         cases["synthetic uint16 TIFF, LZW"] = stage_times(lzw)
         if REAL_PNG.is_file():
             cases["real IMX250MZR PNG (uint8)"] = stage_times(REAL_PNG)
-    stages = list(next(iter(cases.values())))
-    print("## Reading a raw frame (bench_read_raw)\n")
-    print(
-        f"A 2448 x 2048 raw mosaic -> superpixel demosaic (4 x 1024 x 1224) -> four-step "
-        f"phase retrieval (unwrapped, plane background). Median of {N_RUNS} runs, seconds. "
-        f"Target: total <= {TARGET_S} s.\n"
-    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Machine: {machine()}; load average {load:.1f} when the run ended\n")
-    print("| stage | " + " | ".join(cases) + " |")
-    print("|---|" + "---:|" * len(cases))
-    for stage in stages:
-        row = " | ".join(f"{cases[case][stage]:.3f}" for case in cases)
-        print(f"| {stage} | {row} |")
-    worst = max(case["read_acquisition (total)"] for case in cases.values())
-    verdict = "meets" if worst <= TARGET_S else "MISSES"
-    print(
-        f"\nSlowest total {worst:.2f} s (wall clock): {verdict} the {TARGET_S} s target. "
-        "Other processes on the machine inflate wall-clock times; the CPU-time row does "
-        "not count them."
-    )
+    print(report(cases, machine=machine(), load=load), end="")
     return 0
 
 

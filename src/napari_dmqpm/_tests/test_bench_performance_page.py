@@ -61,3 +61,25 @@ def test_the_attention_section_fills_its_prose_and_keeps_its_tables(bench):
     assert lines[-2:] == sizes and not _unfilled(text)
     alone = bench_attention.report(fusion, None, sizes, threads=1, load=0.0, n_cores=None)
     assert alone.splitlines()[-1].startswith("| global | 256 |") and not _unfilled(alone)
+
+
+def test_the_raw_reading_section_says_whether_the_slowest_total_meets_the_target(bench):
+    from benchmarks import bench_read_raw
+
+    def stages(total: float) -> dict[str, float]:
+        return {"decode": 0.1, "read_acquisition (total)": total}
+
+    cases = {"TIFF": stages(0.5), "PNG": stages(1.25)}
+    text = bench_read_raw.report(cases, machine="CPU Y, 2 cores", load=0.04)
+    assert text.startswith("## Reading a raw frame (bench_read_raw)\n\nA 2448 x 2048 raw mosaic")
+    assert "Median of 5 runs, seconds. Target: total <= 1.5 s.\n\n" in text
+    assert "\n\nMachine: CPU Y, 2 cores; load average 0.0 when the run ended\n\n" in text
+    assert "| stage | TIFF | PNG |\n|---|---:|---:|\n| decode | 0.100 | 0.100 |\n" in text
+    assert text.endswith(
+        "| 0.500 | 1.250 |\n\nSlowest total 1.25 s (wall clock): meets the 1.5 s target. "
+        "Other processes on the machine inflate wall-clock times; the CPU-time row does not "
+        "count them.\n"
+    )
+    slow = bench_read_raw.report({"TIFF": stages(2.0)}, machine="m", load=1.0)
+    assert "Slowest total 2.00 s (wall clock): MISSES the 1.5 s target." in slow
+    assert not _unfilled(text) and not _unfilled(slow)
