@@ -30,8 +30,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
+
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.templates import render
 
 FRAME = (1024, 1224)  # rows, columns of the IMX250MZR super-pixel frame
 CAMERA_FPS = 75.0
@@ -181,11 +187,61 @@ def whole_path_rows(name: str, iterations: int) -> list[str]:
 def device_line() -> str:
     """The GPU, its memory, torch and CUDA versions, and bf16 support."""
     properties = torch.cuda.get_device_properties(0)
-    return (
-        f"Device: {properties.name}, {properties.total_memory / 2**30:.0f} GiB, compute capability "
-        f"{properties.major}.{properties.minor}; torch {torch.__version__}, CUDA "
-        f"{torch.version.cuda}; bf16 supported: {torch.cuda.is_bf16_supported()}."
+    (line,) = render(
+        "gpu/device.md",
+        name=properties.name,
+        memory_gib=f"{properties.total_memory / 2**30:.0f}",
+        capability=f"{properties.major}.{properties.minor}",
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        bf16=torch.cuda.is_bf16_supported(),
     )
+    return line
+
+
+def report(
+    device: str,
+    network: Sequence[str],
+    transfer: Sequence[str],
+    whole_path: Sequence[str],
+    *,
+    iterations: int,
+    seconds: float,
+) -> str:
+    """The markdown section: prose from ``benchmarks/templates/gpu`` around the three tables.
+
+    Parameters
+    ----------
+    device : str
+        The device line (:func:`device_line`).
+    network : sequence of str
+        The rows of the network-alone table (:func:`network_rows`, all models).
+    transfer : sequence of str
+        The rows of the host-to-device table (:func:`transfer_rows`).
+    whole_path : sequence of str
+        The rows of the whole-path table (:func:`whole_path_rows`, all models).
+    iterations : int
+        The timed calls per case.
+    seconds : float
+        The wall time of the measurements.
+
+    Returns
+    -------
+    str
+        The section, lines joined by newlines, ending with an empty line.
+    """
+    lines = render(
+        "gpu/network.md",
+        device=device,
+        columns=FRAME[1],
+        rows=FRAME[0],
+        iterations=iterations,
+    )
+    lines += [*network, "", *render("gpu/transfer.md"), *transfer, ""]
+    budget = 1e3 / CAMERA_FPS
+    lines += render("gpu/whole_path.md", budget=f"{budget:.1f}", fps=f"{CAMERA_FPS:.0f}")
+    lines += [*whole_path, "", *render("gpu/measured.md", seconds=f"{seconds:.0f}"), ""]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,34 +260,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench_gpu: no CUDA device here; nothing was measured", file=sys.stderr)
         return 3
     started = time.perf_counter()
-    lines = ["## GPU (bench_gpu)", "", device_line(), ""]
-    lines += [
-        f"Network alone on batches of {FRAME[1]}×{FRAME[0]} frames (padded to the divisor); "
-        f"median of {args.iterations} calls after 3 warm-ups, CUDA events. 'agree': pixels "
-        "whose class equals fp32's at the same batch. 'first call': seconds of the first "
-        "call (compilation included).",
-        "",
-        "| model | variant | batch | ms per frame | frames/s | peak GiB | agree | first call (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name in args.models:
-        lines += network_rows(name, args)
-    lines += ["", "Host-to-device copy of one frame's input (angles + phase, float32):", ""]
-    lines += ["| source | size | ms | rate |", "|---|---:|---:|---:|"]
-    lines += transfer_rows(args.iterations)
-    budget = 1e3 / CAMERA_FPS
-    lines += [
-        "",
-        f"Whole path per frame (`segment_acquisition` on CUDA, phase given; wall time) against "
-        f"the camera's {budget:.1f} ms per frame at {CAMERA_FPS:.0f} fps:",
-        "",
-        "| model | cell size | ms per frame | × camera budget |",
-        "|---|---|---:|---:|",
-    ]
-    for name in args.models:
-        lines += whole_path_rows(name, args.iterations)
-    lines += ["", f"Measured in {time.perf_counter() - started:.0f} s.", ""]
-    print("\n".join(lines))
+    network = [row for name in args.models for row in network_rows(name, args)]
+    transfer = transfer_rows(args.iterations)
+    whole_path = [row for name in args.models for row in whole_path_rows(name, args.iterations)]
+    seconds = time.perf_counter() - started
+    print(
+        report(
+            device_line(),
+            network,
+            transfer,
+            whole_path,
+            iterations=args.iterations,
+            seconds=seconds,
+        )
+    )
     return 0
 
 
