@@ -680,8 +680,8 @@ NOTES = """\
   settled on the cells, up to 2.5 rad off in the late frames of the 10-min movie. Per-cell
   masses on static fields of each density: [results_dry_mass.md](results_dry_mass.md).
 - Growth rates on model labels: the outlines change from frame to frame, which moves mass
-  in and out of a cell: 3-20 % median error in sparse and dense fields (12.0 % sparse 10 min
-  over 5 tracks, 3.2 % sparse 30 min), and about 110-120 % in confluent fields, where the
+  in and out of a cell: 3-18 % median error in sparse and dense fields (12.0 % sparse 10 min
+  over 5 tracks, 3.0 % sparse 30 min), and about 100-120 % in confluent fields, where the
   segmentation merges and splits cells (DET 0.89-0.92); with the true labels of the same
   movies the error is 1.9-3.6 %, so the mass measurement is no longer the cause there. Nor
   is the diameter estimate: with the true diameter the same movies score within 0.012 TRA
