@@ -41,6 +41,7 @@ def _unused_address():
 def test_a_local_pool_writes_the_same_files_as_one_process(two_inputs, tmp_path, capsys):
     pytest.importorskip("distributed")
     inputs, model = two_inputs
+    model = [*model, "--backend", "torch"]  # the pool's processes are not pinned to torch
     assert main(["segment", *inputs, "--out", str(tmp_path / "one_process"), *model]) == 0
     capsys.readouterr()
     pool = ["--workers", "2", "--torch-threads", "1"]

@@ -63,6 +63,9 @@ TABLE_COLUMNS: dict[str, str] = {
     "alpha_um3_per_pg": "specific refraction increment used, µm³/pg",
     "cell_diameter_px": "typical cell diameter the frame was resampled for, px (estimated or "
     "given; NaN when not resampled by size)",
+    "backend": "what ran the network on the frame: torch, onnxruntime or openvino (text; empty "
+    "when the labels did not come from a segmentation)",
+    "precision": "the arithmetic it ran at: float32 or bfloat16 (text; empty likewise)",
     "background_rad": "mean background phase subtracted over the cell's pixels, rad (the "
     "fitted surface; 0 without a background fit)",
     "background_px": "background pixels the frame's background fit used (label 0, away from "
@@ -75,6 +78,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "too little background, or none near the cell, for a reliable dry mass",
 }
 _INTEGER_COLUMNS = ("frame", "label", "area_px", "background_px", "background_ok")
+#: Columns of text; every other column is a number (what :func:`read_table_csv` reads).
+TEXT_COLUMNS = ("backend", "precision")
 #: Pixels per row band of :func:`measure_cells` (bounds its temporary memory on huge frames).
 MEASURE_CHUNK_PIXELS = 2**22
 #: Largest ``background_extrapolation`` with ``background_ok`` = 1. Measured on simulated
@@ -85,10 +90,13 @@ MAX_BACKGROUND_EXTRAPOLATION = 30.0
 
 def empty_table() -> dict[str, np.ndarray]:
     """A table with every column and no rows."""
-    return {
-        name: np.zeros(0, dtype=np.int64 if name in _INTEGER_COLUMNS else np.float64)
-        for name in TABLE_COLUMNS
-    }
+    return {name: np.zeros(0, dtype=_dtype(name)) for name in TABLE_COLUMNS}
+
+
+def _dtype(name: str) -> type:
+    if name in TEXT_COLUMNS:
+        return np.str_
+    return np.int64 if name in _INTEGER_COLUMNS else np.float64
 
 
 def _positive_or_nan(name: str, value: float | None) -> float:
@@ -110,6 +118,8 @@ def measure_cells(
     cell_diameter_px: float | None = None,
     background: BackgroundName | None = "quadratic",
     background_margin_px: float = 2.0,
+    backend: str = "",
+    precision: str = "",
 ) -> dict[str, np.ndarray]:
     r"""Area, phase, dry mass and centroid of every cell of one frame.
 
@@ -142,6 +152,10 @@ def measure_cells(
         Background pixels within this distance of a cell are left out of the fit: the
         optics blur a cell's phase into its rim (2 px: the halo of a 0.8 µm point spread
         at 0.63 µm pixels is below the noise beyond it).
+    backend, precision : str
+        What ran the network that made ``labels`` and at which arithmetic
+        (``Probabilities.backend`` and ``.precision``), written in the ``backend`` and
+        ``precision`` columns; empty for labels that did not come from a segmentation.
 
     Returns
     -------
@@ -207,6 +221,8 @@ def measure_cells(
         "wavelength_um": np.full(present.size, wavelength),
         "alpha_um3_per_pg": np.full(present.size, alpha),
         "cell_diameter_px": np.full(present.size, diameter),
+        "backend": np.full(present.size, str(backend)),
+        "precision": np.full(present.size, str(precision)),
         "background_rad": level,
         "background_px": np.full(present.size, n_background, dtype=np.int64),
         "background_extrapolation": extrapolation,
@@ -344,7 +360,8 @@ def read_table_csv(path: str | os.PathLike, columns: Sequence[str]) -> dict[str,
     path : str or path-like
         A table CSV, e.g. ``dmqpm segment``'s ``<stem>_cells.csv``.
     columns : sequence of str
-        The columns to read.
+        The columns to read: numbers (not ``TEXT_COLUMNS``, such as ``backend``; read those
+        with :mod:`csv` or pandas). Files written before a column existed lack it.
 
     Returns
     -------

@@ -417,6 +417,7 @@ def _iter_frames(
                 acquisition, frame, model, uses, plan, config, options, progress, level
             )
             probabilities, phase = None, _repaired("phase", acquisition.phase[frame], frame)
+        backend, precision = describe(model, config.backend)  # what ran: the CSV says (#17)
         table = measure_cells(
             labels,
             phase,
@@ -425,6 +426,8 @@ def _iter_frames(
             alpha_um3_per_pg=options.alpha,
             frame=frame,
             cell_diameter_px=diameter.diameter_px,
+            backend=backend,
+            precision=precision,
         )
         progress.frame_done()
         yield FrameResult(

@@ -18,7 +18,7 @@ import pytest
 import tifffile
 import torch
 
-from napari_dmqpm.inference import InferenceConfig, batch_worker
+from napari_dmqpm.inference import InferenceConfig, backends, batch_worker
 from napari_dmqpm.inference.batch import SchedulerConnectError, segment_files
 from napari_dmqpm.model import THREE_CLASS, DMQPMNet, ModelConfig, save_checkpoint
 from napari_dmqpm.simulation import write_dataset
@@ -42,7 +42,9 @@ def inputs(tmp_path_factory):
     model = save_checkpoint(root / "tiny", DMQPMNet(config).eval())
     reference = root / "reference"
     reference.mkdir()
-    segment_files(paths, out_dir=reference, model=str(model))
+    with pytest.MonkeyPatch.context() as patch:  # module scope: conftest's pin is not on yet
+        patch.setattr(backends, "AUTO_ORDER", ())  # auto is torch, as in the tests (the CSV
+        segment_files(paths, out_dir=reference, model=str(model))  # says which ran)
     return paths, model, reference
 
 
@@ -329,7 +331,7 @@ def test_a_task_whose_worker_dies_runs_again_elsewhere(inputs, tmp_path):
         distributed.Client(local, set_as_default=False) as client,
     ):
         client.register_plugin(CrashOnce(marker))
-        config = InferenceConfig(device="cpu")
+        config = InferenceConfig(device="cpu", backend="torch")  # worker processes: unpinned
         out = tmp_path / "out"
         out.mkdir()
         segment_files(paths, out_dir=out, model=str(model), config=config, scheduler=client)

@@ -212,5 +212,8 @@ def test_measurements_in_bands_equal_the_whole_frame(monkeypatch):
     monkeypatch.setattr(measure_module, "MEASURE_CHUNK_PIXELS", 7 * 30)
     banded = measure_cells(labels, phase, pixel_size_um=0.5, wavelength_um=0.6)
     for name, column in whole.items():
+        if name in measure_module.TEXT_COLUMNS:  # backend and precision (empty here)
+            assert banded[name].tolist() == column.tolist()
+            continue
         np.testing.assert_allclose(banded[name], column, rtol=1e-12, err_msg=name)
     assert banded["area_px"].tolist() == whole["area_px"].tolist()
