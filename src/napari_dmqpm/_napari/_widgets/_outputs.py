@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._frame_rows import follow_frame
 from ._inputs import PROBABILITY_QUANTITY, InputError, PhaseUnit, phase_in_radians, stem
 
 __all__ = [
@@ -295,6 +296,7 @@ def write_results(
         update_labels(layer, stage.frame_labels())
         layer.metadata = metadata
     set_features(layer, stage.tables)
+    follow_frame(viewer, layer)
     return layer, existed
 
 

@@ -75,3 +75,16 @@ def test_segment_all_frames_with_tracking_adds_a_tracks_layer(
     cells = [layer for layer in viewer.layers if layer.name.endswith(" cells")][0]
     assert f"{cells.name} tracks" in viewer.layers
     assert "tracks" in widget.status.text()
+    # the status bar shows the cell's row of the frame on screen, not of the last frame
+    features = cells.features
+    shown = 0
+    for t in sorted(set(features["frame"])):
+        label = int(features.loc[features["frame"] == t, "label"].iloc[0])
+        where = np.argwhere(np.asarray(cells.data[t]) == label)
+        if not len(where):
+            continue
+        viewer.dims.set_current_step(viewer.dims.ndim - 3, t)  # time is the angles' 2nd axis
+        position = cells.data_to_world((t, *where[0]))
+        assert f"frame: {t}, label: {label}," in cells.get_status(position, world=True)["value"]
+        shown += 1
+    assert shown >= 2
