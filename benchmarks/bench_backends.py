@@ -348,8 +348,11 @@ def main() -> int:
         print("\n".join(one_thread_rows(name, model, acquisition, args)))
     print(
         "\n'whole path, diameter given': the same path with `diameter_px` set to the model's "
-        "trained diameter, so no estimate runs; the difference to 'whole path' is the "
-        "diameter estimate. 'label agreement': pixels in the same cell as torch's (labels "
+        "trained diameter, so no estimate runs and the frame is not resampled; 'whole "
+        "path' adds the estimate but runs the network on the frame resampled for the "
+        "estimated diameter (on this frame cells of about 28 px, 0.8× the trained size: "
+        "fewer pixels), so the difference is not the estimate's cost (bench_diameter "
+        "measures that). 'label agreement': pixels in the same cell as torch's (labels "
         "matched by largest overlap), and the cell counts.\n"
     )
     print(
