@@ -56,6 +56,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
 
 from benchmarks import results
 from benchmarks.results import Case
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench_cache" / "scale"
@@ -362,13 +363,74 @@ def worst_image_notes(records: Mapping[str, dict], groups: Sequence[str]) -> lis
         estimate = records[f"{worst}|auto"].get("estimate") or {}
         true_d = records[f"{worst}|auto"]["true_diameter_px"]
         found = estimate.get("diameter_px")
-        sized = f"estimated {found:.0f} px for {true_d:.0f} px" if found else "no estimate"
-        notes.append(
-            f"- {group}: missed because of `{worst}` (F1 {gaps[worst]:.3f} below the oracle; "
-            f"{sized}); without it the gap is {rest:+.3f} "
-            f"({'within' if rest <= F1_GAP else 'still above'} {F1_GAP})."
+        sized = (
+            render("scale/sized.md", found=f"{found:.0f}", true=f"{true_d:.0f}")[0]
+            if found
+            else "no estimate"
+        )
+        notes += render(
+            "scale/worst_image.md",
+            group=group,
+            worst=worst,
+            gap=f"{gaps[worst]:.3f}",
+            sized=sized,
+            rest=f"{rest:+.3f}",
+            within="within" if rest <= F1_GAP else "still above",
+            f1_gap=F1_GAP,
         )
     return notes
+
+
+def scale_table(
+    summary: dict,
+    groups: Sequence[str],
+    models: Sequence[str],
+    classics: Sequence[str],
+    *,
+    modes: Sequence[str] = MODES,
+    keys: Sequence[str] = ("f1", "dice"),
+    first: str = "scale",
+) -> list[str]:
+    """A table of mean scores: one row per key and group, one column per model and mode.
+
+    Serves this page (F1 and Dice rows in one table) and the scale section of docs/results.md
+    (``results_report.scale_section``: one table per key, modes auto and oracle).
+
+    Parameters
+    ----------
+    summary : dict
+        The output of :func:`summarize`.
+    groups : sequence of str
+        The rows' groups, in order (e.g. from :func:`groups_in_order`).
+    models : sequence of str
+        The shipped models, a column per model and mode.
+    classics : sequence of str
+        The classical methods, a column each (their only mode, "none").
+    modes : sequence of str
+        The models' modes shown.
+    keys : sequence of str
+        The scores, "f1" and/or "dice": the rows of every group for each key in turn; where the
+        table holds more than one key, a Dice row is labeled "<group> (Dice)".
+    first : str
+        The head of the first column.
+
+    Returns
+    -------
+    list of str
+        The table's head, separator and rows.
+    """
+    head = [first, "true diameter, px"]
+    head += [f"`{m}` {mode}" for m in models for mode in modes]
+    head += list(classics)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in keys:
+        for group in groups:
+            true_d = true_diameter(summary, models, group)
+            cells = [cell(summary, m, mode, group, key) for m in models for mode in modes]
+            cells += [cell(summary, c, "none", group, key) for c in classics]
+            label = f"{group} (Dice)" if key == "dice" and len(keys) > 1 else group
+            lines.append(f"| {label} | {true_d:.1f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def report(all_records: Mapping[str, Mapping[str, dict]], *, header: Sequence[str]) -> str:
@@ -380,28 +442,21 @@ def report(all_records: Mapping[str, Mapping[str, dict]], *, header: Sequence[st
     for title, prefix in (("Simulated fields", "D"), ("Real Q-PHASE maps, resampled", "x")):
         groups = groups_in_order(summary, prefix)
         if not groups:
-            lines += [f"## {title}", "", "Not run (the real data folder is absent).", ""]
+            lines += [f"## {title}", "", *render("scale/not_run.md"), ""]
             continue
-        lines += [f"## {title}", "", "F1 at IoU 0.5, mean over images (foreground Dice below).", ""]
-        head = ["scale", "true diameter, px"]
-        head += [f"`{m}` {mode}" for m in models for mode in MODES]
-        head += [f"{c}" for c in classics]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for key in ("f1", "dice"):
-            for group in groups:
-                true_d = true_diameter(summary, models, group)
-                cells = [cell(summary, m, mode, group, key) for m in models for mode in MODES]
-                cells += [cell(summary, c, "none", group, key) for c in classics]
-                label = group if key == "f1" else f"{group} (Dice)"
-                lines.append(f"| {label} | {true_d:.1f} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [f"## {title}", "", *render("scale/table.md"), ""]
+        lines += [*scale_table(summary, groups, models, classics), ""]
         for model in models:
             rows = goal_rows(summary, groups, model)
             if not rows:
                 continue
             lines += [
-                f"**`{model}`, automatic size against the oracle** (goal: F1 within {F1_GAP} of "
-                f"the oracle and median diameter error under {DIAMETER_ERROR_PCT:.0f} %):",
+                *render(
+                    "scale/goal.md",
+                    model=model,
+                    f1_gap=F1_GAP,
+                    error_pct=f"{DIAMETER_ERROR_PCT:.0f}",
+                ),
                 "",
                 "| scale | true diameter, px | F1 auto | F1 oracle | gap "
                 "| median diameter error | goal |",
@@ -467,19 +522,18 @@ def why_real_missed(summary: dict, models: Sequence[str]) -> list[str]:
     best_oracle = max(e["f1"] for by_group in real.values() for e in by_group.values())
     iit = [e["f1"] for c in ("iit-dense", "iit-sparse")
            for g, e in summary.get(c, {}).get("none", {}).items() if g.startswith("x")]  # fmt: skip
-    iit_words = f" IIT (both presets) reaches {min(iit):.2f}-{max(iit):.2f} there." if iit else ""
+    iit_words = (
+        render("scale/why_iit.md", low=f"{min(iit):.2f}", high=f"{max(iit):.2f}")[0] if iit else ""
+    )
     dice = [e["dice"] for by_group in real.values() for e in by_group.values()]
-    return [
-        "Why the real-map targets are missed: not the cell size. With the true diameter given "
-        f"(oracle) no shipped model passes F1 {best_oracle:.3f} at any resampling, so the "
-        f"automatic size costs at most what the rows above show.{iit_words} The foreground "
-        f"Dice is {min(dice):.3f}-{max(dice):.3f} (the cells are found); what is lost are "
-        "touching cells merged or split (docs/results.md, real maps), which needs training on "
-        "real or more realistic touching cells, not resampling. Part of it is the watershed's "
-        "thresholds, tuned on simulated fields: tuned on 14 real maps instead, they lift F1 on "
-        "the 15th (docs/results_loo.md, leave-one-out).",
-        "",
-    ]
+    paragraph = render(
+        "scale/why_real_missed.md",
+        best_oracle=f"{best_oracle:.3f}",
+        iit=iit_words,
+        dice_low=f"{min(dice):.3f}",
+        dice_high=f"{max(dice):.3f}",
+    )
+    return [*paragraph, ""]
 
 
 def _commit() -> str:
@@ -507,23 +561,20 @@ def header_lines(seconds: float, command: str, records: str = "") -> list[str]:
     """Machine, commit and command of this run (``records``: see :func:`records_by_commit`)."""
     import torch
 
-    commit = _commit()
-    return [
-        f"Generated by `{command}`; do not edit by hand. Records computed in "
-        f"{seconds / 60:.0f} min of CPU time (cached per method and image).",
-        "",
-        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads)",
-        f"- Commit: {commit}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        + (f"; cached records computed: {records}" if records else ""),
-        "- Inference: CPU, each checkpoint's stored post-processing, no TTA; `auto` = "
-        "`InferenceConfig()` defaults with the image's pixel size; scores from "
-        "`napari_dmqpm.training.metrics.score_image` (F1 at IoU 0.5, foreground Dice).",
-        '- The estimate: docs/inference.md ("Cell size"). The models: each checkpoint\'s '
-        "model card; the shipped ones were fine-tuned with scale augmentation over cell "
-        "diameters of 10-120 px (docs/training.md), which is what the `none` columns test.",
-    ]
+    return render(
+        "scale/header.md",
+        command=command,
+        cpu_minutes=f"{seconds / 60:.0f}",
+        machine=platform.processor() or platform.machine(),
+        cores=os.cpu_count(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        commit=_commit(),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        records=render("scale/records.md", records=records)[0] if records else "",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

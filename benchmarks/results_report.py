@@ -459,23 +459,21 @@ def scale_section(numbers: Mapping) -> list[str]:
         ),
         "",
     ]
+    groups = [g for prefix in ("D", "x") for g in bench_scale.groups_in_order(summary, prefix)]
     for key, what in (("f1", "F1 at IoU 0.5"), ("dice", "Foreground Dice")):
-        head = ["images", "true diameter, px"]
-        head += [f"`{m}` {mode}" for m in models for mode in ("auto", "oracle")]
-        head += list(classics)
         lines += [f"{what}, mean over images:", ""]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for prefix in ("D", "x"):
-            for group in bench_scale.groups_in_order(summary, prefix):
-                true_d = bench_scale.true_diameter(summary, models, group)
-                cells = [
-                    bench_scale.cell(summary, m, mode, group, key)
-                    for m in models
-                    for mode in ("auto", "oracle")
-                ]
-                cells += [bench_scale.cell(summary, c, "none", group, key) for c in classics]
-                lines.append(f"| {group} | {true_d:.1f} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [
+            *bench_scale.scale_table(
+                summary,
+                groups,
+                models,
+                classics,
+                modes=("auto", "oracle"),
+                keys=(key,),
+                first="images",
+            ),
+            "",
+        ]
     return [*lines, *bench_scale.targets_section(summary, models, heading="### ")]
 
 
