@@ -34,6 +34,8 @@ import numpy as np
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.templates import render
+
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_PATH = "src/napari_dmqpm/inference/diameter.py"
 #: The last commit before the estimate's windows and model-scale passes (issue 17).
@@ -137,15 +139,14 @@ def section(rows: Sequence[Row], *, baseline: str, commit: str, load: tuple, sec
     lines = [
         "## Cost of the automatic diameter estimate (bench_diameter)",
         "",
-        f"The estimate (`napari_dmqpm.inference.diameter`) at {commit} against its version at "
-        f"{baseline} (before the windows sized to about `WINDOW_CELLS` cells and the "
-        "coarse passes labelled at the model's scale; the rest of the code is today's), on "
-        "the images of the scale sweep (`bench_scale.py`) and on dense simulated 1024×1224 "
-        "frames: the shipped `phase-only` sizes every shipped model, on torch, one thread, "
-        "process CPU seconds, the two interleaved. 'angle phase': the phase the dual models "
-        "see on a real map (retrieved from synthesized angles). Load average (1, 5, 15 min) "
-        f"{load[0][0]:.2f}, {load[0][1]:.2f}, {load[0][2]:.2f} at the start and {load[1][0]:.2f}, "
-        f"{load[1][1]:.2f}, {load[1][2]:.2f} at the end ({seconds / 60:.0f} min).",
+        *render(
+            "diameter/intro.md",
+            commit=commit,
+            baseline=baseline,
+            load_start=", ".join(f"{value:.2f}" for value in load[0]),
+            load_end=", ".join(f"{value:.2f}" for value in load[1]),
+            minutes=f"{seconds / 60:.0f}",
+        ),
         "",
         "| images | estimates | true diameter, px (median) | estimate old → new, px (median) "
         "| largest change | CPU s old | CPU s new | × faster |",
@@ -170,10 +171,10 @@ def section(rows: Sequence[Row], *, baseline: str, commit: str, load: tuple, sec
     lines += ["", _summary(rows, changes, sweep, camera), ""]
     moved = [r for r in rows if abs(r.change_pct) > NOTE_PCT]
     if moved:
-        lines += [f"Estimates that moved by more than {NOTE_PCT:g} %:", ""]
+        lines += [*render("diameter/moved_intro.md", pct=f"{NOTE_PCT:g}"), ""]
         lines += [_moved(r) for r in moved] + [""]
     lines += [
-        "<details><summary>Every estimate, old and new</summary>",
+        *render("diameter/details.md"),
         "",
         "| image | sized on | true, px | old, px | new, px | change | passes old / new "
         "| CPU s old | CPU s new |",
@@ -192,24 +193,45 @@ def _summary(rows, changes, sweep, camera) -> str:
     def ratio(part):
         return sum(r.old_cpu_s for r in part) / max(sum(r.new_cpu_s for r in part), 1e-9)
 
-    text = (f"{len(rows)} estimates: median change {np.median(changes):.2f} %, "
-            f"{int(np.sum(changes <= 1))} within 1 %, {int(np.sum(changes <= 3))} within 3 %, "
-            f"{int(np.sum(changes <= 5))} within 5 %, largest {changes.max():.1f} %. ")  # fmt: skip
+    sentences = render(
+        "diameter/changes.md",
+        n=len(rows),
+        median=f"{np.median(changes):.2f}",
+        within_1=int(np.sum(changes <= 1)),
+        within_3=int(np.sum(changes <= 3)),
+        within_5=int(np.sum(changes <= 5)),
+        largest=f"{changes.max():.1f}",
+    )
     if sweep:
-        text += f"CPU on the sweep's images: {ratio(sweep):.2f}× less. "
+        sentences += render("diameter/sweep.md", ratio=f"{ratio(sweep):.2f}")
+    # every sentence but the camera one is followed by a space, as the pages have it
+    text = "".join(f"{sentence} " for sentence in sentences)
     if camera:
-        text += (f"On the camera-sized frames: {ratio(camera):.2f}× less "
-                 f"({np.mean([r.old_cpu_s for r in camera]):.2f} s → "
-                 f"{np.mean([r.new_cpu_s for r in camera]):.2f} s per frame).")  # fmt: skip
+        text += render(
+            "diameter/camera.md",
+            ratio=f"{ratio(camera):.2f}",
+            old=f"{np.mean([r.old_cpu_s for r in camera]):.2f}",
+            new=f"{np.mean([r.new_cpu_s for r in camera]):.2f}",
+        )[0]
     return text
 
 
 def _moved(row: Row) -> str:
     error_old = 100.0 * (row.old_px / row.true_px - 1.0)
     error_new = 100.0 * (row.new_px / row.true_px - 1.0)
-    return (f"- {row.case} ({row.sized_on}): {row.old_px:.1f} → {row.new_px:.1f} px "
-            f"({row.change_pct:+.1f} %; true {row.true_px:.1f} px: error {error_old:+.1f} % → "
-            f"{error_new:+.1f} %), passes {row.old_passes} → {row.new_passes}")  # fmt: skip
+    return render(
+        "diameter/moved.md",
+        case=row.case,
+        sized_on=row.sized_on,
+        old=f"{row.old_px:.1f}",
+        new=f"{row.new_px:.1f}",
+        change=f"{row.change_pct:+.1f}",
+        true=f"{row.true_px:.1f}",
+        error_old=f"{error_old:+.1f}",
+        error_new=f"{error_new:+.1f}",
+        old_passes=row.old_passes,
+        new_passes=row.new_passes,
+    )[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -125,3 +125,43 @@ def test_the_scale_header_fills_every_field(bench, monkeypatch):
         "10-120 px (docs/training.md), which is what the `none` columns test."
     )
     assert bench.header_lines(60.0, "c")[3] == "- Commit: c0ffee1; date 2026-01-02 03:04 UTC"
+
+
+# ----------------------------------------------------------------------------- bench_diameter
+
+
+def test_the_diameter_page_renders_its_paragraphs_word_for_word(bench):
+    diameter = _script("bench_diameter")
+    rows = [
+        diameter.Row("sim-D12-0", "D12", "phase", 12.0, 12.0, 12.06, 2.0, 1.0, 3, 2),
+        diameter.Row("img_1-x2", "x2", "angle phase", 40.0, 40.0, 36.0, 3.0, 1.0, 4, 3),
+        diameter.Row("camera-D20", "camera D20", "phase", 20.0, 20.0, 20.0, 12.0, 4.0, 3, 3),
+    ]
+    page = diameter.section(rows, baseline="7c3cae2", commit="abc1234",
+                            load=((0.5, 1.25, 2.0), (3.1, 2.2, 1.05)), seconds=754.0)  # fmt: skip
+    assert "$" not in page
+    lines = page.splitlines()
+    assert lines[2] == (
+        "The estimate (`napari_dmqpm.inference.diameter`) at abc1234 against its version at "
+        "7c3cae2 (before the windows sized to about `WINDOW_CELLS` cells and the coarse passes "
+        "labelled at the model's scale; the rest of the code is today's), on the images of the "
+        "scale sweep (`bench_scale.py`) and on dense simulated 1024×1224 frames: the shipped "
+        "`phase-only` sizes every shipped model, on torch, one thread, process CPU seconds, the "
+        "two interleaved. 'angle phase': the phase the dual models see on a real map (retrieved "
+        "from synthesized angles). Load average (1, 5, 15 min) 0.50, 1.25, 2.00 at the start "
+        "and 3.10, 2.20, 1.05 at the end (13 min)."
+    )
+    assert (
+        "3 estimates: median change 0.50 %, 2 within 1 %, 2 within 3 %, 2 within 5 %, largest "
+        "10.0 %. CPU on the sweep's images: 2.50× less. On the camera-sized frames: 3.00× less "
+        "(12.00 s → 4.00 s per frame)." in lines
+    )
+    assert lines[lines.index("Estimates that moved by more than 3 %:") + 2] == (
+        "- img_1-x2 (angle phase): 40.0 → 36.0 px (-10.0 %; true 40.0 px: error +0.0 % → "
+        "-10.0 %), passes 4 → 3"
+    )
+    assert "<details><summary>Every estimate, old and new</summary>" in lines
+    # without camera frames the sweep's sentence keeps its trailing space, as the pages have it
+    sweep = diameter.section(rows[:1], baseline="b", commit="c", load=((0,) * 3,) * 2, seconds=0)
+    assert "largest 0.5 %. CPU on the sweep's images: 2.00× less. \n" in sweep
+    assert "Estimates that moved" not in sweep and "$" not in sweep
