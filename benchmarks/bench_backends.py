@@ -34,12 +34,17 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import napari_dmqpm.inference.predict as predict_module
+from benchmarks.templates import render
 from napari_dmqpm.inference import InferenceConfig, predict_probabilities, segment_acquisition
 from napari_dmqpm.inference.backends import Engine, SessionNetwork, engine_for, is_installed
 from napari_dmqpm.inference.backends.check import CheckResult, compare
@@ -261,8 +266,9 @@ def two_thread_rows(name, model, acquisition, args) -> tuple[list[str], str]:
     return [row], verdict
 
 
-def choice_lines(loaded) -> list[str]:
-    """The model a CPU user gets: seconds per frame here against accuracy in docs/results.md."""
+def choice_inputs(loaded) -> tuple[dict[str, float], dict[str, dict[str, float]], str]:
+    """What :func:`choice_lines` reports: the whole-path seconds per frame of each model on
+    what ``backend="auto"`` picks, the scores of docs/results.md, the CLI's angle-image model."""
     from napari_dmqpm.model.registry import default_model_for
 
     scores = results_scores(RESULTS_PAGE.read_text(encoding="utf-8"))
@@ -273,13 +279,33 @@ def choice_lines(loaded) -> list[str]:
         }
     seconds = {n: ONE_THREAD.get((n, (e.backend, e.precision))) for n, e in picked.items()}
     seconds = {n: s for n, s in seconds.items() if s is not None}
+    return seconds, scores, default_model_for("ssqpm-stack")
+
+
+def choice_lines(
+    seconds: Mapping[str, float], scores: Mapping[str, dict[str, float]], current: str
+) -> list[str]:
+    """The model a CPU user gets: seconds per frame here against accuracy in docs/results.md.
+
+    Parameters
+    ----------
+    seconds : mapping of str to float
+        Whole-path seconds per frame at one thread of each model (:func:`choice_inputs`).
+    scores : mapping of str to dict
+        Each model's scores from docs/results.md (:func:`results_scores`).
+    current : str
+        The model the CLI and the widget pick for angle images.
+
+    Returns
+    -------
+    list of str
+        The subsection's lines, starting with a blank one.
+    """
     lines = [
-        "\n### The model a CPU user gets",
         "",
-        "Seconds per frame: the whole path above at one thread on what `backend='auto'` picks; "
-        "accuracy: docs/results.md (automatic size, torch; held-out simulated fields and the 15 "
-        f"real Q-PHASE maps). Rule: the fastest model whose F1@0.5 is within {F1_MARGIN} and "
-        f"whose foreground Dice is within {DICE_MARGIN} of the best on both sets.",
+        "### The model a CPU user gets",
+        "",
+        *render("backends/choice.md", f1_margin=F1_MARGIN, dice_margin=DICE_MARGIN),
         "",
         "| model | whole path, s per frame (1 thread) | simulated Dice / F1@0.5 "
         "| real Dice / F1@0.5 |",
@@ -292,16 +318,86 @@ def choice_lines(loaded) -> list[str]:
             f"{score['real_dice']:.3f} / {score['real_f1']:.3f}",
         ]  # fmt: skip
         lines.append(f"| `{name}` | {value:.2f} | {' | '.join(cells)} |")
-    choice = cpu_choice(seconds, scores)
-    current = default_model_for("ssqpm-stack")
-    verdict = (
-        "no model fits the rule (or docs/results.md lacks the scores)"
-        if choice is None
-        else f"`{choice}`; the CLI and the widget pick `{current}` for angle images"
-        + (" (the same)" if choice == current else " (**not the same**)")
-    )
-    return [*lines, "", f"The rule picks {verdict}. Phase maps have one shipped model, "
-            "`phase-only`."]  # fmt: skip
+    choice = cpu_choice(dict(seconds), dict(scores))
+    if choice is None:
+        verdict = render("backends/no_choice.md")[0]
+    else:
+        same = "the same" if choice == current else "**not the same**"
+        verdict = render("backends/picked.md", choice=choice, current=current, same=same)[0]
+    return [*lines, "", *render("backends/verdict.md", verdict=verdict)]
+
+
+def report(
+    *,
+    shape: tuple[int, int],
+    runtimes: str,
+    repeats: int,
+    skipped: Mapping[str, str],
+    one_thread: Sequence[str],
+    two_thread: Sequence[str],
+    choice: Sequence[str],
+    load: tuple[Sequence[float], Sequence[float]],
+) -> str:
+    """The markdown section from the measurements.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The simulated frame's (rows, columns).
+    runtimes : str
+        The installed runtimes and their versions ("" when none).
+    repeats : int
+        Timed rounds after the warm-up.
+    skipped : mapping of str to str
+        The models not found, with the error's text.
+    one_thread : sequence of str
+        The one-thread table's rows (:func:`one_thread_rows`), every model.
+    two_thread : sequence of str
+        The 2-thread targets table's rows (:func:`two_thread_rows`), every model.
+    choice : sequence of str
+        The lines of :func:`choice_lines`.
+    load : tuple of two sequences of float
+        The load average (1, 5, 15 min) at the start and at the end.
+
+    Returns
+    -------
+    str
+        The section, ending with a newline.
+    """
+    lines = ["## Inference backends on the CPU (bench_backends)", ""]
+    for name, error in skipped.items():
+        lines += [*render("backends/skipped.md", name=name, error=error), ""]
+    lines += [
+        *render(
+            "backends/intro.md",
+            rows=shape[0],
+            columns=shape[1],
+            runtimes=runtimes or "no runtime installed",
+            repeats=repeats,
+        ),
+        "",
+        "| model | backend | precision | network (s, × torch) | whole path, diameter given "
+        "| whole path | class agreement | label agreement | check |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        *one_thread,
+        "",
+        *render("backends/notes.md"),
+        "",
+        *render("backends/targets.md", repeats=repeats),
+        "",
+        "| model | auto picked | torch wall (s) | auto wall (s) | torch CPU (s) | auto CPU (s) "
+        "| bound (s) | target |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+        *two_thread,
+        *choice,
+        "",
+        *render(
+            "backends/load.md",
+            start=", ".join(f"{value:.2f}" for value in load[0]),
+            end=", ".join(f"{value:.2f}" for value in load[1]),
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -314,13 +410,12 @@ def main() -> int:
         args.repeats, shape, models = 1, (256, 320), ("dmqpm-fast",)
     torch.set_num_threads(1)
     load = os.getloadavg()
-    print("## Inference backends on the CPU (bench_backends)\n")
-    loaded = {}
+    loaded, skipped = {}, {}
     for name in models:
         try:
             loaded[name] = load_model(name, device="cpu")
         except ModelNotFoundError as error:
-            print(f"`{name}` skipped: {error}\n")
+            skipped[name] = str(error)
     acquisition = simulate_field(
         SimulationConfig(shape=shape, density="dense"), rng=1
     ).to_acquisition()
@@ -329,54 +424,28 @@ def main() -> int:
         for p in ("onnxruntime", "openvino")
         if is_installed(p)
     )
-    print(
-        f"One simulated dense {shape[0]}×{shape[1]} frame; {runtimes or 'no runtime installed'}; "
-        f"one thread, process CPU seconds, median of {args.repeats} interleaved rounds after a "
-        "warm-up. 'network': `predict_probabilities` at the model's scale (one padded tile); "
-        "'whole path': `segment_acquisition` with the defaults (diameter estimate by the "
-        "`phase-only` network on the same backend, post-processing, measurements). Agreement "
-        "is with torch on this frame; 'check' is the reference-field check of the backend "
-        "layer (class and label agreement; it must reach 99.99 % with the same cell count), "
-        'which decides whether `backend="auto"` uses the contender.\n'
+    one_thread = [
+        row
+        for name, model in loaded.items()
+        for row in one_thread_rows(name, model, acquisition, args)
+    ]
+    two_thread = [
+        row
+        for name, model in loaded.items()
+        for row in two_thread_rows(name, model, acquisition, args)[0]
+    ]
+    choice = choice_lines(*choice_inputs(loaded))
+    text = report(
+        shape=shape,
+        runtimes=runtimes,
+        repeats=args.repeats,
+        skipped=skipped,
+        one_thread=one_thread,
+        two_thread=two_thread,
+        choice=choice,
+        load=(load, os.getloadavg()),
     )
-    print(
-        "| model | backend | precision | network (s, × torch) | whole path, diameter given "
-        "| whole path | class agreement | label agreement | check |"
-    )
-    print("|---|---|---|---:|---:|---:|---:|---:|---|")
-    for name, model in loaded.items():
-        print("\n".join(one_thread_rows(name, model, acquisition, args)))
-    print(
-        "\n'whole path, diameter given': the same path with `diameter_px` set to the model's "
-        "trained diameter, so no estimate runs and the frame is not resampled; 'whole "
-        "path' adds the estimate but runs the network on the frame resampled for the "
-        "estimated diameter (on this frame cells of about 28 px, 0.8× the trained size: "
-        "fewer pixels), so the difference is not the estimate's cost (bench_diameter "
-        "measures that). 'label agreement': pixels in the same cell as torch's (labels "
-        "matched by largest overlap), and the cell counts.\n"
-    )
-    print(
-        "Issue 17 targets, whole path at 2 threads, median of "
-        f"{args.repeats} interleaved rounds, torch against `backend='auto'` (what it picked "
-        "after its check): wall seconds, process CPU seconds (both threads), and the bound a "
-        "perfect 2-thread split of the one-thread CPU time above would give (wall times on a "
-        "machine shared with other sessions are longer than that bound):\n"
-    )
-    print(
-        "| model | auto picked | torch wall (s) | auto wall (s) | torch CPU (s) | auto CPU (s) "
-        "| bound (s) | target |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---|")
-    for name, model in loaded.items():
-        rows, _ = two_thread_rows(name, model, acquisition, args)
-        print("\n".join(rows))
-    print("\n".join(choice_lines(loaded)))
-    after = os.getloadavg()
-    print(
-        f"\nLoad average (1, 5, 15 min) at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
-        f" and the end {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f} (other sessions share "
-        "this machine; the 2-thread wall times suffer most from them)."
-    )
+    print(text, end="")
     return 0
 
 
