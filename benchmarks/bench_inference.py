@@ -28,6 +28,7 @@ import functools
 import statistics
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attention import count_gflop
+from benchmarks.templates import render
 
 SHAPES = ((512, 512), (1024, 1224))
 SIZES = (256, 512, 1024, 2048)
@@ -174,6 +176,117 @@ def dual_against_early(name: str) -> str:
     )
 
 
+def report(
+    *,
+    where: str,
+    skipped: Mapping[str, str],
+    parameters: Mapping[str, int],
+    threads: int,
+    device: str,
+    repeats: int,
+    latency: Mapping[str, tuple[Sequence[str], float]],
+    scaling: Mapping[str, Sequence[str]],
+    frames: int,
+    timelapse: Mapping[str, tuple[float, float]],
+    networks: Sequence[str],
+) -> str:
+    """The markdown section from the measurements; only the heading and the skipped models
+    when no model was found.
+
+    Parameters
+    ----------
+    where : str
+        The device in the heading ("CPU", "cuda", ...).
+    skipped : mapping of str to str
+        The models not found, with the error's text.
+    parameters : mapping of str to int
+        The parameter count of each model timed (in order).
+    threads : int
+        Torch threads.
+    device : str
+        The device the networks' parameters are on.
+    repeats : int
+        Timed runs after the warm-up.
+    latency : mapping of str to (sequence of str, float)
+        Per model, its latency table rows and its 1024×1224 best seconds (:func:`latency_rows`).
+    scaling : mapping of str to sequence of str
+        Per model, the table of :func:`size_scaling`.
+    frames : int
+        Frames of the time-lapse.
+    timelapse : mapping of str to (float, float)
+        Per model, frames per second and seconds per frame (:func:`timelapse_fps`).
+    networks : sequence of str
+        The rows of :func:`dual_against_early`.
+
+    Returns
+    -------
+    str
+        The section, ending with a newline.
+    """
+    lines = [f"## Segmentation speed ({where})", ""]
+    for name, error in skipped.items():
+        lines += [*render("inference/skipped.md", name=name, error=error), ""]
+    if not parameters:
+        return "\n".join(lines) + "\n"
+    models = " and ".join(
+        render("inference/model.md", name=name, parameters=f"{count:,}")[0]
+        for name, count in parameters.items()
+    )
+    lines += [
+        *render(
+            "inference/intro.md", models=models, threads=threads, device=device, repeats=repeats
+        ),
+        "",
+        "| model | frame | TTA | best (s) | median (s) |",
+        "|---|---|---|---:|---:|",
+    ]
+    verdicts = []
+    for name, (rows, best) in latency.items():
+        lines += rows
+        verdict = "met" if best <= 3.0 else render("inference/missed.md", by=f"{best - 3.0:.2f}")[0]
+        verdicts += render("inference/verdict.md", name=name, best=f"{best:.2f}", verdict=verdict)
+    lines += [
+        "",
+        *render(
+            "inference/target.md",
+            rows=SHAPES[-1][0],
+            columns=SHAPES[-1][1],
+            verdicts="; ".join(verdicts),
+        ),
+    ]
+    for name, table in scaling.items():
+        lines += ["", *render("inference/cost.md", name=name), "", *table]
+    defaults = InferenceConfig()
+    lines += [
+        "",
+        *render(
+            "inference/tiles.md",
+            whole_frame=f"{defaults.whole_frame_px / 1e6:.1f}",
+            tile=defaults.tile_size,
+            overlap=f"{defaults.overlap:.0%}",
+        ),
+        "",
+        *render("inference/timelapse.md", frames=frames),
+        "",
+    ]
+    for name, (fps, per_frame) in timelapse.items():
+        lines += render(
+            "inference/fps.md", name=name, fps=f"{fps:.2f}", per_frame=f"{per_frame:.2f}"
+        )
+    lines += [
+        "",
+        *render("inference/network.md"),
+        "",
+        "| model | fusion | dual (ms) | early fusion (ms) | ratio | GFLOP/MP dual | early |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *networks,
+        "",
+        *render("inference/cuda.md"),
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or mps")
@@ -185,71 +298,36 @@ def main() -> int:
     if args.quick:
         args.repeats, args.sizes, args.frames = 1, [256, 512], 3
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    where = "CPU" if args.device == "cpu" else args.device
-    print(f"## Segmentation speed ({where})\n")
-    loaded = {}
+    loaded, skipped = {}, {}
     for name in MODELS:
         try:
             loaded[name] = load_model(name, device=args.device)
         except ModelNotFoundError as error:
-            print(f"`{name}` skipped: {error}\n")
-    if not loaded:
-        return 0
-    first = next(iter(loaded.values()))
-    print(
-        "The shipped "
-        + " and ".join(f"`{n}` ({m.network.n_parameters:,} parameters)" for n, m in loaded.items())
-        + f", whole `segment_acquisition` path on a simulated dense frame, "
-        f"{torch.get_num_threads()} torch threads, device {next(first.network.parameters()).device}"
-        f", best and median of {args.repeats} after a warm-up; TTA (4 passes) only at 512².\n"
+            skipped[name] = str(error)
+    latency = {name: latency_rows(name, model, args) for name, model in loaded.items()}
+    scaling = {
+        name: size_scaling(model, args.sizes, device=args.device, repeats=args.repeats)
+        for name, model in loaded.items()
+    }
+    timelapse = {
+        name: timelapse_fps(model, n_frames=args.frames, device=args.device)
+        for name, model in loaded.items()
+    }
+    first = next(iter(loaded.values()), None)
+    text = report(
+        where="CPU" if args.device == "cpu" else args.device,
+        skipped=skipped,
+        parameters={name: model.network.n_parameters for name, model in loaded.items()},
+        threads=torch.get_num_threads(),
+        device=str(next(first.network.parameters()).device) if first else "",
+        repeats=args.repeats,
+        latency=latency,
+        scaling=scaling,
+        frames=args.frames,
+        timelapse=timelapse,
+        networks=[dual_against_early(name) for name in loaded],
     )
-    print("| model | frame | TTA | best (s) | median (s) |")
-    print("|---|---|---|---:|---:|")
-    verdicts = []
-    for name, model in loaded.items():
-        rows, best = latency_rows(name, model, args)
-        print("\n".join(rows))
-        verdict = "met" if best <= 3.0 else f"**missed by {best - 3.0:.2f} s**"
-        verdicts.append(f"`{name}` {best:.2f} s: {verdict}")
-    print(
-        f"\n{SHAPES[-1][0]}×{SHAPES[-1][1]} without TTA against the ≤ 3 s target of issue 3: "
-        + "; ".join(verdicts)
-        + ". Frames up to `whole_frame_px` run as one tile; post-processing and measurements "
-        "are the same work for both models, the network is not."
-    )
-    for name, model in loaded.items():
-        print(
-            f"\nCost against the frame size, `{name}` (whole path, no TTA; linear growth = "
-            "constant ms/MP):\n"
-        )
-        print("\n".join(size_scaling(model, args.sizes, device=args.device, repeats=args.repeats)))
-    defaults = InferenceConfig()
-    print(
-        f"\nFrames up to `whole_frame_px` ({defaults.whole_frame_px / 1e6:.1f} MP) run as one "
-        "tile padded to the divisor; larger ones in "
-        f"{defaults.tile_size}² tiles at {defaults.overlap:.0%} overlap, so 'MP computed' "
-        "exceeds the frame. 'network': `predict_probabilities` (normalization, tiles, blending); "
-        "the rest of the whole path is post-processing and measurements. Where the network's "
-        "ms per MP computed rises with the frame, the cost per pixel of the convolutions "
-        "themselves grows with the tile on this machine."
-    )
-    print(f"\nTime-lapse of {args.frames} simulated 512² frames, one after the other:\n")
-    for name, model in loaded.items():
-        fps, per_frame = timelapse_fps(model, n_frames=args.frames, device=args.device)
-        print(f"- `{name}`: **{fps:.2f} frames per second** ({per_frame:.2f} s per frame)")
-    print(
-        "\nNetwork alone on the CPU, one 512² tile (median of 5), against an early-fusion "
-        "network of the same widths (target ≤ 1.3×):\n"
-    )
-    print("| model | fusion | dual (ms) | early fusion (ms) | ratio | GFLOP/MP dual | early |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name in loaded:
-        print(dual_against_early(name))
-    print(
-        "\nOn CUDA the code uses bf16 autocast (fp16 where bf16 is not native), channels_last "
-        "inputs and batches of tiles sized to the free memory; GPU numbers and the comparison "
-        "with nnU-Net's default network are in the bench_nnunet section.\n"
-    )
+    print(text, end="")
     return 0
 
 
