@@ -52,6 +52,8 @@ import numpy as np
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.templates import render
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench_cache" / "tracking"
 DENSITIES = ("sparse", "dense", "confluent")
@@ -230,17 +232,17 @@ def btrack_lines() -> list[str]:
         for linker, value in record["seconds"].items():
             key = (record["density"], linker)
             seconds[key] = seconds.get(key, 0.0) + value
-    movies = ", ".join(f"{d} #{i}" for d, i in BTRACK_MOVIES)
     lines = [
         BTRACK_TITLE,
         "",
-        f"`python benchmarks/bench_tracking.py --btrack` (btrack {_version('btrack')}, not a "
-        f"dependency): the simulator's labels at {BTRACK_INTERVAL_MIN:g} min, movies {movies} of "
-        "the run above, linked by btrack's Bayesian tracker (constant-velocity Kalman model and "
-        "global hypothesis optimisation, the values of its example cell configuration, search "
-        f"radius {BTRACK_SEARCH_RADIUS_PX:g} px; centroids only) and by `lap-mass` again, on the "
-        f"same movies, at commit {_commit()}. Same measures as above; where the `lap-mass` rows "
-        "differ from the tables above, those are older (their commit is in the header).",
+        *render(
+            "tracking/btrack.md",
+            version=_version("btrack"),
+            interval=f"{BTRACK_INTERVAL_MIN:g}",
+            movies=", ".join(f"{d} #{i}" for d, i in BTRACK_MOVIES),
+            radius=f"{BTRACK_SEARCH_RADIUS_PX:g}",
+            commit=_commit(),
+        ),
         "",
         "| density | linker | TRA | DET | div. recall | div. precision | true div. "
         "| median growth error (1/h) | CPU s |",
@@ -438,20 +440,20 @@ def scale_lines() -> list[str]:
     if not path.is_file():
         return []
     r = json.loads(path.read_text())
-    return [
-        "## Scale",
-        "",
-        f"`track_labels` on {r['n_frames']} frames of {r['shape'][0]}x{r['shape'][1]} px with "
-        f"{r['n_cells']} moving cells (synthetic disks, labels only, int32: "
-        f"{r['labels_mib']:.0f} MiB), run with `--scale`: {r['n_tracks']} tracks in "
-        f"{r['seconds']:.0f} s ({r['cpu_s']:.0f} s CPU); peak resident memory of the process "
-        f"{r['peak_rss_mib']:.0f} MiB, {r['rss_before_mib']:.0f} MiB of it before tracking "
-        "(the labels stack itself). `track_labels` on an array in memory keeps one "
-        "relabelled copy (same size) and the tables; `track_file` (`dmqpm track`, "
-        "`segment --track`) reads and writes a labels file frame by frame: the next section "
-        "segments and tracks such a movie from a file.",
-        "",
-    ]
+    paragraph = render(
+        "tracking/scale.md",
+        frames=r["n_frames"],
+        rows=r["shape"][0],
+        columns=r["shape"][1],
+        cells=r["n_cells"],
+        labels_mib=f"{r['labels_mib']:.0f}",
+        tracks=r["n_tracks"],
+        seconds=f"{r['seconds']:.0f}",
+        cpu_s=f"{r['cpu_s']:.0f}",
+        peak_mib=f"{r['peak_rss_mib']:.0f}",
+        before_mib=f"{r['rss_before_mib']:.0f}",
+    )
+    return ["## Scale", "", *paragraph, ""]
 
 
 def bench_timelapse_memory_section() -> list[str]:
@@ -594,18 +596,27 @@ def targets(summary: dict) -> list[str]:
             values = [v["tra"] for k, v in rows.items() if k[2] == density]
             worst = min(values) if values else np.nan
             verdict = "met" if worst >= goal else "missed"
-            lines.append(
-                f"- {source} labels, {density}: lowest TRA over the intervals {_fmt(worst)} "
-                f"(target >= {goal}): **{verdict}**"
+            lines += render(
+                "tracking/target.md",
+                source=source,
+                density=density,
+                worst=_fmt(worst),
+                goal=goal,
+                verdict=verdict,
             )
         for (_, _, density, interval), v in sorted(
             rows.items(), key=lambda i: (i[0][3], DENSITIES.index(i[0][2]))
         ):
             if v["n_growth"]:
                 verdict = "met" if v["growth_error_k"] <= TARGETS["growth_error"] else "missed"
-                lines.append(
-                    f"  - {source}, {density}, {interval:g} min: median growth-rate error "
-                    f"{_pct(v['growth_error_k'])} over {v['n_growth']} tracks: {verdict}"
+                lines += render(
+                    "tracking/growth.md",
+                    source=source,
+                    density=density,
+                    interval=f"{interval:g}",
+                    error=_pct(v["growth_error_k"]),
+                    n=v["n_growth"],
+                    verdict=verdict,
                 )
     return lines
 
@@ -620,82 +631,42 @@ def _commit() -> str:
 
 
 def header(seconds: float, command: str) -> list[str]:
-    commit = _commit()
-    return [
-        f"Generated by `{command}`; do not edit by hand. {seconds / 60:.1f} min of CPU time "
-        "(cached per movie in .bench_cache/tracking/).",
-        "",
-        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, numpy {np.__version__}",
-        f"- Commit: {commit}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-    ]
+    return render(
+        "tracking/header.md",
+        command=command,
+        cpu_minutes=f"{seconds / 60:.1f}",
+        machine=platform.processor() or platform.machine(),
+        cores=os.cpu_count(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        commit=_commit(),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
 
 
-METHOD = """\
-## What was run
+def _text(template: str, **fields: object) -> str:
+    """A template's text with its fields filled, ending with a newline (as the page holds it).
 
-- Time-lapses: `napari_dmqpm.simulation.simulate_growth`, {shape} px at 0.627 µm/px,
-  {frames}; {movies} movie(s) per density and interval (model labels: at {model_intervals} min,
-  first movie).
-  Doubling times drawn in 15-30 h; cells move by a persistent random walk (0.1 µm/min) and a
-  common drift (0.05 µm/min) that carries cells in and out of view.
-- Labels: `truth` (the simulator's) and `phase-only` (the shipped model, CPU, automatic size).
-- Linkers: `overlap` = nearest-overlap baseline; `lap-position` = laptrack on centroids
-  (`mass_weight_px=0`); `lap-mass` = `track_labels` defaults (centroid + 10 px per unit of ln dry
-  mass, divisions cost the halved mass, mass-conserving division check, gaps of up to 2 frames).
-- TRA, DET: the CTC's AOGM-based measures from `py-ctcmetrics` (`evaluate_sequence`), mean over
-  movies. Divisions: BC(0) counts from the same package (a division counts when found in the
-  right frame with the right mother), summed over movies.
-- Growth: tracks with >= {min_frames} frames off the field edge with a trusted background
-  (`background_ok`; the frames the fit uses),
-  matched to the true cell covering >= 50 % of their pixels; error = |estimate - truth| / truth
-  of the specific growth rate (Theil-Sen slope of ln mass, 1/h, against the cell's law) and
-  of the growth rate (Theil-Sen slope of mass, pg/h, against the same fit to the true masses);
-  "field median error" = the error of the median specific growth rate of the field.
-"""
+    Parameters
+    ----------
+    template : str
+        The template's path under ``benchmarks/templates``.
+    **fields : object
+        The value of each ``$field``.
+
+    Returns
+    -------
+    str
+        The filled text.
+    """
+    return "\n".join(render(template, **fields)) + "\n"
 
 
-NOTES = """\
-## Reading the numbers (written for the run above; check them when it is regenerated)
-
-- On the simulator's own labels every linker keeps identities (TRA >= 0.97, DET 1): the
-  linkers differ in divisions. The overlap baseline never links a daughter to her mother
-  (recall 0 by construction); laptrack finds most divisions at 1-10 min; the dry-mass terms
-  (`lap-mass`) cut splits that do not conserve mass, so their division precision is higher
-  than on position alone in most conditions, but still 0.15-1.0 (one cause seen: a cell
-  entering beside another at the field edge, where mass is not judged). At 30 min,
-  daughters move too far in one frame and recall drops to 0.3-0.6.
-- On the model's labels TRA follows DET: cells the segmentation misses, merges or splits are
-  AOGM errors that no linker repairs, and all three linkers score within 0.01 of each other.
-  The TRA targets missed with model labels (sparse 10 min by 0.001, confluent) are
-  segmentation misses; the same linker gives TRA >= 0.98 on the true labels of the same
-  movies. Divisions on model labels: precision mostly under 0.5 (the segmentation splits
-  and merges cells, which look like divisions).
-- Growth rates on true labels meet the 5 % median target at every density and interval:
-  sparse 0.9-2.1 %, dense 1.0-2.2 %, confluent 1.9-3.6 % (`lap-mass`). The dry mass is
-  measured against the background the labels leave (`measure_cells` fits a quadratic to the
-  pixels of label 0 more than 2 px from any cell). Measured against the phase retrieval's
-  own background, a fit to the whole frame without labels, the confluent fields gave 13-70 %
-  (commit 4dff0af): with a few per cent of background left as the cells grow, that fit
-  settled on the cells, up to 2.5 rad off in the late frames of the 10-min movie. Per-cell
-  masses on static fields of each density: [results_dry_mass.md](results_dry_mass.md).
-- Growth rates on model labels: the outlines change from frame to frame, which moves mass
-  in and out of a cell: 3-18 % median error in sparse and dense fields (12.0 % sparse 10 min
-  over 5 tracks, 3.0 % sparse 30 min), and about 100-120 % in confluent fields, where the
-  segmentation merges and splits cells (DET 0.89-0.92); with the true labels of the same
-  movies the error is 1.9-3.6 %, so the mass measurement is no longer the cause there. Nor
-  is the diameter estimate: with the true diameter the same movies score within 0.012 TRA
-  (section below).
-- Not compared: trackastra and ultrack (docs/tracking.md says why: trackastra downloads its
-  network's weights at run time, ultrack needs a commercial ILP solver;
-  btrack, run on a subset, below); the simulator draws no mitotic rounding.
-"""
-
-
-OLD_NOT_COMPARED = """\
-- Not compared: btrack, trackastra and ultrack (only laptrack, a LAP tracker with splitting
-  and gap closing in plain Python, is a dependency); the simulator draws no mitotic rounding.
-"""
+#: The notes written for the last run ("## Reading the numbers"); "## What was run" is
+#: tracking/method.md, filled by :func:`report`.
+NOTES = _text("tracking/notes.md")
+#: The notes' last item before btrack was run, replaced by the current one by --btrack.
+OLD_NOT_COMPARED = _text("tracking/old_not_compared.md")
 NEW_NOT_COMPARED = NOTES[NOTES.index("- Not compared:") :]
 
 
@@ -704,7 +675,8 @@ def report(records: dict, *, seconds: float, command: str, quick: bool) -> str:
     lines = ["# Tracking: accuracy, divisions and growth rates on simulated time-lapses", ""]
     lines += header(seconds, command) + [""]
     lines.append(
-        METHOD.format(
+        _text(
+            "tracking/method.md",
             shape="96x96"
             if quick
             else f"{SHAPE[0]}x{SHAPE[1]} (sparse: {SPARSE_SHAPE[0]}x{SPARSE_SHAPE[1]})",
