@@ -36,6 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.templates import render
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench_cache" / "timelapse_memory"
 SHAPE = (1024, 1224)
@@ -286,7 +291,8 @@ def section(result: dict) -> list[str]:
     """The markdown section of a result."""
     seg = result["segment"]
     if "error" in seg:
-        return ["## Memory of a long time-lapse", "", f"Segmentation failed: {seg['error']}"]
+        failed = render("timelapse_memory/failed.md", error=seg["error"])
+        return ["## Memory of a long time-lapse", "", *failed]
     base = seg["before"]["peak"]
     rows = []
     for want in (25, 50, 100, 200, seg["n_frames"]):
@@ -296,18 +302,30 @@ def section(result: dict) -> list[str]:
     lines = [
         TITLE,
         "",
-        f"`python benchmarks/bench_timelapse_memory.py`, {platform.machine()}, {os.cpu_count()} "
-        f"cores, OMP_NUM_THREADS=1, load {seg['load']:.1f} when started; segmentation at commit "
-        f"{seg['commit']}, linking alone at commit {result['track_commit']}.",
-        f"{seg['n_frames']} frames of {result['shape'][0]}x{result['shape'][1]} px (ssQPM), "
-        f"`{MODEL}` on the CPU (torch), automatic size; one process segments the file "
-        "(`segment_file`) and then links it (`track_file`, as `dmqpm segment --track` does): "
-        f"{seg['n_cells']:,} cells, {seg['n_tracks']:,} tracks.",
+        *render(
+            "timelapse_memory/intro.md",
+            machine=platform.machine(),
+            cores=os.cpu_count(),
+            load=f"{seg['load']:.1f}",
+            commit=seg["commit"],
+            track_commit=result["track_commit"],
+            frames=seg["n_frames"],
+            rows=result["shape"][0],
+            columns=result["shape"][1],
+            model=MODEL,
+            cells=f"{seg['n_cells']:,}",
+            tracks=f"{seg['n_tracks']:,}",
+        ),
         "",
-        f"- Segmentation: {seg['segment_s'] / 60:.1f} min wall ({seg['segment_cpu_s'] / 60:.1f} "
-        f"min CPU, {seg['segment_s'] / seg['n_frames']:.1f} s per frame); linking "
-        f"{seg['track_s']:.0f} s wall ({seg['track_cpu_s']:.0f} s CPU).",
-        f"- Resident memory after the imports and the model: {base:,.0f} MiB.",
+        *render(
+            "timelapse_memory/times.md",
+            minutes=f"{seg['segment_s'] / 60:.1f}",
+            cpu_minutes=f"{seg['segment_cpu_s'] / 60:.1f}",
+            per_frame=f"{seg['segment_s'] / seg['n_frames']:.1f}",
+            track_s=f"{seg['track_s']:.0f}",
+            track_cpu_s=f"{seg['track_cpu_s']:.0f}",
+            base=f"{base:,.0f}",
+        ),
         "",
         "| after frame | peak MiB (VmHWM) | resident MiB (VmRSS) | anonymous MiB (RssAnon) |",
         "|---:|---:|---:|---:|",
@@ -316,8 +334,7 @@ def section(result: dict) -> list[str]:
         f"| {seg['after_track']['anon']:,.0f} |",
         *_before_row(result.get("before")),
         "",
-        "The linking alone (`track_file` on the labels and cells table the segmentation wrote, "
-        "cut to the first T frames), each in a fresh process:",
+        *render("timelapse_memory/linking.md"),
         "",
         "| frames | cells | tracks | time s (CPU s) | peak MiB | peak over imports MiB "
         "| peak MiB before b9429af |",
@@ -355,17 +372,12 @@ def _growth_lines(result: dict) -> list[str]:
     points = max(int(r["n_points"]) for r in result["track"].values() if "n_points" in r)
     n_max = max(int(n) for n in result["track"])
     per_cell = now * 2**20 * n_max / points  # bytes per cell and frame
-    text = (
-        f"Per frame, the linking's peak grows by {now:.2f} MiB, about {per_cell / 1024:.1f} kB "
-        "per cell and frame: the per-cell tables, the links and laptrack's graph, which "
-        "grow with the tracks; the labels are read and written one frame at a time."
+    sentences = render(
+        "timelapse_memory/growth.md", now=f"{now:.2f}", per_cell=f"{per_cell / 1024:.1f}"
     )
     if old is not None:
-        text += (
-            f" Before b9429af it grew by {old:.1f} MiB per frame: the labels stack, a "
-            "relabelled copy and a copy for the CTC masks were held whole."
-        )
-    return ["", text]
+        sentences += render("timelapse_memory/growth_before.md", old=f"{old:.1f}")
+    return ["", " ".join(sentences)]
 
 
 def _before_row(before: dict | None) -> list[str]:

@@ -434,3 +434,58 @@ def test_the_tracking_page_renders_its_paragraphs_word_for_word(bench, tmp_path,
         "splitting\n  and gap closing in plain Python, is a dependency); the simulator draws no "
         "mitotic rounding.\n"
     )
+
+
+# ----------------------------------------------------------------------- bench_timelapse_memory
+
+
+def _memory(peak: float) -> dict:
+    return {"peak": peak, "rss": peak - 10.0, "anon": peak - 20.0}
+
+
+def test_the_timelapse_memory_section_renders_its_paragraphs_word_for_word(bench, monkeypatch):
+    memory = _script("bench_timelapse_memory")
+    monkeypatch.setattr(memory.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    segment = {
+        "n_frames": 200, "load": 6.71, "commit": "aaa1111", "n_cells": 109963, "n_tracks": 1061,
+        "segment_s": 678.0, "segment_cpu_s": 312.0, "track_s": 40.2, "track_cpu_s": 19.6,
+        "before": {"peak": 384.4}, "trace": [{"frame": 200, **_memory(1349.0)}],
+        "after_track": _memory(1528.0),
+    }  # fmt: skip
+    track = {
+        str(n): {"n_points": 550 * n, "n_tracks": 700, "s": 8.0, "cpu_s": 8.0,
+                 "after": {"peak": 200.0 + n}, "before": {"rss": 100.0}}
+        for n in (50, 200)
+    }  # fmt: skip
+    old_track = {"50": {"after": {"peak": 700.0}}, "200": {"after": {"peak": 2350.0}}}
+    before = {"segment": {"commit": "bbb2222", "after_track": _memory(3656.0)}}
+    result = {"segment": segment, "shape": [1024, 1224], "track_commit": "ccc3333",
+              "track": track, "before": {**before, "track": old_track}}  # fmt: skip
+    lines = memory.section(result)
+    assert "$" not in "\n".join(lines)
+    assert lines[2:7] == [
+        "`python benchmarks/bench_timelapse_memory.py`, x86_64, 2 cores, OMP_NUM_THREADS=1, load "
+        "6.7 when started; segmentation at commit aaa1111, linking alone at commit ccc3333.",
+        "200 frames of 1024x1224 px (ssQPM), `dmqpm-fast` on the CPU (torch), automatic size; "
+        "one process segments the file (`segment_file`) and then links it (`track_file`, as "
+        "`dmqpm segment --track` does): 109,963 cells, 1,061 tracks.",
+        "",
+        "- Segmentation: 11.3 min wall (5.2 min CPU, 3.4 s per frame); linking 40 s wall (20 s "
+        "CPU).",
+        "- Resident memory after the imports and the model: 384 MiB.",
+    ]
+    assert (
+        "The linking alone (`track_file` on the labels and cells table the segmentation wrote, "
+        "cut to the first T frames), each in a fresh process:" in lines
+    )
+    assert lines[-1] == (
+        "Per frame, the linking's peak grows by 1.00 MiB, about 1.9 kB per cell and frame: the "
+        "per-cell tables, the links and laptrack's graph, which grow with the tracks; the labels "
+        "are read and written one frame at a time. Before b9429af it grew by 11.0 MiB per "
+        "frame: the labels stack, a relabelled copy and a copy for the CTC masks were held whole."
+    )
+    result["before"] = None
+    assert memory.section(result)[-1].endswith("read and written one frame at a time.")
+    failed = memory.section({"segment": {"error": "killed"}})
+    assert failed == ["## Memory of a long time-lapse", "", "Segmentation failed: killed"]
