@@ -40,6 +40,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_tracking as bt
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "## Frames with an untrusted background (bench_growth_background)"
@@ -182,15 +183,13 @@ def section(records: dict, seconds: float) -> list[str]:
     lines = [
         TITLE,
         "",
-        f"`python benchmarks/bench_growth_background.py`: {platform.machine()}, "
-        f"{os.cpu_count()} cores, commit {commit}, {seconds / 60:.1f} min CPU. The movies of "
-        "the tables below (first movie of each density and interval), `lap-mass`. Flagged: "
-        "cells off the field edge with `background_ok` 0. Mass error: median |relative error| "
-        "of the dry mass against the simulator's truth, trusted / flagged cells (true labels "
-        "only). Growth error: median |relative error| of the specific growth rate (1/h), "
-        "fitted on every frame off the edge (`all`, the fits before) or on the trusted frames "
-        "only (`trusted`, as shipped; fewer than 3: no fit, NaN in the lineage table; in "
-        "brackets: the tracks fitted).",
+        *render(
+            "growth_background/intro.md",
+            machine=platform.machine(),
+            cores=os.cpu_count(),
+            commit=commit,
+            minutes=f"{seconds / 60:.1f}",
+        ),
         "",
         "| labels | density | interval | margin | flagged cells | mass error trusted / flagged "
         "| tracks with a flagged frame | growth error, all | growth error, trusted "
@@ -198,19 +197,7 @@ def section(records: dict, seconds: float) -> list[str]:
         "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
         *(row(*key, record) for key, record in records.items()),
         "",
-        "Reading (written for the run above; check it when it is regenerated):",
-        "",
-        "- At the shipped 2 px margin no cell of these movies is flagged, on true or model "
-        "labels: the simulated fields keep enough background between cells. The choice below "
-        "changes none of the other numbers on this page.",
-        "- Where the background is cut (8 px), flagged masses are off by a median 3.7-20 % "
-        "against 0.2-0.7 % for trusted ones. Fitting them (the old fits) gives 5.3-74 % "
-        "growth error on the tracks they touch; leaving them out, 2.8-9.6 %. 3-14 of about "
-        "53 tracks keep fewer than 3 trusted frames: they get no rate (NaN; `n_fit_frames` "
-        "says why) instead of a wrong one.",
-        "- With almost no trusted frame (13 px), fitting everything gives 17-142 %; the rare "
-        "track still fitted on 3 trusted frames is no better. The lineage table's "
-        "`n_fit_frames` tells such tracks apart.",
+        *render("growth_background/reading.md"),
     ]
     return lines
 
