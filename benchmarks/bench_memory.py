@@ -35,6 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+if not __package__:  # run as a file: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.templates import render
+
 TILE = 1024
 
 
@@ -192,17 +197,30 @@ def main() -> int:
 
 
 def section(args: argparse.Namespace, rows: list[str]) -> list[str]:
-    model = "a random 3-stage network (`--model tiny`)" if args.model == "tiny" else args.model
+    """The markdown section: what was run, and the table of ``rows`` (:func:`_row`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The command line; ``args.model`` names the model ("tiny": the random network).
+    rows : list of str
+        The table's rows, one per case.
+
+    Returns
+    -------
+    list of str
+        The section's lines.
+    """
+    model = render("memory/tiny.md")[0] if args.model == "tiny" else args.model
     return [
         "## Memory of segment_file (bench_memory)",
         "",
-        f"`segment_file` with {model} on the CPU (default `InferenceConfig`, 512² tiles), each",
-        "case in a fresh process. Peak: the process's peak resident memory (VmHWM:",
-        "interpreter, torch, model and all of the work); before: its resident memory after the",
-        "imports and loading the model. Targets: one 8192² ssQPM frame below 4 GB (4096 MiB);",
-        "time-lapse memory flat in T. The file is opened lazily, frames above 4096² are cut in",
-        "strips, and labels and rows are written frame by frame (`inference.segment`).",
-        f"Load average when started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+        *render(
+            "memory/intro.md",
+            model=model,
+            load=f"{os.getloadavg()[0]:.1f}",
+            cores=os.cpu_count(),
+        ),
         "",
         "| input (frames x size) | file MiB | peak MiB | before MiB | time s | cells |",
         "|---|---:|---:|---:|---:|---:|",

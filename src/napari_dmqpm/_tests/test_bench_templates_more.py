@@ -528,3 +528,34 @@ def test_the_growth_background_section_renders_its_paragraphs_word_for_word(benc
         "track still fitted on 3 trusted frames is no better. The lineage table's "
         "`n_fit_frames` tells such tracks apart.",
     ]
+
+
+# ----------------------------------------------------------------------------- bench_memory
+
+
+def test_the_memory_section_renders_its_paragraph_word_for_word(bench, monkeypatch):
+    import argparse
+
+    memory = _script("bench_memory")
+    monkeypatch.setattr(memory.os, "getloadavg", lambda: (3.14, 2.0, 1.0))
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    lines = memory.section(argparse.Namespace(model="tiny"), ["| row |"])
+    assert "$" not in "\n".join(lines)
+    assert lines == [
+        "## Memory of segment_file (bench_memory)",
+        "",
+        "`segment_file` with a random 3-stage network (`--model tiny`) on the CPU (default "
+        "`InferenceConfig`, 512² tiles), each",
+        "case in a fresh process. Peak: the process's peak resident memory (VmHWM:",
+        "interpreter, torch, model and all of the work); before: its resident memory after the",
+        "imports and loading the model. Targets: one 8192² ssQPM frame below 4 GB (4096 MiB);",
+        "time-lapse memory flat in T. The file is opened lazily, frames above 4096² are cut in",
+        "strips, and labels and rows are written frame by frame (`inference.segment`).",
+        "Load average when started: 3.1 on 2 cores.",
+        "",
+        "| input (frames x size) | file MiB | peak MiB | before MiB | time s | cells |",
+        "|---|---:|---:|---:|---:|---:|",
+        "| row |",
+    ]
+    shipped = memory.section(argparse.Namespace(model="dmqpm-default"), [])
+    assert shipped[2].startswith("`segment_file` with dmqpm-default on the CPU (default")
