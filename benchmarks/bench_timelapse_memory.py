@@ -39,6 +39,7 @@ import numpy as np
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import bench_tracking as bt
 from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,17 +255,7 @@ TITLE = "## Memory of a long time-lapse, segmented and tracked (bench_timelapse_
 
 def update_section(path: Path, lines: list[str]) -> None:
     """Put the section into a report, replacing an earlier one (else before btrack's)."""
-    text = path.read_text()
-    new = "\n".join(lines) + "\n"
-    start = text.find(TITLE)
-    if start >= 0:
-        end = text.find("\n## ", start + len(TITLE))
-        text = text[:start] + new + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        anchor = text.find("## Another linker")
-        anchor = anchor if anchor >= 0 else len(text)
-        text = text[:anchor] + new + "\n" + text[anchor:]
-    path.write_text(text)
+    bt.put_section(path, TITLE, "\n".join(lines) + "\n", before="## Another linker")
 
 
 def cached_section(frames: int = 200, shape: tuple[int, int] = SHAPE) -> list[str]:

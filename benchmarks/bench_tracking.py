@@ -268,20 +268,38 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def put_section(
+    path: Path, title: str, text: str, *, before: str = "## Ground-truth labels"
+) -> None:
+    """Put a section into a report: replace the one that starts with ``title``, else insert it.
+
+    Parameters
+    ----------
+    path : Path
+        The report (docs/results_tracking.md).
+    title : str
+        The section's heading line, as it starts the section.
+    text : str
+        The section, heading included; it runs up to the next ``## `` heading.
+    before : str
+        The heading a new section is put before (at the end when absent).
+    """
+    doc = path.read_text()
+    start = doc.find(title)
+    if start >= 0:
+        end = doc.find("\n## ", start + len(title))
+        doc = doc[:start] + text + ("\n" + doc[end + 1 :] if end >= 0 else "")
+    else:
+        anchor = doc.find(before)
+        anchor = anchor if anchor >= 0 else len(doc)
+        doc = doc[:anchor] + text + "\n" + doc[anchor:]
+    path.write_text(doc)
+
+
 def update_btrack_section(path: Path) -> None:
     """Put the btrack section into an existing report, leaving the rest as it is."""
-    text = path.read_text()
-    text = text.replace(OLD_NOT_COMPARED, NEW_NOT_COMPARED)
-    section = "\n".join(btrack_lines())
-    start = text.find(BTRACK_TITLE)
-    if start >= 0:
-        end = text.find("\n## ", start + len(BTRACK_TITLE))
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        anchor = text.find("## Ground-truth labels")
-        anchor = anchor if anchor >= 0 else len(text)
-        text = text[:anchor] + section + "\n" + text[anchor:]
-    path.write_text(text)
+    path.write_text(path.read_text().replace(OLD_NOT_COMPARED, NEW_NOT_COMPARED))
+    put_section(path, BTRACK_TITLE, "\n".join(btrack_lines()))
 
 
 def ctc_scores(movie, tracks) -> dict:

@@ -169,17 +169,7 @@ def section(records: dict) -> list[str]:
 
 def update_section(path: Path, lines: list[str]) -> None:
     """Put the section into an existing report (before the ground-truth tables)."""
-    text = path.read_text()
-    new = "\n".join(lines) + "\n"
-    start = text.find(TITLE)
-    if start >= 0:
-        end = text.find("\n## ", start + len(TITLE))
-        text = text[:start] + new + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        anchor = text.find("## Ground-truth labels")
-        anchor = anchor if anchor >= 0 else len(text)
-        text = text[:anchor] + new + "\n" + text[anchor:]
-    path.write_text(text)
+    bt.put_section(path, TITLE, "\n".join(lines) + "\n", before="## Ground-truth labels")
 
 
 def main() -> int:
