@@ -31,6 +31,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_tracking as bt
+from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "## Confluent model labels: automatic against true cell diameter (bench_tracking_diameter)"
@@ -132,11 +133,13 @@ def section(records: dict) -> list[str]:
     lines = [
         TITLE,
         "",
-        f"`python benchmarks/bench_tracking_diameter.py`: {platform.machine()}, "
-        f"{os.cpu_count()} cores, commit {commit}, {seconds / 60:.1f} min CPU. Confluent "
-        "movie #0 of the tables below, `phase-only` (CPU, torch) with the automatic diameter "
-        "and with the true one (median equivalent diameter of the simulator's cells off the "
-        "edge), linked by `lap-mass`; the true labels' row is the main run's.",
+        *render(
+            "tracking_diameter/intro.md",
+            machine=platform.machine(),
+            cores=os.cpu_count(),
+            commit=commit,
+            minutes=f"{seconds / 60:.1f}",
+        ),
         "",
         "| interval | labels | diameter px | TRA | DET | div. recall | div. precision "
         "| tracks fitted | median growth error (1/h) |",
@@ -157,12 +160,13 @@ def section(records: dict) -> list[str]:
     dets = [records[key]["det"] for key in records]
     lines += [
         "",
-        f"With the true diameter TRA changes by {min(gains):+.3f} to {max(gains):+.3f}; the "
-        "true labels of the same movies score 0.99-1.00. The confluent misses of the model's "
-        "labels are not the diameter estimate's: DET stays at "
-        f"{min(dets):.2f}-{max(dets):.2f} with either diameter (cells missed, merged or split "
-        "by the segmentation itself), and so do the growth errors (checked for the run "
-        "above).",
+        *render(
+            "tracking_diameter/reading.md",
+            gain_low=f"{min(gains):+.3f}",
+            gain_high=f"{max(gains):+.3f}",
+            det_low=f"{min(dets):.2f}",
+            det_high=f"{max(dets):.2f}",
+        ),
     ]
     return lines
 
