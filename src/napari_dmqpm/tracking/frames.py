@@ -13,6 +13,7 @@ reads every frame).
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -35,8 +36,9 @@ class _Frames(Sequence[np.ndarray]):
     def __len__(self) -> int:
         return self.shape[0]
 
+    @abstractmethod
     def frame(self, index: int) -> np.ndarray:
-        raise NotImplementedError
+        """Frame ``index`` (0 <= index < T) as an (M, N) array; each subclass reads its own."""
 
     def __getitem__(self, index):
         if isinstance(index, (int, np.integer)) and -len(self) <= index < len(self):
