@@ -17,8 +17,10 @@ diameter, by a fixed-point iteration on the model's own output:
 
 What a pass costs (issue 17): the first pass looks at the whole window; every later one at a
 central window expected to hold about ``WINDOW_CELLS`` cells at the highest density the passes
-have found so far (never more than ``max_pixels``), since the median of a few hundred cells is
-as good as that of a thousand and the passes near the trained scale are the expensive ones.
+have found so far (never more than ``max_pixels``), since the median of a hundred or more
+cells is as good as that of a thousand and the passes near the trained scale are the
+expensive ones (150 rather than 300 cells: a third less time on a dense camera frame,
+benchmarks/bench_diameter.py compares the estimates).
 A pass below the model's scale (cells larger than trained) makes its labels at the model's
 scale instead of resampling the probabilities back to the input's and post-processing there,
 which cost more than the network at coarse scales. benchmarks/bench_scale.py
@@ -96,7 +98,7 @@ ESTIMATE_PIXELS = 1024 * 1024
 #: After the first pass, a pass segments a central window expected to hold about this many
 #: cells at the highest density (cells per pixel) a pass has found so far, at most
 #: ``max_pixels`` and at least ``MIN_WINDOW_PIXELS`` at the model's scale.
-WINDOW_CELLS = 300
+WINDOW_CELLS = 150
 MIN_WINDOW_PIXELS = 256 * 256
 #: A pass at a scale below this (model pixels per input pixel) is post-processed at the
 #: model's scale, not resampled back to the input's (see :func:`_labels`).
