@@ -136,14 +136,17 @@ def fill_enclosed_holes(labels: np.ndarray) -> np.ndarray:
     holes, n_holes = ndimage.label(background)
     if n_holes == 0:
         return labels.copy()
-    where = holes[background]
-    # the largest and the smallest cell label next to each background region
+    # the largest and the smallest cell label next to each background region, read only on
+    # the background pixels next to a cell (a ring round each cell, not the whole background)
+    beside = ndimage.maximum_filter(labels, size=3)
+    ring = background & (beside > 0)
+    where = holes[ring]
     highest = np.zeros(n_holes + 1, dtype=np.int64)
-    np.maximum.at(highest, where, ndimage.maximum_filter(labels, size=3)[background])
+    np.maximum.at(highest, where, beside[ring])
     big = np.iinfo(np.int64).max
     lowest = np.full(n_holes + 1, big, dtype=np.int64)
     nonzero = np.where(labels > 0, labels.astype(np.int64), big)
-    np.minimum.at(lowest, where, ndimage.minimum_filter(nonzero, size=3)[background])
+    np.minimum.at(lowest, where, ndimage.minimum_filter(nonzero, size=3)[ring])
     fill = np.where((highest == lowest) & (highest > 0), highest, 0)
     fill[np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])] = 0
     fill[0] = 0
@@ -152,9 +155,11 @@ def fill_enclosed_holes(labels: np.ndarray) -> np.ndarray:
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
     """Renumber labels to 1..n in order of first appearance (raster order), as uint32."""
-    present = np.unique(labels)
+    if not labels.size:
+        return labels.astype(np.uint32)
+    present = np.flatnonzero(np.bincount(labels.ravel()))  # sorted, as np.unique, without a sort
     present = present[present > 0]
-    lookup = np.zeros(int(labels.max()) + 1 if labels.size else 1, dtype=np.uint32)
+    lookup = np.zeros(int(labels.max()) + 1, dtype=np.uint32)
     lookup[present] = np.arange(1, present.size + 1, dtype=np.uint32)
     return lookup[labels]
 
