@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
@@ -69,6 +72,20 @@ NNUNET_WALL = "nnU-Net default 2D, dmqpm-fast's wall-clock budget"
 NNUNETS = (NNUNET, NNUNET_WALL)
 #: The shipped models, each compared with nnU-Net's default network.
 OURS = (SHIPPED, FAST)
+#: Where :data:`RECORDED_SCORES` come from.
+RECORDED_AT = "docs/performance.md at e7a8166 (bench_nnunet run at 12e1ed4)"
+_BUDGET = {"n": 16, "tuned": True, "batch_size": 2, "patch_size": [256, 256], "cpu_count": 2}
+#: Dice and F1 of the trained networks whose checkpoints are not in the repository (training
+#: runs outside it), as :data:`RECORDED_AT` states them; used only when the checkpoint folder
+#: is missing, and marked as recorded in the text.
+RECORDED_SCORES = {
+    NNUNET: {"dice": 0.987, "f1": 0.966, "iterations": 800, "minutes": 15.0, "threads": 2,
+             "planned_iterations": 1000, "budget_minutes": None, **_BUDGET},
+    STRIDED: {"dice": 0.985, "f1": 0.942, "iterations": 925, "minutes": 3.0, "threads": 2,
+              "planned_iterations": 1000, "budget_minutes": None, **_BUDGET},
+    NNUNET_WALL: {"dice": 0.992, "f1": 0.972, "iterations": 1500, "minutes": 27.0, "threads": 2,
+                  "planned_iterations": None, "budget_minutes": 50.0, **_BUDGET},
+}  # fmt: skip
 
 
 def specs(nnunet_dir: Path) -> dict[str, dict]:
@@ -187,7 +204,7 @@ def time_network(network, device, repeats: int) -> dict:
         "angles": None if angles is None else angles[0].numpy(),
         "phase": None if phase is None else phase[0, 0].numpy(),
     }
-    config = InferenceConfig(device=str(device), tile_size=TILE)
+    config = InferenceConfig(device=str(device), tile_size=TILE, backend="torch")
     dtype = autocast_dtype(device)
 
     def forward(inputs):
@@ -276,7 +293,7 @@ def evaluate(spec_by_name: dict[str, dict], n_per_density: int) -> dict[str, dic
     scores = {}
     for name in (n for n, spec in spec_by_name.items() if "checkpoint" in spec):
         model = load_model(spec_by_name[name]["checkpoint"], device="cpu")
-        inference = InferenceConfig(device="cpu")
+        inference = InferenceConfig(device="cpu", backend="torch")
         segment = functools.partial(results.predict_labels, model, inference=inference)
         records = results.evaluate_method(segment, cases)["records"]
         budget = results.training_budget(model.checkpoint)
@@ -538,6 +555,562 @@ def camera_needs(ours: dict, d: dict, retrieval: str) -> list[str]:
     return [*needs, ""]
 
 
+# --- issue 17 item 4: the networks through each backend against the peak of the same run ---
+
+#: Peak convolutions: (channels, side) of a stack of ``PEAK_DEPTH`` identical 3×3
+#: convolutions (channels → channels, stride 1, padding 1, bias, batch 1); the fastest is the
+#: backend's peak. A stack, so that a runtime's layout conversions at the graph's input and
+#: output are paid once per ``PEAK_DEPTH`` layers, as inside a network.
+PEAK_SHAPES = ((64, 64), (64, 128), (64, 256), (128, 64), (128, 128), (256, 64))
+PEAK_DEPTH = 8
+#: Layouts torch runs the peak convolution in (the runtimes pick their own blocked layout).
+TORCH_LAYOUTS = ("NCHW", "channels_last")
+#: Backends, in the order of the tables, with their names in the text.
+BACKENDS = {"torch": "torch (oneDNN)", "openvino": "OpenVINO fp32", "onnxruntime": "ONNX Runtime"}
+#: The networks timed through every backend.
+BACKEND_NETWORKS = (NNUNET, SHIPPED, FAST)
+#: Issue 17 item 4: the share of the peak each shipped network should reach ...
+PEAK_SHARE = 0.6
+#: ... and how much faster per megapixel than nnU-Net's default network, same backend.
+SPEEDUPS = {SHIPPED: 3.0, FAST: 20.0}
+#: GFLOP of work per timed peak measurement (several calls of a small stack).
+PEAK_GFLOP_PER_SAMPLE = 8.0
+
+
+def conv_gflop(shape: tuple[int, int], depth: int = PEAK_DEPTH) -> float:
+    """GFLOP of a stack of ``depth`` 3×3 convolutions (channels, side), batch 1.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Channels (in and out) and the side of the square map.
+    depth : int
+        Convolutions in the stack.
+    """
+    channels, side = shape
+    return depth * 2 * channels * channels * 9 * side * side / 1e9
+
+
+def _process_seconds(call, n: int = 1) -> float:
+    """Process CPU seconds per call, over ``n`` calls."""
+    start = time.process_time()
+    for _ in range(n):
+        call()
+    return (time.process_time() - start) / n
+
+
+def _peak_calls(backend: str, folder: Path) -> dict[str, tuple[float, object]]:
+    """``label -> (GFLOP per call, call)`` of the peak convolutions on ``backend``."""
+    import numpy as np
+    import torch
+
+    from napari_dmqpm.inference.backends.runtimes import open_session
+
+    calls = {}
+    for shape in PEAK_SHAPES:
+        channels, side = shape
+        torch.manual_seed(0)
+        conv = torch.nn.Sequential(
+            *(torch.nn.Conv2d(channels, channels, 3, padding=1) for _ in range(PEAK_DEPTH))
+        ).eval()
+        x = torch.rand(1, channels, side, side)
+        label = f"{channels}→{channels}, {side}²"
+        if backend == "torch":
+            for layout in TORCH_LAYOUTS:
+                fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+                module = copy.deepcopy(conv).to(memory_format=fmt)
+                inputs = x.contiguous(memory_format=fmt)
+
+                def call(module=module, inputs=inputs):
+                    with torch.inference_mode():
+                        module(inputs)
+
+                calls[f"{label}, {layout}"] = (conv_gflop(shape), call)
+            continue
+        path = folder / f"conv-{channels}-{side}.onnx"
+        if not path.is_file():
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    conv, (x,), str(path), dynamo=False, opset_version=17,
+                    input_names=["x"], output_names=["y"],
+                )  # fmt: skip
+        session, feeds = open_session(backend, path), {"x": np.ascontiguousarray(x.numpy())}
+        calls[label] = (conv_gflop(shape), lambda session=session, feeds=feeds: session(feeds))
+    return calls
+
+
+def _network_calls(backend: str, name: str, network, folder: Path) -> dict[str, object]:
+    """``{"tile": call, "frame": call}``: one forward of ``network`` on ``backend``.
+
+    The tile is 512², the frame 1024×1224 padded to the network's divisor (as
+    ``predict_probabilities`` runs a frame up to ``whole_frame_px``: one padded tile).
+    """
+    import torch
+
+    from napari_dmqpm.inference.backends import SessionNetwork
+    from napari_dmqpm.inference.backends.export import export_onnx, input_names
+    from napari_dmqpm.inference.backends.runtimes import open_session
+
+    divisor = network.required_divisor
+    frame = tuple(-(-n // divisor) * divisor for n in FRAME)
+    if backend == "torch":
+        run = network
+    else:
+        path = folder / f"network-{BACKEND_NETWORKS.index(name)}.onnx"
+        if not path.is_file():
+            export_onnx(network, path)
+        run = SessionNetwork(open_session(backend, path), input_names(network), network)
+    calls = {}
+    for part, shape in (("tile", (TILE, TILE)), ("frame", frame)):
+        inputs = random_inputs(network, shape)
+
+        def call(inputs=inputs):
+            with torch.inference_mode():
+                run(*inputs)
+
+        calls[part] = call
+    return calls
+
+
+def measure_backends(spec_by_name: dict[str, dict], repeats: int, backends: list[str]) -> dict:
+    """Peak and networks through each backend, one thread, interleaved, in this process.
+
+    Each round times, on every backend in turn, the peak convolutions and then each network
+    on the 512² tile and on the frame; round 0 is a warm-up. Times are process CPU seconds
+    (medians over the rounds); ONNX exports go to a temporary folder.
+
+    Parameters
+    ----------
+    spec_by_name : dict
+        How to build each network (:func:`specs`).
+    repeats : int
+        Timed rounds after the warm-up round.
+    backends : list of str
+        Backends to measure (``torch``, ``openvino``, ``onnxruntime``).
+
+    Returns
+    -------
+    dict
+        ``peaks[backend][label]`` (GFLOP/s), ``seconds[backend][network][part]``,
+        ``gflop_tile[network]``, ``divisor[network]``, ``versions[backend]`` and
+        ``profile[network]`` (:func:`profile_layers`, where OpenVINO is measured).
+    """
+    import statistics
+    import tempfile
+
+    import torch
+
+    from napari_dmqpm.inference.backends.runtimes import runtime_version
+
+    torch.set_num_threads(1)  # the runtimes' sessions follow torch's thread count
+    names = [n for n in BACKEND_NETWORKS if n in spec_by_name]
+    networks = {name: build(spec_by_name[name]) for name in names}
+    gflop = {
+        name: count_gflop(net, random_inputs(net, (TILE, TILE))) for name, net in networks.items()
+    }
+    with tempfile.TemporaryDirectory(prefix="bench_nnunet-") as tmp:
+        folder = Path(tmp)
+        peak_calls = {b: _peak_calls(b, folder) for b in backends}
+        net_calls = {
+            b: {n: _network_calls(b, n, networks[n], folder) for n in names} for b in backends
+        }
+        peak_samples = {b: {label: [] for label in peak_calls[b]} for b in backends}
+        net_samples = {b: {n: {"tile": [], "frame": []} for n in names} for b in backends}
+        for round_ in range(repeats + 1):
+            for b in backends:
+                for label, (work, call) in peak_calls[b].items():
+                    n = max(1, round(PEAK_GFLOP_PER_SAMPLE / work))
+                    seconds = _process_seconds(call, n)
+                    if round_:
+                        peak_samples[b][label].append(work / seconds)
+                for name in names:
+                    for part, call in net_calls[b][name].items():
+                        seconds = _process_seconds(call)
+                        if round_:
+                            net_samples[b][name][part].append(seconds)
+            print(f"backends: round {round_} done", file=sys.stderr, flush=True)
+        profile = {}
+        if "openvino" in backends:
+            for name in (n for n in (SHIPPED, FAST) if n in networks):
+                profile[name] = profile_layers(networks[name], folder)
+    median = statistics.median
+    return {
+        "peaks": {b: {k: median(v) for k, v in s.items()} for b, s in peak_samples.items()},
+        "seconds": {
+            b: {n: {p: median(v) for p, v in parts.items()} for n, parts in s.items()}
+            for b, s in net_samples.items()
+        },
+        "gflop_tile": gflop,
+        "divisor": {name: net.required_divisor for name, net in networks.items()},
+        "versions": {b: runtime_version(b) for b in backends},
+        "profile": profile,
+        "repeats": repeats,
+    }
+
+
+def profile_layers(network, folder: Path) -> dict[str, dict[str, float]]:
+    """Where one OpenVINO fp32 forward of a 512² tile spends its time, by kind of layer.
+
+    One thread, OpenVINO's per-node counters (``PERF_COUNT``) of the third forward.
+    Convolutions are grouped by their output channels, with their GFLOP (from the shapes of
+    the compiled model); InstanceNorm is OpenVINO's ``MVN``; the rest is one group.
+
+    Parameters
+    ----------
+    network : DMQPMNet
+        The network.
+    folder : Path
+        Where its ONNX export is written.
+
+    Returns
+    -------
+    dict
+        ``group -> {"ms", "gflop"}`` (``gflop`` 0 for groups that are not convolutions).
+    """
+    import math
+
+    import numpy as np
+    import openvino
+
+    from napari_dmqpm.inference.backends.export import export_onnx
+
+    path = folder / "profiled.onnx"
+    export_onnx(network, path)
+    compiled = openvino.Core().compile_model(
+        str(path), "CPU",
+        {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32",
+         "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": True},
+    )  # fmt: skip
+    request = compiled.create_infer_request()
+    feeds = {
+        name: np.ascontiguousarray(t.numpy())
+        for name, t in zip(("angles", "phase"), random_inputs(network, (TILE, TILE)), strict=True)
+        if t is not None
+    }
+    for _ in range(3):  # the counters of the last forward
+        request.infer(feeds)
+    ops = {op.get_friendly_name(): op for op in compiled.get_runtime_model().get_ops()}
+    groups: dict[str, dict[str, float]] = {}
+    for info in request.profiling_info:
+        ms = info.real_time.total_seconds() * 1e3
+        op, work = ops.get(info.node_name), 0.0
+        if info.node_type in ("Convolution", "ConvolutionBackpropData") and op is not None:
+            out = [d.get_length() for d in op.output(0).get_partial_shape()]
+            weights = [d.get_length() for d in op.input(1).get_partial_shape()]
+            if info.node_type == "Convolution":  # weights (out, in, kh, kw)
+                work = 2 * math.prod(out) * math.prod(weights[1:]) / 1e9
+                group = f"convolution → {out[1]} channels"
+            else:  # transposed: weights (in, out, kh, kw), each input element to kh·kw outputs
+                inputs = [d.get_length() for d in op.input(0).get_partial_shape()]
+                work = 2 * math.prod(inputs) * math.prod(weights[1:]) / 1e9
+                group = f"transposed convolution → {out[1]} channels"
+        elif info.node_type == "MVN":
+            group = "InstanceNorm (MVN)"
+        else:
+            group = "other (concat, attention, reorders, adds, ...)"
+        entry = groups.setdefault(group, {"ms": 0.0, "gflop": 0.0})
+        entry["ms"] += ms
+        entry["gflop"] += work
+    return groups
+
+
+def _run_backend_child(spec_by_name: dict[str, dict], repeats: int, backends: list[str]) -> dict:
+    """:func:`measure_backends` in a fresh interpreter (one thread from its start)."""
+    case = json.dumps([spec_by_name, repeats, backends])
+    environment = os.environ | {"OMP_NUM_THREADS": "1"}
+    command = [sys.executable, __file__, "--backends-child", case]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=ROOT, env=environment
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def installed_backends() -> list[str]:
+    """The backends of :data:`BACKENDS` that can run here, torch first."""
+    from napari_dmqpm.inference.backends import is_installed
+
+    return [b for b in BACKENDS if is_installed(b)]
+
+
+def backend_rows(run: dict) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (backend, network): ms/MP, GFLOP/s and % of the backend's peak, tile and frame,
+    and nnU-Net's time per megapixel over this network's on the same backend.
+
+    Parameters
+    ----------
+    run : dict
+        What :func:`measure_backends` returned.
+    """
+    frame_mp = FRAME[0] * FRAME[1] / 1e6
+    rows = {}
+    for backend, by_name in run["seconds"].items():
+        peak = max(run["peaks"][backend].values())
+        for name, seconds in by_name.items():
+            gflop_mp = run["gflop_tile"][name] / (TILE**2 / 1e6)
+            divisor = run["divisor"][name]
+            padded_mp = math.prod(-(-n // divisor) * divisor for n in FRAME) / 1e6
+            gflop = {"tile": run["gflop_tile"][name], "frame": gflop_mp * padded_mp}
+            mp = {"tile": TILE**2 / 1e6, "frame": frame_mp}
+            row = {"gflop_mp": gflop_mp}
+            for part in ("tile", "frame"):
+                row[f"{part}_ms_mp"] = 1e3 * seconds[part] / mp[part]
+                row[f"{part}_gflops"] = gflop[part] / seconds[part]
+                row[f"{part}_share"] = row[f"{part}_gflops"] / peak
+            rows[backend, name] = row
+        if NNUNET in by_name:
+            for name in by_name:
+                for part in ("tile", "frame"):
+                    rows[backend, name][f"{part}_speedup"] = (
+                        rows[backend, NNUNET][f"{part}_ms_mp"]
+                        / rows[backend, name][f"{part}_ms_mp"]
+                    )
+    return rows
+
+
+def _reference_dice(name: str, scores: dict[str, dict]) -> tuple[bool, str]:
+    """Whether ``name``'s Dice is at least the best trained nnU-Net default network's, in words."""
+    references = sorted((scores[n]["dice"], n) for n in NNUNETS if n in scores)
+    if name not in scores or not references:
+        return False, "Dice not compared (a network is untrained)"
+    best, which = references[-1]
+    ours = scores[name]["dice"]
+    return ours >= best, f"Dice {ours:.3f} against {best:.3f} ({which})"
+
+
+def _verdict(met_on: list[str], missed_on: list[str]) -> str:
+    """``**met**``, ``**missed**``, or which backends met it and which missed it."""
+    if not missed_on:
+        return "**met**"
+    if not met_on:
+        return "**missed**"
+    return f"**met** on {', '.join(met_on)}, **missed** on {', '.join(missed_on)}"
+
+
+def peak_verdicts(rows: dict, run: dict) -> list[str]:
+    """Target (a): each shipped network at ≥ ``PEAK_SHARE`` of its backend's peak, tile and frame.
+
+    Parameters
+    ----------
+    rows : dict
+        :func:`backend_rows`.
+    run : dict
+        What :func:`measure_backends` returned (for the peaks).
+    """
+    lines = []
+    backends = list(run["seconds"])
+    for name in (n for n in OURS if any((b, n) in rows for b in backends)):
+        met, missed, numbers = [], [], []
+        for backend in (b for b in backends if (b, name) in rows):
+            row = rows[backend, name]
+            peak = max(run["peaks"][backend].values())
+            (met if min(row["tile_share"], row["frame_share"]) >= PEAK_SHARE else missed).append(
+                BACKENDS[backend]
+            )
+            numbers.append(
+                f"{BACKENDS[backend]} {row['tile_share']:.0%} / {row['frame_share']:.0%} "
+                f"({row['tile_gflops']:.0f} / {row['frame_gflops']:.0f} of {peak:.0f} GFLOP/s)"
+            )
+        lines += render(
+            "nnunet/target_peak.md",
+            name=name,
+            share=f"{PEAK_SHARE:.0%}",
+            verdict=_verdict(met, missed),
+            numbers="; ".join(numbers),
+        )
+    return lines
+
+
+def speedup_verdicts(rows: dict, run: dict, scores: dict[str, dict]) -> list[str]:
+    """Target (b): each shipped network ≥ its ``SPEEDUPS`` per megapixel over nnU-Net's default
+    network on the same backend (tile and frame), with equal or better Dice.
+
+    Parameters
+    ----------
+    rows : dict
+        :func:`backend_rows`.
+    run : dict
+        What :func:`measure_backends` returned.
+    scores : dict
+        Dice and F1 per network (:func:`evaluate`).
+    """
+    lines = []
+    backends = [b for b in run["seconds"] if (b, NNUNET) in rows]
+    for name in (n for n in OURS if any((b, n) in rows for b in backends)):
+        dice_ok, dice = _reference_dice(name, scores)
+        met, missed, numbers = [], [], []
+        for backend in (b for b in backends if (b, name) in rows):
+            row = rows[backend, name]
+            fast = min(row["tile_speedup"], row["frame_speedup"]) >= SPEEDUPS[name]
+            (met if fast and dice_ok else missed).append(BACKENDS[backend])
+            numbers.append(
+                f"{BACKENDS[backend]} {row['tile_speedup']:.1f}× / {row['frame_speedup']:.1f}×"
+            )
+        lines += render(
+            "nnunet/target_speedup.md",
+            name=name,
+            speedup=f"{SPEEDUPS[name]:g}",
+            verdict=_verdict(met, missed),
+            numbers="; ".join(numbers),
+            dice=dice,
+        )
+    return lines
+
+
+def backend_table(rows: dict, scores: dict[str, dict]) -> list[str]:
+    """One row per (network, backend): the numbers the verdicts rest on.
+
+    Parameters
+    ----------
+    rows : dict
+        :func:`backend_rows`.
+    scores : dict
+        Dice per network (:func:`evaluate`).
+    """
+    lines = [
+        "| network | backend | GFLOP/MP | ms/MP (tile) | ms/MP (frame) | GFLOP/s: tile / frame "
+        "| % of the backend's peak: tile / frame | nnU-Net's ms/MP over this: tile / frame "
+        "| Dice |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in BACKEND_NETWORKS:
+        for backend in BACKENDS:
+            if (backend, name) not in rows:
+                continue
+            r = rows[backend, name]
+            speedup = (
+                f"{r['tile_speedup']:.1f}× / {r['frame_speedup']:.1f}×"
+                if "tile_speedup" in r and name != NNUNET
+                else "-"
+            )
+            dice = f"{scores[name]['dice']:.3f}" if name in scores else "-"
+            cells = [
+                name,
+                BACKENDS[backend],
+                f"{r['gflop_mp']:.0f}",
+                f"{r['tile_ms_mp']:.0f}",
+                f"{r['frame_ms_mp']:.0f}",
+                f"{r['tile_gflops']:.0f} / {r['frame_gflops']:.0f}",
+                f"{r['tile_share']:.0%} / {r['frame_share']:.0%}",
+                speedup,
+                dice,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def peak_table(run: dict) -> list[str]:
+    """The peak convolutions on each backend, GFLOP/s, the fastest in bold.
+
+    Parameters
+    ----------
+    run : dict
+        What :func:`measure_backends` returned.
+    """
+    lines = [
+        f"| backend | stack of {PEAK_DEPTH} convolutions (3×3, batch 1) | GFLOP/s |",
+        "|---|---|---:|",
+    ]
+    for backend, peaks in run["peaks"].items():
+        best = max(peaks, key=peaks.get)
+        for label, value in peaks.items():
+            number = f"**{value:.0f}**" if label == best else f"{value:.0f}"
+            lines.append(f"| {BACKENDS[backend]} | {label} | {number} |")
+    return lines
+
+
+def profile_lines(run: dict) -> list[str]:
+    """Where OpenVINO's fp32 forward of each shipped network spends its time (a table).
+
+    Parameters
+    ----------
+    run : dict
+        What :func:`measure_backends` returned.
+    """
+    if not run.get("profile"):
+        return []
+    peak = max(run["peaks"]["openvino"].values())
+    lines = []
+    for name, groups in run["profile"].items():
+        total = sum(g["ms"] for g in groups.values())
+        conv_ms = sum(g["ms"] for g in groups.values() if g["gflop"])
+        conv_gflop = sum(g["gflop"] for g in groups.values())
+        lines += [
+            *render(
+                "nnunet/profile.md",
+                name=name,
+                total_ms=f"{total:.0f}",
+                conv_share=f"{conv_ms / total:.0%}",
+                conv_gflops=f"{conv_gflop / (conv_ms / 1e3):.0f}",
+                conv_peak=f"{conv_gflop / (conv_ms / 1e3) / peak:.0%}",
+                other_share=f"{1 - conv_ms / total:.0%}",
+            ),
+            "",
+            "| layers | ms | share of the forward | GFLOP | GFLOP/s | % of OpenVINO's peak |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for group, g in sorted(groups.items(), key=lambda item: -item[1]["ms"]):
+            rate = g["gflop"] / (g["ms"] / 1e3) if g["gflop"] and g["ms"] else None
+            lines.append(
+                f"| {group} | {g['ms']:.1f} | {g['ms'] / total:.0%} | "
+                + (
+                    f"{g['gflop']:.1f} | {rate:.0f} | {rate / peak:.0%} |"
+                    if rate
+                    else "- | - | - |"
+                )
+            )
+        lines.append("")
+    return lines
+
+
+def backend_section(run: dict, scores: dict[str, dict], load: tuple[float, float]) -> list[str]:
+    """The issue 17 item 4 subsection: peak, networks per backend, the two verdicts, profile.
+
+    Parameters
+    ----------
+    run : dict
+        What :func:`measure_backends` returned (or ``{"error": ...}``).
+    scores : dict
+        Dice per network (:func:`evaluate`).
+    load : tuple of float
+        One-minute load average when the run started and when it ended.
+    """
+    if "error" in run:
+        return [
+            "### Through each backend, against the peak",
+            "",
+            f"Not measured: {run['error']}",
+            "",
+        ]
+    rows = backend_rows(run)
+    peaks = {b: max(p.items(), key=lambda item: item[1]) for b, p in run["peaks"].items()}
+    return [
+        *render(
+            "nnunet/backends.md",
+            backends=", ".join(f"{BACKENDS[b]} {v}" for b, v in run["versions"].items()),
+            repeats=run["repeats"],
+            load_start=f"{load[0]:.1f}",
+            load_end=f"{load[1]:.1f}",
+            depth=PEAK_DEPTH,
+            peaks="; ".join(
+                f"{BACKENDS[b]} **{value:.0f} GFLOP/s** ({label})"
+                for b, (label, value) in peaks.items()
+            ),
+        ),
+        "",
+        *peak_table(run),
+        "",
+        *backend_table(rows, scores),
+        "",
+        *peak_verdicts(rows, run),
+        *speedup_verdicts(rows, run, scores),
+        "",
+        *profile_lines(run),
+    ]
+
+
 def _scores_text(scores: dict[str, dict]) -> str:
     """Where the Dice and F1 of the table come from, in words."""
     if not scores:
@@ -546,7 +1119,8 @@ def _scores_text(scores: dict[str, dict]) -> str:
         f"({name}: best checkpoint after {s['iterations']} training iterations of batch "
         f"{s['batch_size']} at {s['patch_size'][0]}² ({s['minutes']:.0f} min on "
         f"{s['cpu_count']} CPU cores, {s['threads']} torch thread(s)), "
-        f"thresholds {'tuned' if s['tuned'] else 'default'})"
+        f"thresholds {'tuned' if s['tuned'] else 'default'}"
+        f"{'; recorded: ' + s['recorded'] if s.get('recorded') else ''})"
         for name, s in scores.items()
     )
     return (
@@ -571,11 +1145,21 @@ def main() -> int:
         default=NNUNET_WALL_CHECKPOINT,
         help="nnU-Net default trained with dmqpm-fast's wall-clock budget",
     )
+    parser.add_argument(
+        "--backend-repeats", type=int, default=3, help="timed rounds through the backends"
+    )
+    parser.add_argument(
+        "--backends", nargs="*", default=None, help="backends to compare (default: installed)"
+    )
     parser.add_argument("--quick", action="store_true", help="1 repeat, 1 test field, no phase")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--backends-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*json.loads(args.child))))
+        return 0
+    if args.backends_child:
+        print(json.dumps(measure_backends(*json.loads(args.backends_child))))
         return 0
     from napari_dmqpm.model.registry import ModelNotFoundError
 
@@ -597,8 +1181,24 @@ def main() -> int:
         if (folder / "config.json").is_file()
     }
     scores = evaluate(scored, 1 if args.quick else args.n_test)
+    if not args.quick:  # recorded scores are of the full test set only
+        scores = {
+            name: RECORDED_SCORES[name] | {"recorded": RECORDED_AT}
+            for name in (NNUNET, STRIDED, NNUNET_WALL)
+            if name not in scores
+        } | scores
+    backends = installed_backends() if args.backends is None else args.backends
+    backend_load = [os.getloadavg()[0]]
+    backend_run = _run_backend_child(
+        spec_by_name, 1 if args.quick else args.backend_repeats, backends
+    )
+    backend_load.append(os.getloadavg()[0])
     device = next((r["device"] for r in measured.values() if "device" in r), args.device)
-    trained = "trained" if NNUNET in scores else f"random (no checkpoint at `{args.nnunet}`)"
+    trained = (
+        "trained"
+        if "checkpoint" in spec_by_name[NNUNET]
+        else "random (its checkpoint is not on this machine; times do not depend on the weights)"
+    )
     lines = [
         heading,
         *render(
@@ -617,6 +1217,7 @@ def main() -> int:
         *ratios(measured, scores),
         "",
         *equal_budget(scores),
+        *backend_section(backend_run, scores, tuple(backend_load)),
     ]
     lines += camera_rate(measured, None if args.quick else phase_retrieval_ms())
     print("\n".join(lines))
