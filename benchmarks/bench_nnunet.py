@@ -573,6 +573,8 @@ BACKEND_NETWORKS = (NNUNET, SHIPPED, FAST)
 PEAK_SHARE = 0.6
 #: ... and how much faster per megapixel than nnU-Net's default network, same backend.
 SPEEDUPS = {SHIPPED: 3.0, FAST: 20.0}
+#: Share of the forward under which layers without FLOPs are summed in the profile's table.
+MINOR = 0.03
 #: GFLOP of work per timed peak measurement (several calls of a small stack).
 PEAK_GFLOP_PER_SAMPLE = 8.0
 
@@ -754,7 +756,7 @@ def profile_layers(network, folder: Path) -> dict[str, dict[str, float]]:
 
     One thread, OpenVINO's per-node counters (``PERF_COUNT``) of the third forward.
     Convolutions are grouped by their output channels, with their GFLOP (from the shapes of
-    the compiled model); InstanceNorm is OpenVINO's ``MVN``; the rest is one group.
+    the compiled model); InstanceNorm is OpenVINO's ``MVN``; the other layers by their type.
 
     Parameters
     ----------
@@ -807,8 +809,8 @@ def profile_layers(network, folder: Path) -> dict[str, dict[str, float]]:
                 group = f"transposed convolution → {out[1]} channels"
         elif info.node_type == "MVN":
             group = "InstanceNorm (MVN)"
-        else:
-            group = "other (concat, attention, reorders, adds, ...)"
+        else:  # OpenVINO's name of the layer type (Concat, Transpose, Reorder, ...)
+            group = info.node_type
         entry = groups.setdefault(group, {"ms": 0.0, "gflop": 0.0})
         entry["ms"] += ms
         entry["gflop"] += work
@@ -1051,6 +1053,13 @@ def profile_lines(run: dict) -> list[str]:
             "| layers | ms | share of the forward | GFLOP | GFLOP/s | % of OpenVINO's peak |",
             "|---|---:|---:|---:|---:|---:|",
         ]
+        small = {k: g for k, g in groups.items() if not g["gflop"] and g["ms"] < MINOR * total}
+        groups = {k: g for k, g in groups.items() if k not in small}
+        if small:
+            groups[f"{len(small)} other kinds of layer, each under {MINOR:.0%}"] = {
+                "ms": sum(g["ms"] for g in small.values()),
+                "gflop": 0.0,
+            }
         for group, g in sorted(groups.items(), key=lambda item: -item[1]["ms"]):
             rate = g["gflop"] / (g["ms"] / 1e3) if g["gflop"] and g["ms"] else None
             lines.append(
