@@ -33,3 +33,20 @@ def test_forcing_runs_the_contender_and_restores_the_choice(bench, tmp_path, mon
     plain = predict_probabilities(net, angles=angles, phase=phase, config=config)
     assert (forced.backend, plain.backend) == ("onnxruntime", "torch")
     np.testing.assert_allclose(forced.classes, plain.classes, atol=1e-4)
+
+
+def test_the_camera_frame_is_the_acquisitions_first_frame_as_a_raw_mosaic(bench, tmp_path):
+    import tifffile
+
+    from napari_dmqpm.io import read_acquisition
+    from napari_dmqpm.simulation import SimulationConfig, simulate_field
+
+    acquisition = simulate_field(SimulationConfig(shape=(48, 64)), rng=4).to_acquisition()
+    raw = bench.camera_mosaic(acquisition)
+    assert raw.shape == (96, 128) and raw.dtype == np.uint16
+    tifffile.imwrite(tmp_path / "frame.tif", raw)
+    read = read_acquisition(tmp_path / "frame.tif")
+    assert read.frame_shape == (48, 64) and read.angles is not None
+    np.testing.assert_allclose(  # each angle back in its place, to the 12-bit rounding
+        np.asarray(read.angles[0]), np.asarray(acquisition.angles[0]), atol=0.5
+    )

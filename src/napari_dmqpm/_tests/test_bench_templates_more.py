@@ -214,7 +214,10 @@ def test_the_backends_section_renders_its_paragraphs_word_for_word(bench):
         "against `backend='auto'` (what it picked after its check): wall seconds, process CPU "
         "seconds (both threads), and the bound a perfect 2-thread split of the one-thread CPU "
         "time above would give (wall times on a machine shared with other sessions are longer "
-        "than that bound):"
+        "than that bound); and the camera frame as a user opens it: `segment_file` with the "
+        "defaults on the same frame written as the IMX250MZR's raw 12-bit mosaic (a 2448×2048 "
+        "TIFF: reading, demosaicking, phase retrieval, the whole path, writing labels and "
+        "tables), wall seconds, the model loaded:"
     )
     assert lines[lines.index("| two |") + 1 :] == [
         "",
