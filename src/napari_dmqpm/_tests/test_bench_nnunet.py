@@ -239,7 +239,7 @@ def test_the_backend_section_renders_its_paragraph_and_tables(bench):
     )
     paragraph = lines[2]
     assert paragraph.startswith("One process at one thread (`torch.set_num_threads(1)`;")
-    assert "median of 3 rounds after a warm-up round;" in paragraph
+    assert "median of 3 round(s) after a warm-up round;" in paragraph
     assert "Backends: torch (oneDNN) 2.13.0, OpenVINO fp32 2026.4; the networks run" in paragraph
     assert "Load average 1.2 when this part started and 2.3 when it ended." in paragraph
     assert (
@@ -283,7 +283,8 @@ def test_the_profile_table_rates_convolutions_against_openvinos_peak(bench):
         f"Where the time goes, {bench.FAST} on OpenVINO fp32: OpenVINO's per-layer counters "
         "of one 512² forward at one thread sum to 50 ms (the counters add time of their own: "
         "read the shares); the convolutions take 68% of it at 118 GFLOP/s together (47% of the "
-        "peak above), InstanceNorm and the layers without FLOPs the other 32%."
+        "peak above), InstanceNorm and the other layers (concatenation, attention, layout "
+        "changes, ...) the other 32%."
     )
     assert lines[4:8] == [
         "| convolution → 16 channels | 30.0 | 60% | 3.0 | 100 | 40% |",
