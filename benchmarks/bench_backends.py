@@ -57,9 +57,13 @@ from napari_dmqpm.inference.backends import Engine, SessionNetwork, engine_for, 
 from napari_dmqpm.inference.backends.check import CheckResult, compare
 from napari_dmqpm.inference.backends.export import ensure_export, export_key, input_names
 from napari_dmqpm.inference.backends.runtimes import cpu_supports, open_session
+from napari_dmqpm.inference.diameter import estimate_diameter
+from napari_dmqpm.inference.measure import measure_cells
+from napari_dmqpm.inference.postprocess import probabilities_to_labels
 from napari_dmqpm.inference.segment import default_postprocess
 from napari_dmqpm.io.mosaic import mosaic_offsets
 from napari_dmqpm.model.registry import ModelNotFoundError, load_model
+from napari_dmqpm.phase import retrieve_phase
 from napari_dmqpm.simulation import SimulationConfig, simulate_field
 
 MODELS = ("dmqpm-default", "dmqpm-fast")
@@ -296,6 +300,65 @@ def two_thread_rows(name, model, acquisition, args) -> tuple[list[str], str]:
     return [row], verdict
 
 
+#: The stages of :func:`stage_rows`, in the order the whole path runs them.
+STAGES = ("phase retrieval", "diameter estimate", "network", "post-processing", "measurements")
+
+
+def stage_seconds(model, acquisition) -> dict[str, float]:
+    """Wall seconds of each stage of the camera frame's path, run one after the other.
+
+    The stages as ``segment_file`` runs them on a raw frame with the defaults (``auto``
+    backend): the phase retrieved from the angles, the size estimate, the network at the
+    estimated scale, post-processing and measurements; reading, demosaicking and writing are
+    left out (bench_read_raw times reading).
+
+    Parameters
+    ----------
+    model : LoadedModel
+        The model.
+    acquisition : Acquisition
+        The simulated frame (its first frame).
+    """
+    config = InferenceConfig(device="cpu")
+    angles = np.asarray(acquisition.angles[0])
+    seconds: dict[str, float] = {}
+    _, seconds["phase retrieval"], retrieved = timed(lambda: retrieve_phase(angles))
+    phase = retrieved.phase
+    _, seconds["diameter estimate"], size = timed(
+        lambda: estimate_diameter(model, angles=angles, phase=phase, config=config)
+    )
+    at = config.replace(diameter_px=size.diameter_px)
+    _, seconds["network"], maps = timed(
+        lambda: predict_probabilities(model, angles=angles, phase=phase, config=at)
+    )
+    postprocess = default_postprocess(model)
+    _, seconds["post-processing"], labels = timed(
+        lambda: probabilities_to_labels(maps, config=postprocess)
+    )
+    _, seconds["measurements"], _ = timed(
+        lambda: measure_cells(labels, phase, pixel_size_um=acquisition.pixel_size_um)
+    )
+    return seconds
+
+
+def stage_rows(name, model, acquisition, args) -> list[str]:
+    """Where the 2-thread time of the camera frame goes: median wall seconds per stage."""
+    torch.set_num_threads(2)
+    try:
+        runs: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        for repeat in range(args.repeats + 1):
+            seconds = stage_seconds(model, acquisition)
+            if repeat:
+                for stage in STAGES:
+                    runs[stage].append(seconds[stage])
+    finally:
+        torch.set_num_threads(1)
+    medians = [statistics.median(runs[stage]) for stage in STAGES]
+    total = sum(medians)
+    cells = " | ".join(f"{value:.2f} ({value / total:.0%})" for value in medians)
+    return [f"| `{name}` | {cells} | {total:.2f} |"]
+
+
 def choice_inputs(loaded) -> tuple[dict[str, float], dict[str, dict[str, float]], str]:
     """What :func:`choice_lines` reports: the whole-path seconds per frame of each model on
     what ``backend="auto"`` picks, the scores of docs/results.md, the CLI's angle-image model."""
@@ -367,6 +430,7 @@ def report(
     two_thread: Sequence[str],
     choice: Sequence[str],
     load: tuple[Sequence[float], Sequence[float]],
+    stages: Sequence[str] = (),
 ) -> str:
     """The markdown section from the measurements.
 
@@ -388,6 +452,8 @@ def report(
         The lines of :func:`choice_lines`.
     load : tuple of two sequences of float
         The load average (1, 5, 15 min) at the start and at the end.
+    stages : sequence of str
+        The rows of :func:`stage_rows`, every model (no table when empty).
 
     Returns
     -------
@@ -419,6 +485,18 @@ def report(
         "| bound (s) | target | camera frame, auto wall (s) | target, camera frame |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
         *two_thread,
+        *(
+            [
+                "",
+                *render("backends/stages.md", repeats=repeats),
+                "",
+                "| model | " + " | ".join(STAGES) + " | sum (s) |",
+                "|---|" + "---:|" * (len(STAGES) + 1),
+                *stages,
+            ]
+            if stages
+            else []
+        ),
         *choice,
         "",
         *render(
@@ -464,6 +542,9 @@ def main() -> int:
         for name, model in loaded.items()
         for row in two_thread_rows(name, model, acquisition, args)[0]
     ]
+    stages = [
+        row for name, model in loaded.items() for row in stage_rows(name, model, acquisition, args)
+    ]
     choice = choice_lines(*choice_inputs(loaded))
     text = report(
         shape=shape,
@@ -474,6 +555,7 @@ def main() -> int:
         two_thread=two_thread,
         choice=choice,
         load=(load, os.getloadavg()),
+        stages=stages,
     )
     print(text, end="")
     return 0

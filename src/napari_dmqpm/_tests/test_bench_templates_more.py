@@ -170,6 +170,42 @@ def test_the_diameter_page_renders_its_paragraphs_word_for_word(bench):
 # ----------------------------------------------------------------------------- bench_backends
 
 
+def test_the_backends_stage_table_follows_the_targets_and_sums_the_stages(bench, monkeypatch):
+    import argparse
+
+    backends = _script("bench_backends")
+    seconds = iter(
+        [dict(zip(backends.STAGES, (9.0,) * 5, strict=True))]
+        + [
+            dict(zip(backends.STAGES, values, strict=True))
+            for values in ((0.1, 1.0, 1.5, 0.3, 0.1), (0.1, 1.2, 1.7, 0.5, 0.1))
+        ]
+    )  # the warm-up round's nines are not counted
+    monkeypatch.setattr(backends, "stage_seconds", lambda model, acquisition: next(seconds))
+    rows = backends.stage_rows("m", None, None, argparse.Namespace(repeats=2))
+    assert rows == ["| `m` | 0.10 (3%) | 1.10 (33%) | 1.60 (48%) | 0.40 (12%) | 0.10 (3%) | 3.30 |"]
+    text = backends.report(
+        shape=(8, 8), runtimes="", repeats=2, skipped={}, one_thread=["| one |"],
+        two_thread=["| two |"], choice=[], load=((0,) * 3,) * 2, stages=rows,
+    )  # fmt: skip
+    lines = text.splitlines()
+    start = lines.index("| two |")
+    assert lines[start + 2] == (
+        "Where the time of the camera frame goes, at 2 threads with `backend='auto'`: each "
+        "stage of the path run on its own, one after the other, wall seconds, median of 2 "
+        "rounds after a warm-up, and its share of their sum (reading, demosaicking and writing "
+        "are left out: bench_read_raw times reading). The network and the estimate's passes use "
+        "both threads; phase retrieval, post-processing and measurements run on one, so on two "
+        "cores they weigh twice what their CPU time does:"
+    )
+    assert lines[start + 4 : start + 7] == [
+        "| model | phase retrieval | diameter estimate | network | post-processing | "
+        "measurements | sum (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        rows[0],
+    ]
+
+
 def test_the_backends_section_renders_its_paragraphs_word_for_word(bench):
     backends = _script("bench_backends")
     scores = {
