@@ -70,3 +70,16 @@ def test_an_unavailable_device_is_its_own_error_type():
         pytest.skip("a machine with more than 8 GPUs")
     with pytest.raises(DeviceUnavailableError, match="cuda:9"):
         resolve_device("cuda:9")
+
+
+def test_package_notes_show_what_a_long_step_does_as_one_line_while_the_command_runs(capsys):
+    import logging
+
+    from napari_dmqpm.cli._errors import package_notes
+
+    log = logging.getLogger("napari_dmqpm.inference.backends")
+    with package_notes("segment"):
+        log.info("preparing openvino for model 'x'")
+        log.debug("not for users")
+    log.info("after the command")
+    assert capsys.readouterr().err == "dmqpm segment: note: preparing openvino for model 'x'\n"

@@ -29,6 +29,7 @@ from napari_dmqpm.cli._errors import (
     error_words,
     is_user_error,
     one_line_warnings,
+    package_notes,
     quiet_stdout,
 )
 from napari_dmqpm.cli._folders import check_out_folder, new_folders, remove_if_empty
@@ -77,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in stale_temporaries(getattr(args, "out", None)):  # left by a killed run
             print(f"dmqpm {args.command}: {line}", file=sys.stderr)
         # like Ctrl+C: writers clean up, nothing is half-written; our warnings in one line
-        with handle_sigterm(), one_line_warnings(args.command, args.debug):
+        with (
+            handle_sigterm(),
+            one_line_warnings(args.command, args.debug),
+            package_notes(args.command),
+        ):
             status = command(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

@@ -7,6 +7,7 @@ command line says the option instead (``--overwrite``, ``--diameter``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -22,6 +23,7 @@ __all__ = [
     "is_user_error",
     "error_words",
     "one_line_warnings",
+    "package_notes",
     "quiet_stdout",
 ]
 
@@ -218,3 +220,41 @@ def one_line_warnings(command: str, debug: bool = False) -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = previous
+
+
+#: Loggers whose INFO records a user should see while a command runs (what a long silent
+#: step is doing: the first run of a model on OpenVINO or ONNX Runtime exports and checks it).
+NOTE_LOGGERS = ("napari_dmqpm.inference.backends",)
+
+
+class _NoteLine(logging.Handler):
+    def __init__(self, command: str) -> None:
+        super().__init__(level=logging.INFO)
+        self.command = command
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"dmqpm {self.command}: note: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def package_notes(command: str) -> Iterator[None]:
+    """Show the INFO records of :data:`NOTE_LOGGERS` as ``dmqpm COMMAND: note: ...`` lines.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand, named in each line.
+    """
+    handler = _NoteLine(command)
+    loggers = [logging.getLogger(name) for name in NOTE_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)

@@ -33,7 +33,7 @@ from ._outputs import (
 )
 from ._segment_form import SegmentForm
 from ._settings import save_settings
-from ._work import SegmentRequest, rethreshold_work, segment_work
+from ._work import Notice, SegmentRequest, rethreshold_work, segment_work
 
 if TYPE_CHECKING:
     import napari
@@ -176,6 +176,9 @@ class SegmentWidget(SegmentForm):
     def _yielded(self, value: Any) -> None:
         if hasattr(value, "labels") and hasattr(value, "frame"):
             self._stage.add(value)
+            return
+        if isinstance(value, Notice):
+            self.status.setText(f"{value.text[0].upper()}{value.text[1:]}…")
             return
         self._loaded = value
         used = str(value.device)

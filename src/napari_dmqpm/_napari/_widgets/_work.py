@@ -30,11 +30,19 @@ from ._outputs import expand_probabilities
 __all__ = [
     "FinetuneOutcome",
     "FinetuneRequest",
+    "Notice",
     "SegmentRequest",
     "finetune_work",
     "rethreshold_work",
     "segment_work",
 ]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A sentence for the widget's status line: what a long step without progress is doing."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -114,14 +122,35 @@ def _next_config(config: Any, estimate: Any, index: int) -> Any:
     return config.replace(diameter_px=estimate.diameter_px)
 
 
+def _prepare(model: Any, config: Any) -> Iterator[Notice]:
+    """Export and check, on their first run here, the model and the one that sizes it.
+
+    Says so first (:class:`Notice`): the export and the check take 10-30 s with no progress.
+    """
+    from napari_dmqpm.inference.backends import describe, first_use
+    from napari_dmqpm.inference.diameter import size_model
+
+    models = [model]
+    if config.diameter_px == "auto" and model.info.cell_diameter_px is not None:
+        models.append(size_model(model, phase_available=True))  # the widget always has phase
+    notes = [note for m in models if (note := first_use(m, config.backend)) is not None]
+    if not notes:
+        return
+    yield Notice("; ".join(notes))
+    for each in models:
+        describe(each, config.backend)
+
+
 def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
     """Load the model, then segment frame by frame, reading each frame alone.
 
     Yields
     ------
-    LoadedModel, then FrameResult
-        The model first (so the widget can show the device in use), then one result per
-        frame, numbered by the phase layer's time index.
+    LoadedModel, then Notice, then FrameResult
+        The model first (so the widget can show the device in use); a :class:`Notice` when
+        the model or the one that sizes it runs on OpenVINO or ONNX Runtime for the first
+        time on this machine (it is then exported and checked, which shows no progress);
+        then one result per frame, numbered by the phase layer's time index.
     """
     from napari_dmqpm.inference import segment_acquisition
     from napari_dmqpm.model.registry import load_model
@@ -130,6 +159,7 @@ def segment_work(job: Any, request: SegmentRequest) -> Iterator[Any]:
     acquisition = _frame_acquisition(request, frames[0])  # bad input fails before loading
     model = load_model(request.model, device=request.config.device)
     yield model
+    yield from _prepare(model, request.config)
     config, estimate = request.config, None
     for index, frame in enumerate(frames):
         if job.should_stop():

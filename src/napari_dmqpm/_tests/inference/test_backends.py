@@ -314,3 +314,30 @@ def test_only_the_newest_exports_of_a_model_name_are_kept(models_dir, helpers):
     newest = [p.name for p in old[-(export_module.KEEP_PER_NAME - 1) :]]
     assert kept == sorted([*newest, export_key(net).onnx_path.name, other.name])
     assert not old[0].with_suffix(".json").exists()
+
+
+def test_first_use_says_what_a_first_run_does_and_engine_for_logs_it_once(
+    models_dir, helpers, caplog
+):
+    import logging
+    import warnings
+
+    pytest.importorskip("onnxruntime")
+    model = _tiny_loaded(models_dir, helpers)
+    note = backends.first_use(model, "onnxruntime")
+    assert note == (
+        "preparing onnxruntime for model 'mine': its first run on this machine exports it to "
+        "ONNX and checks it against torch (10-30 s, once)"
+    )
+    with caplog.at_level(logging.INFO, logger="napari_dmqpm.inference.backends"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BackendWarning)  # a tiny net may fail its check
+            engine_for(model, model.network, CPU, "onnxruntime")
+            engine_for(model, model.network, CPU, "onnxruntime")  # the cached engine
+    logged = [r.getMessage() for r in caplog.records if r.name == backends.__name__]
+    assert logged == [note]
+    assert backends.first_use(model, "onnxruntime") is None  # this session has its engine
+    clear_engine_cache()
+    assert backends.first_use(model, "onnxruntime") is None  # a new one finds the check done
+    assert backends.first_use(model, "torch") is None
+    assert backends.first_use(helpers.tiny_net(), "onnxruntime") is None  # in memory: torch

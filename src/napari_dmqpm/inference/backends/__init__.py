@@ -20,6 +20,7 @@ the network:
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -32,7 +33,15 @@ from napari_dmqpm.model import DMQPMNet
 from napari_dmqpm.model.registry import LoadedModel
 
 from .check import CheckResult, compare
-from .export import ExportKey, ensure_export, export_key, min_side, not_exportable, write_record
+from .export import (
+    ExportKey,
+    ensure_export,
+    export_key,
+    min_side,
+    not_exportable,
+    read_record,
+    write_record,
+)
 from .runtimes import (
     RUNTIME_PACKAGES,
     BackendNotInstalledError,
@@ -51,6 +60,7 @@ __all__ = [
     "clear_engine_cache",
     "describe",
     "engine_for",
+    "first_use",
     "is_installed",
     "resolve_backend",
 ]
@@ -169,12 +179,51 @@ class Engine:
 
 _ENGINES: dict[tuple, Engine] = {}
 _LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def clear_engine_cache() -> None:
     """Forget the sessions opened in this process (the exports on disk stay)."""
     with _LOCK:
         _ENGINES.clear()
+
+
+def first_use(model: DMQPMNet | LoadedModel, backend: str = "auto") -> str | None:
+    """What the first run of ``model`` on ``backend`` does before it segments, or None.
+
+    A model that runs on a runtime is exported and checked once per machine (see the module):
+    10-30 s on a laptop CPU, during which a run shows no progress. None when that is done
+    (or cannot happen: torch, a network in memory, an accelerator), so callers can say so
+    before they start; :func:`engine_for` logs the same sentence (logger
+    ``napari_dmqpm.inference.backends``, level INFO) when it does the work.
+
+    Parameters
+    ----------
+    model : DMQPMNet or LoadedModel
+        The model about to run.
+    backend : str
+        ``InferenceConfig.backend``.
+    """
+    if not isinstance(model, LoadedModel):
+        return None
+    choice = resolve_backend(backend, model.device)
+    if choice == "torch" or not_exportable(model.network) is not None:
+        return None
+    key = export_key(model)
+    if (key.stem, str(key.onnx_path), choice, torch.get_num_threads()) in _ENGINES:
+        return None
+    record = read_record(key)
+    checks = {} if record is None else record["checks"]
+    for precision in precisions(choice):  # as _checked tries them
+        check = checks.get(f"{choice}-{runtime_version(choice)}-{precision}")
+        if check is None:
+            return (
+                f"preparing {choice} for model {key.name!r}: its first run on this machine "
+                "exports it to ONNX and checks it against torch (10-30 s, once)"
+            )
+        if CheckResult.from_dict(check).passed:
+            return None
+    return None  # checked and refused on every precision: torch runs, nothing to prepare
 
 
 def _postprocess(model: DMQPMNet | LoadedModel):
@@ -270,6 +319,9 @@ def engine_for(
     cache_key = (key.stem, str(key.onnx_path), choice, torch.get_num_threads())
     with _LOCK:
         if cache_key not in _ENGINES:
+            note = first_use(model, backend) if network is getattr(model, "network", None) else None
+            if note is not None:
+                _log.info(note)
             _ENGINES[cache_key] = _build(model, network, choice, key)
         return _ENGINES[cache_key]
 
