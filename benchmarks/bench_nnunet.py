@@ -165,10 +165,13 @@ def count_elements_and_kernels(network, inputs) -> tuple[int, int]:
 
 
 def timed(call, device, repeats: int) -> float:
-    """Median wall seconds of ``repeats`` calls after one warm-up (synchronised on CUDA)."""
+    """Median seconds of ``repeats`` calls after one warm-up: process CPU time on the CPU
+    (steady on a shared machine), wall time on an accelerator (synchronised)."""
     import statistics
 
     import torch
+
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
 
     sync = {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}.get(
         device.type, lambda: None
@@ -177,10 +180,10 @@ def timed(call, device, repeats: int) -> float:
     sync()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         call()
         sync()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -1215,6 +1218,7 @@ def main() -> int:
             device=device,
             threads=args.threads or "default",
             repeats=repeats,
+            clock="process CPU time" if device == "cpu" else "wall time",
             load=f"{load:.1f}",
             cores=os.cpu_count(),
             trained=trained,
