@@ -33,6 +33,7 @@ ORDER = [
     "bench_sample_data",
     "bench_attention",
     "bench_inference",
+    "bench_timelapse_speed",
     "bench_backends",
     "bench_nnunet",
     "bench_memory",

@@ -126,6 +126,12 @@ class InferenceConfig:
         differ, the model runs on torch with a ``BackendWarning``. OpenVINO's bfloat16 is used
         only where the CPU has it and it passes the same check. What ran is recorded in
         ``Probabilities.backend`` and ``.precision``.
+    overlap_frames : bool
+        In a time-lapse, post-process and measure frame t on a worker thread while the
+        network runs on frame t+1 (its reading and phase retrieval included), at most two
+        frames in flight (:mod:`napari_dmqpm.inference.pipeline`). The results are the same
+        as with False, which segments the frames strictly one after the other. A single
+        frame, and frames cut into strips, never overlap.
 
     Examples
     --------
@@ -149,6 +155,7 @@ class InferenceConfig:
     cpu_fallback: bool = True
     phase_offset: bool = True
     backend: str = "auto"
+    overlap_frames: bool = True
 
     def __post_init__(self) -> None:
         _check_int("tile_size", self.tile_size, 16)
@@ -156,7 +163,14 @@ class InferenceConfig:
         _check_int("whole_frame_px", self.whole_frame_px, 0)
         if self.batch_size is not None:
             _check_int("batch_size", self.batch_size, 1)
-        for name in ("tta", "use_pixel_size", "channels_last", "torch_compile", "cpu_fallback"):
+        for name in (
+            "tta",
+            "use_pixel_size",
+            "channels_last",
+            "torch_compile",
+            "cpu_fallback",
+            "overlap_frames",
+        ):
             _check_bool(name, getattr(self, name))
         device = self.device.strip().lower() if isinstance(self.device, str) else None
         kind, _, index = (device or "").partition(":")

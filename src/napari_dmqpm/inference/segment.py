@@ -15,10 +15,12 @@ tile of context on both sides, and post-processed with ``POSTPROCESS_HALO_PX`` o
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from .diameter import (
 from .frames import FrameStatus, featureless_reason, frame_status
 from .measure import measure_cells
 from .outputs import check_out_dir, output_paths, stream_outputs
+from .pipeline import FramePipeline
 from .postprocess import labels_in_strips, probabilities_to_labels, seed_score
 from .predict import Probabilities, count_tiles, predict_probabilities, trained_diameter
 from .tiling import ProgressCallback, StopCallback, plan_strips
@@ -343,24 +346,35 @@ class _Progress:
 
     def __init__(self, callback: ProgressCallback | None, per_frame: int, n_frames: int) -> None:
         self.callback, self.per_frame, self.frames_left = callback, per_frame, n_frames
-        self.finished = 0  # steps of the finished frames
+        self.finished = 0  # steps done: the tiles of the predicted frames, 1 per finished one
         self.done_in_frame = 0  # tiles of the strips already finished in this frame
+        self.to_finish = 0  # frames predicted but not yet post-processed (overlapped frames)
 
     def replan(self, per_frame: int) -> None:
         self.per_frame = per_frame
 
     def tiles(self, done: int, _total: int) -> None:
         if self.callback is not None:
-            total = self.finished + self.frames_left * self.per_frame
+            total = self.finished + self.frames_left * self.per_frame + self.to_finish
             self.callback(self.finished + self.done_in_frame + done, total)
 
     def strip_done(self, n_tiles: int) -> None:
         self.done_in_frame += n_tiles
 
-    def frame_done(self) -> None:
-        self.finished += self.per_frame
+    def predicted(self) -> None:
+        """The frame's network is done (at its plan's tiles); its post-processing step is not."""
+        self.finished += self.per_frame - 1
         self.frames_left, self.done_in_frame = self.frames_left - 1, 0
+        self.to_finish += 1
+
+    def post_done(self) -> None:
+        """The oldest predicted frame is post-processed and measured."""
+        self.finished, self.to_finish = self.finished + 1, self.to_finish - 1
         self.tiles(0, 0)
+
+    def frame_done(self) -> None:
+        self.predicted()
+        self.post_done()
 
 
 def _iter_frames(
@@ -372,67 +386,150 @@ def _iter_frames(
     options: _Options,
     progress: _Progress,
 ) -> Iterator[FrameResult]:
-    network = model.network if isinstance(model, LoadedModel) else model
-    uses = network.config.inputs
-    estimated = False
-    for index, frame in enumerate(chosen):
+    """The frames' results: one after the other, or overlapped (:mod:`.pipeline`)."""
+    if not options.config.overlap_frames or len(chosen) < 2:
+        first = _FirstStage(acquisition, model, diameter, plan, options, progress)
+        for index, frame in enumerate(chosen):
+            finish = first(index, frame)
+            result = finish()
+            del finish  # the maps go before the next frame's network
+            progress.post_done()
+            yield result
+        return
+    pipeline: FramePipeline[FrameResult] = FramePipeline()
+    user_stop = options.should_stop
+
+    def should_stop() -> bool:  # a failed post-processing stops the next network at once
+        return pipeline.failed() or (user_stop is not None and bool(user_stop()))
+
+    options = dataclasses.replace(options, should_stop=should_stop)
+    first = _FirstStage(acquisition, model, diameter, plan, options, progress, pipeline.settle)
+    results = pipeline.run(first(index, frame) for index, frame in enumerate(chosen))
+    try:
+        for result in results:
+            progress.post_done()
+            yield result
+    finally:
+        results.close()  # joins the worker
+
+
+class _FirstStage:
+    """The first stage of each frame, in frame order: read, estimate, predict.
+
+    Calling it for a frame runs what must run in order in the caller's thread (reading the
+    inputs, the diameter re-checks, which change the plan, the network) and returns the
+    second stage: post-processing and measuring (:func:`_second_stage`), which may run on a
+    worker thread. Nothing of a frame is kept here once its second stage is returned.
+    """
+
+    def __init__(
+        self,
+        acquisition: Acquisition,
+        model: DMQPMNet | LoadedModel,
+        diameter: DiameterEstimate,
+        plan: _FramePlan,
+        options: _Options,
+        progress: _Progress,
+        settle: Callable[[], None] | None = None,
+    ) -> None:
+        self.acquisition, self.model, self.options, self.progress = (
+            acquisition, model, options, progress
+        )  # fmt: skip
+        self.diameter, self.plan, self.estimated = diameter, plan, False
+        self.settle = settle  # waits for the previous frame's second stage (strips: memory)
+        network = model.network if isinstance(model, LoadedModel) else model
+        self.uses = network.config.inputs
+
+    def __call__(self, index: int, frame: int) -> Callable[[], FrameResult]:
+        acquisition, model, uses, options = self.acquisition, self.model, self.uses, self.options
+        progress = self.progress
+        size, wavelength = acquisition.pixel_size_um, acquisition.wavelength_um
         sample = _phase_sample(acquisition, frame)  # read once: the two tests below share it
         featureless = _featureless(acquisition, frame, uses, sample)
         if featureless is not None:  # no cells to find: no prediction
-            labels = np.zeros(acquisition.frame_shape, np.int32)
+            empty = np.zeros(acquisition.frame_shape, np.int32)
             phase = _repaired("phase", acquisition.phase[frame], frame)
-            table = measure_cells(labels, phase, pixel_size_um=acquisition.pixel_size_um,
-                                  wavelength_um=acquisition.wavelength_um,
-                                  alpha_um3_per_pg=options.alpha, frame=frame,
-                                  cell_diameter_px=diameter.diameter_px)  # fmt: skip
-            progress.frame_done()
-            status = frame_status(frame, labels, featureless=featureless)
-            yield FrameResult(frame, labels, None, table, diameter, status)
-            continue
+            progress.predicted()
+            return functools.partial(
+                _second_stage, frame, None, empty, phase, size, wavelength, options,
+                self.diameter, None, featureless,
+            )  # fmt: skip
         level = None  # the frame's background level, measured once for all its predictions
         if options.config.phase_offset and (uses != "angles" or options.rechecks(index)):
             level = background_level(sample)
         if options.rechecks(index):
             # options.auto: a registry model that states its diameter, which sizes every pass
+            diameter = self.diameter
             assert isinstance(model, LoadedModel) and diameter.diameter_px is not None
-            start = RECHECK_START * diameter.diameter_px if estimated else None
+            start = RECHECK_START * diameter.diameter_px if self.estimated else None
             new = _estimate(acquisition, frame, model, uses, options, start, level)
             assert new.diameter_px is not None  # an estimate always gives a diameter
             change = abs(new.diameter_px / diameter.diameter_px - 1.0)
-            if not estimated or (new.n_cells and change > DIAMETER_TOLERANCE):
-                diameter, estimated = new, True
-                config = options.at(diameter)
-                plan = _plan_frame(model, acquisition, config, options.keep_probabilities)
-                progress.replan(plan.steps)
-        config = options.at(diameter)
-        if plan.whole:
+            if not self.estimated or (new.n_cells and change > DIAMETER_TOLERANCE):
+                self.diameter, self.estimated = new, True
+                config = options.at(new)
+                self.plan = _plan_frame(model, acquisition, config, options.keep_probabilities)
+                progress.replan(self.plan.steps)
+        config = options.at(self.diameter)
+        predicted: Probabilities | None = None
+        labels = None
+        if self.plan.whole:
             phase, angles = _inputs(acquisition, frame, uses, slice(None))
             predicted = _predict(
                 model, acquisition, phase, angles, config, options, progress, phase_level=level
             )
-            labels = probabilities_to_labels(predicted, config=options.postprocess)
-            probabilities = predicted if options.keep_probabilities else None
+            del angles
         else:
+            if self.settle is not None:  # a frame in strips needs the memory: no overlap
+                self.settle()
             labels = _labels_in_strips(
-                acquisition, frame, model, uses, plan, config, options, progress, level
+                acquisition, frame, model, uses, self.plan, config, options, progress, level
             )
-            probabilities, phase = None, _repaired("phase", acquisition.phase[frame], frame)
-        backend, precision = describe(model, config.backend)  # what ran: the CSV says (#17)
-        table = measure_cells(
-            labels,
-            phase,
-            pixel_size_um=acquisition.pixel_size_um,
-            wavelength_um=acquisition.wavelength_um,
-            alpha_um3_per_pg=options.alpha,
-            frame=frame,
-            cell_diameter_px=diameter.diameter_px,
-            backend=backend,
-            precision=precision,
-        )
-        progress.frame_done()
-        yield FrameResult(
-            frame, labels, probabilities, table, diameter, frame_status(frame, labels)
-        )
+            phase = _repaired("phase", acquisition.phase[frame], frame)
+        backend = describe(model, config.backend)  # what ran: the CSV says (#17)
+        progress.predicted()
+        return functools.partial(
+            _second_stage, frame, predicted, labels, phase, size, wavelength, options,
+            self.diameter, backend, None,
+        )  # fmt: skip
+
+
+def _second_stage(
+    frame: int,
+    predicted: Probabilities | None,
+    labels: np.ndarray | None,
+    phase: np.ndarray,
+    pixel_size_um: float | None,
+    wavelength_um: float | None,
+    options: _Options,
+    diameter: DiameterEstimate,
+    backend: tuple[str, str] | None,
+    featureless: str | None,
+) -> FrameResult:
+    """Post-process (unless ``labels`` are given) and measure a frame: no reading, no network.
+
+    ``backend``: what ran the network and at what precision (None for a featureless frame).
+    """
+    if labels is None:
+        assert predicted is not None
+        labels = probabilities_to_labels(predicted, config=options.postprocess)
+    engine, precision = ("", "") if backend is None else backend  # measure_cells' defaults
+    table = measure_cells(
+        labels,
+        phase,
+        pixel_size_um=pixel_size_um,
+        wavelength_um=wavelength_um,
+        alpha_um3_per_pg=options.alpha,
+        frame=frame,
+        cell_diameter_px=diameter.diameter_px,
+        backend=engine,
+        precision=precision,
+    )
+    if featureless is not None:
+        status = frame_status(frame, labels, featureless=featureless)
+        return FrameResult(frame, labels, None, table, diameter, status)
+    probabilities = predicted if options.keep_probabilities else None
+    return FrameResult(frame, labels, probabilities, table, diameter, frame_status(frame, labels))
 
 
 def _estimate(
@@ -642,8 +739,11 @@ def segment_file(
     with stream_outputs(
         targets, shape=shape, pixel_size_um=acquisition.pixel_size_um, overwrite=overwrite
     ) as outputs:
-        for position, result in enumerate(results):  # the chosen frames, in their order
-            outputs.add(position if stack else 0, result.labels, result.table, result.status)
+        try:
+            for position, result in enumerate(results):  # the chosen frames, in their order
+                outputs.add(position if stack else 0, result.labels, result.table, result.status)
+        finally:  # an error in the writing joins the overlap's worker thread at once
+            getattr(results, "close", lambda: None)()
     info = resolved.info if isinstance(resolved, LoadedModel) else None
     backend, precision = describe(resolved, config.backend)
     return SegmentFileResult(
