@@ -303,6 +303,37 @@ MUTATIONS: tuple[Mutation, ...] = (
         "",
         (f"{TESTS}/test_cli_options.py::test_segment_backend_reaches_the_inference_config",),
     ),
+    Mutation(
+        "phase: unwrap adds up the wraps without looking for residues",
+        f"{PACKAGE}/phase.py",
+        "        if loops.any():\n",
+        "        if False:\n",
+        (f"{TESTS}/test_phase_unwrap_skip.py",),
+    ),
+    Mutation(
+        "phase: unwrap adds up the wraps of a map with NaN",
+        f"{PACKAGE}/phase.py",
+        "    if not np.isfinite(values).all():",
+        "    if False:",
+        (f"{TESTS}/test_phase_unwrap_skip.py",),
+    ),
+    Mutation(
+        "phase: wraps added with the wrong sign",
+        f"{PACKAGE}/phase.py",
+        "    return (step < -np.pi).astype(np.int8) - (step > np.pi).astype(np.int8)",
+        "    return (step > np.pi).astype(np.int8) - (step < -np.pi).astype(np.int8)",
+        (f"{TESTS}/test_phase_unwrap_skip.py",),
+    ),
+    Mutation(
+        "backends: a model's first run on a runtime not announced",
+        f"{PACKAGE}/inference/backends/__init__.py",
+        "                _log.info(note)\n",
+        "                pass\n",
+        (
+            f"{TESTS}/inference/test_backends.py::"
+            "test_first_use_says_what_a_first_run_does_and_engine_for_logs_it_once",
+        ),
+    ),
 )
 
 
