@@ -218,7 +218,7 @@ def test_at_most_two_frames_are_in_flight(helpers, movie, monkeypatch, overlap, 
         return real_predict(*args, **kwargs)
 
     def slow_post(*args, **kwargs):
-        time.sleep(0.05)  # slower than the network: a queue would fill up
+        time.sleep(0.2)  # slower than the network: a queue would fill up
         return real_post(*args, **kwargs)
 
     def measure(*args, **kwargs):
