@@ -44,6 +44,10 @@ def test_the_goal_needs_five_times_on_tile_and_frame_and_no_worse_dice(bench):
     assert "**6.0×** the time per megapixel on a 512² tile, **5.7×**" in lines[1]
     worse = good | scores(**{bench.FAST: 0.980})
     assert bench.ratios(measured, worse)[-1].endswith("**missed**.")
+    same = good | scores(**{bench.NNUNET: 0.992, bench.FAST: 0.9918})  # equal to 3 decimals
+    assert bench.ratios(measured, same)[-1].endswith(f"**met** by {bench.FAST}.")
+    below = good | scores(**{bench.NNUNET: 0.992, bench.FAST: 0.9914})
+    assert bench.ratios(measured, below)[-1].endswith("**missed**.")
     slow_frame = measured | {bench.FAST: result(100.0, 900.0)}  # 4.4x on the frame
     assert bench.ratios(slow_frame, good)[-1].endswith("**missed**.")
     # a longer-trained nnU-Net default network that scores higher becomes the reference
@@ -217,6 +221,10 @@ def test_the_speedup_target_needs_the_ratio_on_tile_and_frame_and_no_worse_dice(
         "OpenVINO fp32 24.0× / 22.5×, tile / frame; Dice 0.995 against 0.992 "
         f"({bench.NNUNET_WALL})).",
     ]
+    # equal at the 3 reported decimals (the recorded scores have no more)
+    assert bench.speedup_verdicts(rows, run, good | scores(**{bench.FAST: 0.9918})) == (
+        bench.speedup_verdicts(rows, run, good | scores(**{bench.FAST: 0.992}))
+    )
     worse = good | scores(**{bench.FAST: 0.991})
     line = bench.speedup_verdicts(rows, run, worse)[1]
     assert ": **missed** (torch (oneDNN) 16.0×" in line and "Dice 0.991 against 0.992" in line
