@@ -301,6 +301,13 @@ def test_the_profile_table_rates_convolutions_against_openvinos_peak(bench):
         "| 2 other kinds of layer, each under 3% | 1.0 | 2% | - | - | - |",
     ]
     assert bench.profile_lines(run | {"profile": {}}) == []
+    # with the peak stack profiled beside it, the shares are of that peak
+    lines = bench.profile_lines(run | {"profile_peaks": {bench.FAST: 200.0}})
+    assert (
+        "at 118 GFLOP/s together (59% of the peak stack profiled the same way just before it, "
+        "200 GFLOP/s), InstanceNorm" in lines[0]
+    )
+    assert "| convolution → 64 channels | 4.0 | 8% | 1.0 | 250 | 125% |" in lines
 
 
 def test_recorded_scores_are_marked_as_recorded_in_the_text(bench):
