@@ -178,7 +178,7 @@ class SegmentWidget(SegmentForm):
             self._stage.add(value)
             return
         if isinstance(value, Notice):
-            self.status.setText(f"{value.text[0].upper()}{value.text[1:]}…")
+            self.status.setText(f"{value.text}…")
             return
         self._loaded = value
         used = str(value.device)

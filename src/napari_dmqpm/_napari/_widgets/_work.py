@@ -127,16 +127,22 @@ def _prepare(model: Any, config: Any) -> Iterator[Notice]:
 
     Says so first (:class:`Notice`): the export and the check take 10-30 s with no progress.
     """
-    from napari_dmqpm.inference.backends import describe, first_use
+    from napari_dmqpm.inference.backends import describe, first_use, resolve_backend
     from napari_dmqpm.inference.diameter import size_model
 
     models = [model]
     if config.diameter_px == "auto" and model.info.cell_diameter_px is not None:
         models.append(size_model(model, phase_available=True))  # the widget always has phase
-    notes = [note for m in models if (note := first_use(m, config.backend)) is not None]
-    if not notes:
+    due = [m for m in models if first_use(m, config.backend) is not None]
+    if not due:
         return
-    yield Notice("; ".join(notes))
+    names = " and ".join(m.info.name for m in due)
+    them = "them" if len(due) > 1 else "it"
+    backend = resolve_backend(config.backend, model.device)
+    yield Notice(
+        f"Preparing {backend} for {names}: the first run on this machine exports {them} to "
+        f"ONNX and checks {them} against torch (10-30 s, once)"
+    )
     for each in models:
         describe(each, config.backend)
 
