@@ -8,6 +8,8 @@ in flight.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -22,7 +24,7 @@ from napari_dmqpm.inference import (
     segment_file,
 )
 from napari_dmqpm.inference import segment as segment_module
-from napari_dmqpm.inference.pipeline import THREAD_NAME, FramePipeline
+from napari_dmqpm.inference.pipeline import THREAD_NAME, WORKER_NICENESS, FramePipeline
 from napari_dmqpm.io import write_stack
 from napari_dmqpm.model.registry import load_model
 from napari_dmqpm.simulation import SimulationConfig, simulate_field, simulate_timelapse
@@ -270,3 +272,16 @@ def test_overlap_frames_is_checked_and_round_trips():
     assert InferenceConfig().overlap_frames is True
     with pytest.raises(ValueError, match="overlap_frames must be True or False"):
         InferenceConfig(overlap_frames=1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread niceness is Linux's")
+def test_the_worker_is_nicer_than_the_caller():
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def stages():
+        yield niceness
+
+    mine = niceness()
+    assert list(FramePipeline().run(stages())) == [min(mine + WORKER_NICENESS, 19)]
+    assert niceness() == mine
