@@ -595,6 +595,8 @@ BACKEND_NETWORKS = (NNUNET, SHIPPED, FAST)
 PEAK_SHARE = 0.6
 #: ... and how much faster per megapixel than nnU-Net's default network, same backend.
 SPEEDUPS = {SHIPPED: 3.0, FAST: 20.0}
+#: Profiled forwards per network (alternating with the peak stack); medians are reported.
+PROFILE_REPEATS = 5
 #: Share of the forward under which layers without FLOPs are summed in the profile's table.
 MINOR = 0.03
 #: GFLOP of work per timed peak measurement (several calls of a small stack).
@@ -760,9 +762,19 @@ def measure_backends(spec_by_name: dict[str, dict], repeats: int, backends: list
             best = max(samples, key=lambda label: statistics.median(samples[label]))
             channels, side = (int(n) for n in re.findall(r"\d+", best)[1:3])
             for name in (n for n in (SHIPPED, FAST) if n in networks):
-                # the peak stack profiled the same way just before: one moment, one counter
-                profile_peaks[name] = profile_peak(folder, (channels, side))
-                profile[name] = profile_layers(networks[name], folder)
+                # the peak stack profiled the same way, alternating with the network: medians
+                peaks, profiles = [], []
+                for _ in range(PROFILE_REPEATS):
+                    peaks.append(profile_peak(folder, (channels, side)))
+                    profiles.append(profile_layers(networks[name], folder))
+                profile_peaks[name] = statistics.median(peaks)
+                profile[name] = {
+                    group: {
+                        key: statistics.median(p.get(group, {}).get(key, 0.0) for p in profiles)
+                        for key in ("ms", "gflop")
+                    }
+                    for group in profiles[0]
+                }
     median = statistics.median
     return {
         "peaks": {b: {k: median(v) for k, v in s.items()} for b, s in peak_samples.items()},
@@ -775,6 +787,7 @@ def measure_backends(spec_by_name: dict[str, dict], repeats: int, backends: list
         "versions": {b: runtime_version(b) for b in backends},
         "profile": profile,
         "profile_peaks": profile_peaks,
+        "profile_repeats": PROFILE_REPEATS,
         "repeats": repeats,
     }
 
@@ -1091,7 +1104,7 @@ def profile_lines(run: dict) -> list[str]:
     for name, groups in run["profile"].items():
         peak = run.get("profile_peaks", {}).get(name)
         reference = (
-            f"the peak stack profiled the same way just before it, {peak:.0f} GFLOP/s"
+            f"the peak stack profiled the same way, {peak:.0f} GFLOP/s"
             if peak
             else "the peak above"
         )
@@ -1108,6 +1121,7 @@ def profile_lines(run: dict) -> list[str]:
                 conv_gflops=f"{conv_gflop / (conv_ms / 1e3):.0f}",
                 conv_peak=f"{conv_gflop / (conv_ms / 1e3) / peak:.0%}",
                 reference=reference,
+                profiles=run.get("profile_repeats", PROFILE_REPEATS),
                 other_share=f"{1 - conv_ms / total:.0%}",
             ),
             "",
