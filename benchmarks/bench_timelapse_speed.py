@@ -59,6 +59,15 @@ def _peak_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def _anon_mib() -> float:
+    """Anonymous resident memory of this process (RssAnon: not pages of mapped files), MiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no RssAnon in /proc/self/status")
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -80,14 +89,18 @@ def movie_path(n_frames: int, size: int) -> Path:
     return path
 
 
-def run_once(path: Path, model, *, overlap: bool, frames: Sequence[int] | None) -> dict:
+def run_once(
+    path: Path, model, *, overlap: bool, frames: Sequence[int] | None, progress=None
+) -> dict:
     """``segment_file`` into a temporary folder: wall and CPU seconds, what it wrote."""
     from napari_dmqpm.inference import InferenceConfig, segment_file
 
     config = InferenceConfig(device="cpu", overlap_frames=overlap)
     with tempfile.TemporaryDirectory(prefix="bench_timelapse_speed_") as folder:
         start, cpu = time.perf_counter(), time.process_time()
-        result = segment_file(path, out_dir=folder, model=model, config=config, frames=frames)
+        result = segment_file(
+            path, out_dir=folder, model=model, config=config, frames=frames, progress=progress
+        )
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         digest = hashlib.sha256()
         for written in (result.labels_path, result.table_path, result.frames_path):
@@ -128,8 +141,19 @@ def peak_child(path: str, model: str, n_frames: int, overlap: bool, threads: int
     torch.set_num_threads(threads)
     loaded = load_model(model, device="cpu")
     before = _rss_mib()
-    result = run_once(Path(path), loaded, overlap=overlap, frames=range(n_frames))
-    return {"peak": _peak_mib(), "before": before, **result}
+    anon: dict[int, float] = {}  # frames done (about) -> anonymous resident MiB then
+
+    def progress(done: int, total: int) -> None:
+        anon[round(n_frames * done / max(total, 1))] = _anon_mib()
+
+    result = run_once(
+        Path(path), loaded, overlap=overlap, frames=range(n_frames), progress=progress
+    )
+    half = max((k for k in anon if k <= n_frames // 2), default=0)
+    return {
+        "peak": _peak_mib(), "before": before, "anon_half": anon.get(half, float("nan")),
+        "anon_end": _anon_mib(), **result,
+    }  # fmt: skip
 
 
 def peaks(path: Path, model: str, counts: Sequence[int], threads: int) -> list[dict]:
@@ -206,17 +230,21 @@ def section(result: dict) -> list[str]:
     )  # fmt: skip
     lines += [
         "",
-        "| T (frames) | overlap | peak MiB | before MiB | wall (s) | cells |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| T (frames) | overlap | peak MiB | before MiB | anonymous MiB at T/2 → T "
+        "| wall (s) | cells |",
+        "|---:|---|---:|---:|---|---:|---:|",
     ]
     for row in result["rss"]:
         overlap = "on" if row["overlap"] else "off"
         if "error" in row:
-            lines.append(f"| {row['frames']} | {overlap} | failed: {row['error']} | | | |")
+            lines.append(f"| {row['frames']} | {overlap} | failed: {row['error']} | | | | |")
             continue
+        anon = (
+            f"{row['anon_half']:,.0f} → {row['anon_end']:,.0f}" if "anon_end" in row else "-"
+        )
         lines.append(
             f"| {row['frames']} | {overlap} | **{row['peak']:,.0f}** | {row['before']:,.0f} "
-            f"| {row['wall']:.1f} | {row['n_cells']:,} |"
+            f"| {anon} | {row['wall']:.1f} | {row['n_cells']:,} |"
         )
     spans = []
     for overlap in (False, True):

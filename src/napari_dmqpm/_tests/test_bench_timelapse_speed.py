@@ -12,7 +12,8 @@ def _run(wall, *, sha="a", n_frames=100, cells=12_345):
 
 def _rss(frames, overlap, peak):
     return {"frames": frames, "overlap": overlap, "peak": peak, "before": 300.0, "wall": 10.0,
-            "n_cells": 100 * frames}  # fmt: skip
+            "n_cells": 100 * frames, "anon_half": peak - 160.4,
+            "anon_end": peak - 158.0}  # fmt: skip
 
 
 def _result(on_sha="a"):
@@ -49,8 +50,14 @@ def test_the_section_states_the_run_the_best_rates_and_the_spread_of_the_peaks(b
         "CSVs, all runs)."
     ) in lines
     assert "with `dmqpm-fast` on the first T = 25, 50 frames of the same file" in text
-    assert "| 25 | on | **730** | 300 | 10.0 | 2,500 |" in lines
-    assert "| 50 | on | failed: MemoryError | | | |" in lines
+    assert "| 25 | on | **730** | 300 | 570 → 572 | 10.0 | 2,500 |" in lines
+    assert "| 50 | on | failed: MemoryError | | | | |" in lines
+    assert (
+        "before: the resident size after the imports and loading the model; anonymous: the "
+        "memory the process itself holds, without pages of mapped files, when about half of the "
+        "T frames and all of them were done, from one run: what grows within a run). It should "
+        "not grow with T."
+    ) in text
     assert "- overlap off: peak 700 to 702 MiB over T (spread 2 MiB)." in lines
     assert not any(line.startswith("- overlap on:") for line in lines)  # one peak: no spread
 
