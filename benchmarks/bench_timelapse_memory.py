@@ -40,6 +40,7 @@ if not __package__:  # run as a file: the repository root makes `benchmarks` imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_tracking as bt
+from benchmarks.process_memory import status_mib
 from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,18 +48,6 @@ CACHE = ROOT / ".bench_cache" / "timelapse_memory"
 SHAPE = (1024, 1224)
 MODEL = "dmqpm-fast"
 INTERVAL_MIN = 10.0
-
-
-def _status_mib() -> dict[str, float]:
-    """VmRSS, RssAnon and VmHWM of this process, MiB."""
-    wanted = {"VmRSS:": "rss", "RssAnon:": "anon", "VmHWM:": "peak"}
-    found = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            key = line.split(":")[0] + ":"
-            if key in wanted:
-                found[wanted[key]] = int(line.split()[1]) / 1024
-    return found
 
 
 def write_movie(path: Path, n_frames: int, shape: tuple[int, int] = SHAPE) -> None:
@@ -96,7 +85,7 @@ def segment_and_track(movie: str, out_dir: str) -> dict:
     from napari_dmqpm.tracking.files import track_file
 
     model = load_model(MODEL, device="cpu")
-    before = _status_mib()
+    before = status_mib()
     trace: list[dict] = []
     state = {"frames": 0}
 
@@ -105,7 +94,7 @@ def segment_and_track(movie: str, out_dir: str) -> dict:
         frames = int(done * n_frames / max(total, 1) + 1e-9)
         if frames > state["frames"]:
             state["frames"] = frames
-            trace.append({"frame": frames, "s": time.perf_counter() - start, **_status_mib()})
+            trace.append({"frame": frames, "s": time.perf_counter() - start, **status_mib()})
 
     from napari_dmqpm.io import inspect_file
 
@@ -114,14 +103,14 @@ def segment_and_track(movie: str, out_dir: str) -> dict:
     result = segment_file(movie, out_dir=out_dir, model=model,
                           config=InferenceConfig(device="cpu"), progress=progress)  # fmt: skip
     segment_s, segment_cpu = time.perf_counter() - start, time.process_time() - cpu
-    after_segment = _status_mib()
+    after_segment = status_mib()
     start, cpu = time.perf_counter(), time.process_time()
     tracked = track_file(result.labels_path, out_dir, phase_path=movie,
                          table_path=result.table_path)  # fmt: skip
     track_s, track_cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "before": before, "trace": trace, "after_segment": after_segment,
-        "after_track": _status_mib(), "segment_s": segment_s, "segment_cpu_s": segment_cpu,
+        "after_track": status_mib(), "segment_s": segment_s, "segment_cpu_s": segment_cpu,
         "track_s": track_s, "track_cpu_s": track_cpu, "n_frames": result.n_frames,
         "n_cells": result.n_cells, "n_tracks": tracked.tracks.n_tracks,
         "labels_path": str(result.labels_path), "table_path": str(result.table_path),
@@ -132,11 +121,11 @@ def track_only(labels: str, table: str, movie: str, out_dir: str) -> dict:
     """In this fresh process: ``track_file`` alone; memory before and after."""
     from napari_dmqpm.tracking.files import track_file
 
-    before = _status_mib()
+    before = status_mib()
     start, cpu = time.perf_counter(), time.process_time()
     tracked = track_file(labels, out_dir, phase_path=movie, table_path=table)
     return {
-        "before": before, "after": _status_mib(), "s": time.perf_counter() - start,
+        "before": before, "after": status_mib(), "s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu, "n_tracks": tracked.tracks.n_tracks,
         "n_points": int(tracked.tracks.cells["frame"].size),
     }  # fmt: skip

@@ -38,6 +38,7 @@ from pathlib import Path
 if not __package__:  # run as a file: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.process_memory import status_mib
 from benchmarks.templates import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,24 +49,6 @@ SIZE = 512
 RSS_FRAMES = (25, 50, 100)
 RSS_MODEL = "dmqpm-fast"
 THREADS = 2
-
-
-def _peak_mib() -> float:
-    """Peak resident memory of this process (VmHWM), MiB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def _anon_mib() -> float:
-    """Anonymous resident memory of this process (RssAnon: not pages of mapped files), MiB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
 
 
 def _rss_mib() -> float:
@@ -144,15 +127,15 @@ def peak_child(path: str, model: str, n_frames: int, overlap: bool, threads: int
     anon: dict[int, float] = {}  # frames done (about) -> anonymous resident MiB then
 
     def progress(done: int, total: int) -> None:
-        anon[round(n_frames * done / max(total, 1))] = _anon_mib()
+        anon[round(n_frames * done / max(total, 1))] = status_mib()["anon"]
 
     result = run_once(
         Path(path), loaded, overlap=overlap, frames=range(n_frames), progress=progress
     )
     half = max((k for k in anon if k <= n_frames // 2), default=0)
     return {
-        "peak": _peak_mib(), "before": before, "anon_half": anon.get(half, float("nan")),
-        "anon_end": _anon_mib(), **result,
+        "peak": status_mib()["peak"], "before": before, "anon_half": anon.get(half, float("nan")),
+        "anon_end": status_mib()["anon"], **result,
     }  # fmt: skip
 
 
@@ -239,9 +222,7 @@ def section(result: dict) -> list[str]:
         if "error" in row:
             lines.append(f"| {row['frames']} | {overlap} | failed: {row['error']} | | | | |")
             continue
-        anon = (
-            f"{row['anon_half']:,.0f} → {row['anon_end']:,.0f}" if "anon_end" in row else "-"
-        )
+        anon = f"{row['anon_half']:,.0f} → {row['anon_end']:,.0f}" if "anon_end" in row else "-"
         lines.append(
             f"| {row['frames']} | {overlap} | **{row['peak']:,.0f}** | {row['before']:,.0f} "
             f"| {anon} | {row['wall']:.1f} | {row['n_cells']:,} |"
