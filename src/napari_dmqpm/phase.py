@@ -208,11 +208,11 @@ def unwrap(wrapped: np.ndarray) -> np.ndarray:
       it joins pixels along then adds no multiple of ``2 pi``;
     - a finite map without residues (every 2 x 2 loop of neighbours adds up to no whole
       turn, :func:`_wrap_counts`) is unwrapped by adding up the wraps along the first row and
-      then down every column, about 35 times faster on a 1024 x 1224 frame. Without residues
-      the sum does not depend on the path, and the unwrapper, which also joins pixels edge by
-      edge by each edge's wrap, gives the same map up to one whole multiple of ``2 pi`` for
-      all pixels (which the background removal takes away). The multiple is chosen so that
-      the commonest pixel, the background, keeps its wrapped value.
+      then down every column: 0.02 s instead of 0.5-0.7 s on a 1024 x 1224 frame. Without
+      residues the sum does not depend on the path, and the unwrapper, which also joins pixels
+      edge by edge by each edge's wrap, gives the same map up to one whole multiple of
+      ``2 pi`` for all pixels (which the background removal takes away). The multiple is
+      chosen so that the commonest pixel, the background, keeps its wrapped value.
 
     Noise in dim or unmodulated regions leaves residues; such maps (all the real
     polarization-camera frames we have) go to the unwrapper.
