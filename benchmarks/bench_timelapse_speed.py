@@ -51,11 +51,6 @@ RSS_MODEL = "dmqpm-fast"
 THREADS = 2
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def movie_path(n_frames: int, size: int) -> Path:
     """The simulated time-lapse, written once into the cache."""
     from napari_dmqpm.io import write_stack
@@ -123,7 +118,7 @@ def peak_child(path: str, model: str, n_frames: int, overlap: bool, threads: int
 
     torch.set_num_threads(threads)
     loaded = load_model(model, device="cpu")
-    before = _rss_mib()
+    before = status_mib()["rss"]
     anon: dict[int, float] = {}  # frames done (about) -> anonymous resident MiB then
 
     def progress(done: int, total: int) -> None:

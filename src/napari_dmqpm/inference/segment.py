@@ -372,10 +372,6 @@ class _Progress:
         self.finished, self.to_finish = self.finished + 1, self.to_finish - 1
         self.tiles(0, 0)
 
-    def frame_done(self) -> None:
-        self.predicted()
-        self.post_done()
-
 
 def _iter_frames(
     acquisition: Acquisition,

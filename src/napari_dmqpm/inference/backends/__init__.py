@@ -210,8 +210,18 @@ def first_use(model: DMQPMNet | LoadedModel, backend: str = "auto") -> str | Non
     if choice == "torch" or not_exportable(model.network) is not None:
         return None
     key = export_key(model)
-    if (key.stem, str(key.onnx_path), choice, torch.get_num_threads()) in _ENGINES:
+    if _cache_key(key, choice) in _ENGINES:
         return None
+    return _preparation(key, choice)
+
+
+def _cache_key(key: ExportKey, choice: str) -> tuple:
+    """Engines are cached per export, backend and ``torch.get_num_threads()``."""
+    return (key.stem, str(key.onnx_path), choice, torch.get_num_threads())
+
+
+def _preparation(key: ExportKey, choice: str) -> str | None:
+    """The sentence of :func:`first_use` when the export or its check is not on disk yet."""
     record = read_record(key)
     checks = {} if record is None else record["checks"]
     for precision in precisions(choice):  # as _checked tries them
@@ -316,10 +326,10 @@ def engine_for(
     if choice == "torch" or (backend == "auto" and not isinstance(model, LoadedModel)):
         return Engine("torch", "float32", network)
     key = export_key(model)
-    cache_key = (key.stem, str(key.onnx_path), choice, torch.get_num_threads())
+    cache_key = _cache_key(key, choice)
     with _LOCK:
         if cache_key not in _ENGINES:
-            note = first_use(model, backend) if network is getattr(model, "network", None) else None
+            note = _preparation(key, choice) if not_exportable(network) is None else None
             if note is not None:
                 _log.info(note)
             _ENGINES[cache_key] = _build(model, network, choice, key)
